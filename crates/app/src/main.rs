@@ -1,0 +1,71 @@
+//! The `ticketflower` binary: command line, settings and start-up.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// TicketFlower: tickets and workflows for small businesses.
+///
+/// Workflows are YAML or JSON documents (format: ticketflower/v1). Validate
+/// and simulate them locally; import and export them to the database that
+/// DATABASE_URL names (default: a SQLite file under ./data/).
+#[derive(Debug, Parser)]
+#[command(name = "ticketflower", version, about, long_about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check workflow definition files and list every problem.
+    ///
+    /// Prints `FILE: valid` (and any warnings) for a valid file, or one line per
+    /// problem, `FILE: /json/pointer: message`. Exits 1 when any file has errors.
+    Validate {
+        /// Definition files (.yaml, .yml or .json).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run a workflow on sample data without side effects.
+    ///
+    /// Tasks complete in activation order with the outputs from OUTPUTS (task key
+    /// → list of outputs, used in turn; an approval takes {decision, comment}).
+    /// http, http_async and ai tasks without a scripted output get a sample
+    /// generated from their output_schema. Runs until nothing can progress.
+    Simulate {
+        /// The definition file.
+        file: PathBuf,
+        /// Ticket type key (default: the first ticket type).
+        #[arg(long)]
+        ticket: Option<String>,
+        /// JSON file with the ticket's data.
+        #[arg(long)]
+        data: PathBuf,
+        /// JSON file mapping task key → list of outputs.
+        #[arg(long)]
+        outputs: Option<PathBuf>,
+        /// Print one JSON object: {status, path, data, errors, open}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate { files } => commands::validate::run(&files),
+        Command::Simulate { file, ticket, data, outputs, json } => {
+            commands::simulate::run(&commands::simulate::Args { file, ticket, data, outputs, json })
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
