@@ -389,14 +389,40 @@ pub fn approval_output_schema() -> Value {
 // ---- reading ----
 
 const TOP_KEYS: &[&str] = &[
-    "format", "key", "title", "description", "ext_ref", "roles", "fields", "tickets", "tasks",
-    "transitions", "triggers",
+    "format",
+    "key",
+    "title",
+    "description",
+    "ext_ref",
+    "roles",
+    "fields",
+    "tickets",
+    "tasks",
+    "transitions",
+    "triggers",
 ];
 const TICKET_KEYS: &[&str] = &["key", "title", "description", "fields", "data", "role_access"];
 const TASK_KEYS: &[&str] = &[
-    "key", "title", "description", "ext_ref", "type", "input", "input_schema", "output_schema",
-    "output", "assign", "due", "join", "depends_on", "watch", "when", "next", "max_runs", "review",
-    "prompt", "action",
+    "key",
+    "title",
+    "description",
+    "ext_ref",
+    "type",
+    "input",
+    "input_schema",
+    "output_schema",
+    "output",
+    "assign",
+    "due",
+    "join",
+    "depends_on",
+    "watch",
+    "when",
+    "next",
+    "max_runs",
+    "review",
+    "prompt",
+    "action",
 ];
 const ASSIGN_KEYS: &[&str] = &["role", "users", "initiator", "field", "policy"];
 const ACTION_KEYS: &[&str] = &["method", "url", "headers", "timeout_seconds", "retry", "on_error"];
@@ -432,7 +458,13 @@ impl Reader<'_> {
     /// Opens an object, reporting keys not in `allowed` (with a suggestion).
     fn node<'a>(&mut self, value: &'a Value, pointer: &str, what: &str, allowed: &[&str]) -> Option<Node<'a>> {
         let Some(map) = value.as_object() else {
-            self.error(pointer, format!("{what} must be an object with keys like {}", allowed.iter().take(3).map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")));
+            self.error(
+                pointer,
+                format!(
+                    "{what} must be an object with keys like {}",
+                    allowed.iter().take(3).map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+                ),
+            );
             return None;
         };
         for key in map.keys() {
@@ -495,7 +527,9 @@ impl Reader<'_> {
         for (index, item) in items.iter().enumerate() {
             match item.as_str() {
                 Some(text) => out.push(text.to_owned()),
-                None => self.error(pointer_push(&node.at(key), index), format!("each entry of \"{key}\" must be a string")),
+                None => {
+                    self.error(pointer_push(&node.at(key), index), format!("each entry of \"{key}\" must be a string"))
+                }
             }
         }
         out
@@ -532,7 +566,10 @@ impl Reader<'_> {
                 let hint = closest(&text, names.iter().copied())
                     .map(|best| format!(" (did you mean \"{best}\"?)"))
                     .unwrap_or_default();
-                self.error(node.at(key), format!("\"{text}\" is not a valid {key}{hint}; use one of {}", names.join(", ")));
+                self.error(
+                    node.at(key),
+                    format!("\"{text}\" is not a valid {key}{hint}; use one of {}", names.join(", ")),
+                );
                 None
             }
         }
@@ -544,7 +581,10 @@ impl Reader<'_> {
         match Schema::compile(value) {
             Ok(schema) => {
                 if require_object && value.get("type").and_then(Value::as_str) != Some("object") {
-                    self.error(pointer_push(&at, "type"), format!("\"{key}\" describes an object; give it \"type\": \"object\" and \"properties\""));
+                    self.error(
+                        pointer_push(&at, "type"),
+                        format!("\"{key}\" describes an object; give it \"type\": \"object\" and \"properties\""),
+                    );
                 }
                 Some(schema)
             }
@@ -706,11 +746,17 @@ impl Reader<'_> {
             };
             let data = self.transform(&node, "data");
             let role_access = self.strings(&node, "role_access");
-            if let Some(key) = &key {
-                if let Some(first) = out.iter().find(|t| &t.key == key) {
-                    self.error(node.at("key"), format!("the ticket type key \"{key}\" is already used at {}; ticket type keys must be unique", first.pointer));
-                    continue;
-                }
+            if let Some(key) = &key
+                && let Some(first) = out.iter().find(|t| &t.key == key)
+            {
+                self.error(
+                    node.at("key"),
+                    format!(
+                        "the ticket type key \"{key}\" is already used at {}; ticket type keys must be unique",
+                        first.pointer
+                    ),
+                );
+                continue;
             }
             if let (Some(key), Some(title), Some(fields)) = (key, title, fields) {
                 out.push(TicketType { key, title, description, fields, data, role_access, pointer });
@@ -737,7 +783,10 @@ impl Reader<'_> {
                 continue;
             }
             if let Some(first) = first_pointer.get(key) {
-                self.error(pointer, format!("the task key \"{key}\" is already used at {first}; task keys must be unique"));
+                self.error(
+                    pointer,
+                    format!("the task key \"{key}\" is already used at {first}; task keys must be unique"),
+                );
                 continue;
             }
             first_pointer.insert(key, pointer);
@@ -788,7 +837,10 @@ impl Reader<'_> {
         let input_schema = self.schema(&node, "input_schema", false);
         let output_schema = if kind == Some(TaskKind::Approval) {
             if node.get("output_schema").is_some() {
-                self.error(node.at("output_schema"), "an approval task's output is always {decision: approved|rejected, comment}; remove output_schema");
+                self.error(
+                    node.at("output_schema"),
+                    "an approval task's output is always {decision: approved|rejected, comment}; remove output_schema",
+                );
             }
             Schema::compile(&approval_output_schema()).ok()
         } else {
@@ -797,7 +849,9 @@ impl Reader<'_> {
         let output = match (self.transform(&node, "output"), kind) {
             (Some(output), _) => output,
             (None, Some(TaskKind::Approval)) | (None, None) => Transform::default(),
-            (None, Some(_)) => Transform::copy_fields(output_schema.as_ref().map(Schema::property_names).unwrap_or_default()),
+            (None, Some(_)) => {
+                Transform::copy_fields(output_schema.as_ref().map(Schema::property_names).unwrap_or_default())
+            }
         };
         let assign = node.get("assign").and_then(|value| self.assign(value, &node.at("assign"), fields));
         let due_seconds = match self.string(&node, "due", false) {
@@ -819,9 +873,15 @@ impl Reader<'_> {
                     match task_index.get(name) {
                         Some(&member) if Some(name) == key.as_ref() => {
                             let _ = member;
-                            self.error(pointer_push(&node.at("depends_on"), position), "a task cannot depend on itself");
+                            self.error(
+                                pointer_push(&node.at("depends_on"), position),
+                                "a task cannot depend on itself",
+                            );
                         }
-                        Some(&member) if members.contains(&member) => self.error(pointer_push(&node.at("depends_on"), position), format!("\"{name}\" is listed twice")),
+                        Some(&member) if members.contains(&member) => self.error(
+                            pointer_push(&node.at("depends_on"), position),
+                            format!("\"{name}\" is listed twice"),
+                        ),
                         Some(&member) => members.push(member),
                         None => self.unknown_task(pointer_push(&node.at("depends_on"), position), name, task_index),
                     }
@@ -833,7 +893,8 @@ impl Reader<'_> {
         if join == Some(Join::Any) && depends_on.as_ref().is_some_and(|m| !m.is_empty()) {
             self.error(node.at("join"), "depends_on always waits for all of its tasks; remove join: any");
         }
-        let join = if depends_on.as_ref().is_some_and(|m| !m.is_empty()) { Join::All } else { join.unwrap_or_default() };
+        let join =
+            if depends_on.as_ref().is_some_and(|m| !m.is_empty()) { Join::All } else { join.unwrap_or_default() };
         let mut watch = Vec::new();
         for (position, entry) in self.strings(&node, "watch").iter().enumerate() {
             let at = pointer_push(&node.at("watch"), position);
@@ -858,10 +919,16 @@ impl Reader<'_> {
         if let Some(kind) = kind {
             match kind {
                 TaskKind::Http | TaskKind::HttpAsync if node.get("action").is_none() => {
-                    self.error(node.at("action"), format!("a {} task needs \"action\": {{method, url}}", kind.as_str()));
+                    self.error(
+                        node.at("action"),
+                        format!("a {} task needs \"action\": {{method, url}}", kind.as_str()),
+                    );
                 }
                 TaskKind::Form | TaskKind::Approval | TaskKind::Ai if node.get("action").is_some() => {
-                    self.error(node.at("action"), format!("only http and http_async tasks have an \"action\"; this task is {}", kind.as_str()));
+                    self.error(
+                        node.at("action"),
+                        format!("only http and http_async tasks have an \"action\"; this task is {}", kind.as_str()),
+                    );
                 }
                 _ => {}
             }
@@ -872,13 +939,22 @@ impl Reader<'_> {
                 self.error(node.at("prompt"), "only ai tasks have a \"prompt\"");
             }
             if kind.is_automated() && node.get("output_schema").is_none() {
-                self.error(node.at("output_schema"), format!("a {} task needs an output_schema describing the result it produces", kind.as_str()));
+                self.error(
+                    node.at("output_schema"),
+                    format!("a {} task needs an output_schema describing the result it produces", kind.as_str()),
+                );
             }
             if review && !matches!(kind, TaskKind::Http | TaskKind::Ai) {
                 self.error(node.at("review"), "review applies to http and ai tasks only");
             }
             if kind.is_automated() && node.get("assign").is_some() && !review {
-                self.error(node.at("assign"), format!("a {} task is done by the engine; \"assign\" only makes sense with review: true", kind.as_str()));
+                self.error(
+                    node.at("assign"),
+                    format!(
+                        "a {} task is done by the engine; \"assign\" only makes sense with review: true",
+                        kind.as_str()
+                    ),
+                );
             }
         }
         Some(Task {
@@ -920,9 +996,18 @@ impl Reader<'_> {
     fn assign(&mut self, value: &Value, pointer: &str, fields: Option<&Schema>) -> Option<Assign> {
         let node = self.node(value, pointer, "assign", ASSIGN_KEYS)?;
         let policy = self
-            .choice(&node, "policy", &[("pool", AssignPolicy::Pool), ("round_robin", AssignPolicy::RoundRobin), ("least_loaded", AssignPolicy::LeastLoaded)])
+            .choice(
+                &node,
+                "policy",
+                &[
+                    ("pool", AssignPolicy::Pool),
+                    ("round_robin", AssignPolicy::RoundRobin),
+                    ("least_loaded", AssignPolicy::LeastLoaded),
+                ],
+            )
             .unwrap_or_default();
-        let given: Vec<&str> = ["role", "users", "initiator", "field"].into_iter().filter(|k| node.get(k).is_some()).collect();
+        let given: Vec<&str> =
+            ["role", "users", "initiator", "field"].into_iter().filter(|k| node.get(k).is_some()).collect();
         if given.len() != 1 {
             self.error(pointer, "assign names exactly one of: role, users, initiator, field (e.g. {role: editor})");
             return None;
@@ -937,7 +1022,10 @@ impl Reader<'_> {
                 }
                 for (position, user) in users.iter().enumerate() {
                     if !user.contains('@') {
-                        self.error(pointer_push(&node.at("users"), position), format!("\"{user}\" is not an email address"));
+                        self.error(
+                            pointer_push(&node.at("users"), position),
+                            format!("\"{user}\" is not an email address"),
+                        );
                     }
                 }
                 AssignTarget::Users(users)
@@ -953,8 +1041,12 @@ impl Reader<'_> {
                 let text = self.string(&node, "field", true)?;
                 match text.strip_prefix("data.").map(FieldPath::parse) {
                     Some(Ok(path)) => {
-                        if fields.is_some_and(|schema| schema.declares(path.segments()) == crate::schema::Declared::No) {
-                            self.problems.push(Problem::warning(node.at("field"), format!("the workflow fields do not declare \"{path}\"")));
+                        if fields.is_some_and(|schema| schema.declares(path.segments()) == crate::schema::Declared::No)
+                        {
+                            self.problems.push(Problem::warning(
+                                node.at("field"),
+                                format!("the workflow fields do not declare \"{path}\""),
+                            ));
                         }
                         AssignTarget::Field(path)
                     }
@@ -963,7 +1055,10 @@ impl Reader<'_> {
                         return None;
                     }
                     None => {
-                        self.error(node.at("field"), format!("field names a workflow data field holding an email, like \"data.{text}\""));
+                        self.error(
+                            node.at("field"),
+                            format!("field names a workflow data field holding an email, like \"data.{text}\""),
+                        );
                         return None;
                     }
                 }
@@ -976,13 +1071,16 @@ impl Reader<'_> {
         let node = self.node(value, pointer, "an action", ACTION_KEYS)?;
         let method = self.string(&node, "method", false).unwrap_or_else(|| "POST".to_owned()).to_uppercase();
         if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
-            self.error(node.at("method"), format!("\"{method}\" is not a supported method; use GET, POST, PUT, PATCH or DELETE"));
+            self.error(
+                node.at("method"),
+                format!("\"{method}\" is not a supported method; use GET, POST, PUT, PATCH or DELETE"),
+            );
         }
         let url = self.string(&node, "url", true);
-        if let Some(url) = &url {
-            if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("{{")) {
-                self.error(node.at("url"), format!("\"{url}\" must be an http:// or https:// URL"));
-            }
+        if let Some(url) = &url
+            && !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with("{{"))
+        {
+            self.error(node.at("url"), format!("\"{url}\" must be an http:// or https:// URL"));
         }
         let mut headers = Vec::new();
         match node.get("headers") {
@@ -1004,23 +1102,31 @@ impl Reader<'_> {
                 let at = node.at("retry");
                 match self.node(value, &at, "retry", RETRY_KEYS) {
                     Some(retry_node) => {
-                        if let Some(backoff) = self.string(&retry_node, "backoff", false) {
-                            if backoff != "exponential" {
-                                self.error(retry_node.at("backoff"), "backoff must be \"exponential\"");
-                            }
+                        if let Some(backoff) = self.string(&retry_node, "backoff", false)
+                            && backoff != "exponential"
+                        {
+                            self.error(retry_node.at("backoff"), "backoff must be \"exponential\"");
                         }
                         let defaults = Retry::default();
                         Retry {
-                            max_attempts: self.unsigned(&retry_node, "max_attempts", 1, 100).unwrap_or(defaults.max_attempts),
-                            initial_seconds: self.unsigned(&retry_node, "initial_seconds", 0, 86_400).unwrap_or(defaults.initial_seconds),
-                            max_seconds: self.unsigned(&retry_node, "max_seconds", 1, 86_400).unwrap_or(defaults.max_seconds),
+                            max_attempts: self
+                                .unsigned(&retry_node, "max_attempts", 1, 100)
+                                .unwrap_or(defaults.max_attempts),
+                            initial_seconds: self
+                                .unsigned(&retry_node, "initial_seconds", 0, 86_400)
+                                .unwrap_or(defaults.initial_seconds),
+                            max_seconds: self
+                                .unsigned(&retry_node, "max_seconds", 1, 86_400)
+                                .unwrap_or(defaults.max_seconds),
                         }
                     }
                     None => Retry::default(),
                 }
             }
         };
-        let on_error = self.choice(&node, "on_error", &[("fail", OnError::Fail), ("continue", OnError::Continue)]).unwrap_or_default();
+        let on_error = self
+            .choice(&node, "on_error", &[("fail", OnError::Fail), ("continue", OnError::Continue)])
+            .unwrap_or_default();
         Some(Action { method, url: url?, headers, timeout_seconds, retry, on_error })
     }
 
@@ -1047,7 +1153,10 @@ impl Reader<'_> {
                     None
                 }
                 (None, None) => {
-                    self.error(&pointer, "a transition needs \"to\" (a task) or \"status\" (COMPLETED, CANCELLED, ON_HOLD)");
+                    self.error(
+                        &pointer,
+                        "a transition needs \"to\" (a task) or \"status\" (COMPLETED, CANCELLED, ON_HOLD)",
+                    );
                     None
                 }
                 (Some(_), None) => match self.string(&node, "to", true) {
@@ -1065,7 +1174,15 @@ impl Reader<'_> {
                     None => None,
                 },
                 (None, Some(_)) => self
-                    .choice(&node, "status", &[("COMPLETED", EndStatus::Completed), ("CANCELLED", EndStatus::Cancelled), ("ON_HOLD", EndStatus::OnHold)])
+                    .choice(
+                        &node,
+                        "status",
+                        &[
+                            ("COMPLETED", EndStatus::Completed),
+                            ("CANCELLED", EndStatus::Cancelled),
+                            ("ON_HOLD", EndStatus::OnHold),
+                        ],
+                    )
                     .map(Target::Status),
             };
             let when = self.condition(&node, "when");
@@ -1076,7 +1193,8 @@ impl Reader<'_> {
                     0
                 }),
             };
-            let on = self.choice(&node, "on", &[("complete", On::Complete), ("timeout", On::Timeout)]).unwrap_or_default();
+            let on =
+                self.choice(&node, "on", &[("complete", On::Complete), ("timeout", On::Timeout)]).unwrap_or_default();
             if on == On::Timeout && from == Some(Source::Start) {
                 self.error(node.at("on"), "start has no due time; on: timeout needs a task with \"due\"");
             }
@@ -1094,7 +1212,15 @@ impl Reader<'_> {
             let pointer = pointer_push(&top.at("triggers"), position);
             let Some(node) = self.node(item, &pointer, "a trigger", TRIGGER_KEYS) else { continue };
             let kind = if node.get("type").is_some() {
-                self.choice(&node, "type", &[("webhook", TriggerKind::Webhook), ("schedule", TriggerKind::Schedule), ("manual", TriggerKind::Manual)])
+                self.choice(
+                    &node,
+                    "type",
+                    &[
+                        ("webhook", TriggerKind::Webhook),
+                        ("schedule", TriggerKind::Schedule),
+                        ("manual", TriggerKind::Manual),
+                    ],
+                )
             } else {
                 self.error(node.at("type"), "\"type\" is required: webhook, schedule or manual");
                 None
@@ -1110,11 +1236,11 @@ impl Reader<'_> {
             if kind != Some(TriggerKind::Schedule) && (node.get("cron").is_some() || node.get("timezone").is_some()) {
                 self.error(&pointer, "cron and timezone belong to schedule triggers");
             }
-            if let Some(key) = &key {
-                if out.iter().any(|t| &t.key == key) {
-                    self.error(node.at("key"), format!("the trigger key \"{key}\" is used twice"));
-                    continue;
-                }
+            if let Some(key) = &key
+                && out.iter().any(|t| &t.key == key)
+            {
+                self.error(node.at("key"), format!("the trigger key \"{key}\" is used twice"));
+                continue;
             }
             if let (Some(kind), Some(key)) = (kind, key) {
                 out.push(Trigger { kind, key, filter, data, cron, timezone, pointer });
@@ -1134,7 +1260,8 @@ pub fn is_slug(text: &str) -> bool {
 
 /// Parses an ISO 8601 duration of weeks, days, hours, minutes and seconds (`P2D`, `PT4H30M`).
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let invalid = || format!("\"{text}\" is not an ISO 8601 duration; write e.g. P2D (2 days), PT4H (4 hours) or P1DT12H");
+    let invalid =
+        || format!("\"{text}\" is not an ISO 8601 duration; write e.g. P2D (2 days), PT4H (4 hours) or P1DT12H");
     let rest = text.strip_prefix('P').ok_or_else(invalid)?;
     if rest.is_empty() || rest == "T" {
         return Err(invalid());
@@ -1154,7 +1281,9 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
                 continue;
             }
             if c == 'M' && units[0].0 == 'W' || c == 'Y' {
-                return Err(format!("\"{text}\": months and years have no fixed length; write days instead (e.g. P30D)"));
+                return Err(format!(
+                    "\"{text}\": months and years have no fixed length; write days instead (e.g. P30D)"
+                ));
             }
             let unit = allowed.by_ref().find(|(name, _)| *name == c).ok_or_else(invalid)?;
             let value: u64 = number.parse().map_err(|_| invalid())?;

@@ -45,13 +45,10 @@ pub fn parse(text: &str, syntax: Syntax) -> Result<Value, Problem> {
             if text.trim().is_empty() {
                 return Err(Problem::error("", "the document is empty"));
             }
-            StrictValue::deserialize(serde_norway::Deserializer::from_str(text))
-                .map_err(|error| error.to_string())
+            StrictValue::deserialize(serde_norway::Deserializer::from_str(text)).map_err(|error| error.to_string())
         }
     };
-    parsed
-        .map(|strict| strict.0)
-        .map_err(|message| Problem::error("", format!("cannot read the document: {message}")))
+    parsed.map(|strict| strict.0).map_err(|message| Problem::error("", format!("cannot read the document: {message}")))
 }
 
 /// A JSON value built by a visitor that refuses duplicate object keys.
@@ -82,9 +79,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Number(v.into()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("numbers must be finite (no .nan or .inf)"))
+        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("numbers must be finite (no .nan or .inf)"))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
@@ -113,10 +108,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         while let Some(key) = access.next_key::<MapKey>()? {
             let StrictValue(value) = access.next_value()?;
             if map.insert(key.0.clone(), value).is_some() {
-                return Err(de::Error::custom(format!(
-                    "the key \"{}\" appears twice in one object; keep one",
-                    key.0
-                )));
+                return Err(de::Error::custom(format!("the key \"{}\" appears twice in one object; keep one", key.0)));
             }
         }
         Ok(Value::Object(map))

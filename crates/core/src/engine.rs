@@ -171,19 +171,35 @@ pub struct Instance {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// Start the instance with its initial workflow data.
-    Start { data: Value },
+    Start {
+        data: Value,
+    },
     /// A person or an action completes a task run with an output.
-    Complete { seq: RunSeq, output: Value },
+    Complete {
+        seq: RunSeq,
+        output: Value,
+    },
     /// An automated run failed for good (retries exhausted).
-    Fail { seq: RunSeq, message: String },
+    Fail {
+        seq: RunSeq,
+        message: String,
+    },
     /// The run's `due` passed.
-    Timeout { seq: RunSeq },
+    Timeout {
+        seq: RunSeq,
+    },
     /// Fields changed outside a task (a ticket edit, a callback, a rollback).
-    UpdateData { values: Vec<(FieldPath, Option<Value>)> },
+    UpdateData {
+        values: Vec<(FieldPath, Option<Value>)>,
+    },
     /// Activate a task by hand (an admin picking a transition, or "retry from here").
-    Activate { task: usize },
+    Activate {
+        task: usize,
+    },
     /// End or hold the instance by hand.
-    SetStatus { status: EndStatus },
+    SetStatus {
+        status: EndStatus,
+    },
     Cancel,
     Hold,
     Resume,
@@ -369,9 +385,8 @@ pub struct NewInstance<'a> {
 pub fn start(definition: &Definition, new: NewInstance, now: Timestamp) -> Result<(Instance, Decision), EngineError> {
     let (data, ticket) = match new.ticket_type {
         Some(key) => {
-            let ticket_type = definition
-                .ticket_type(key)
-                .ok_or_else(|| EngineError::UnknownTicketType(key.to_owned()))?;
+            let ticket_type =
+                definition.ticket_type(key).ok_or_else(|| EngineError::UnknownTicketType(key.to_owned()))?;
             ticket_type.fields.validate(&new.submitted).map_err(EngineError::InvalidTicket)?;
             let data = match &ticket_type.data {
                 Some(transform) => transform.build_from(&new.submitted),
@@ -400,7 +415,12 @@ pub fn start(definition: &Definition, new: NewInstance, now: Timestamp) -> Resul
 }
 
 /// The engine: what `event` does to `state` under `definition`.
-pub fn decide(definition: &Definition, state: &Instance, event: &Event, now: Timestamp) -> Result<Decision, EngineError> {
+pub fn decide(
+    definition: &Definition,
+    state: &Instance,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Decision, EngineError> {
     let mut work = Work::new(definition, state, now);
     match event {
         Event::Start { data } => {
@@ -415,7 +435,12 @@ pub fn decide(definition: &Definition, state: &Instance, event: &Event, now: Tim
             }
             let fired = work.fire(Source::Start, definition.outgoing(Source::Start), Next::All, None);
             if fired == 0 && work.decision.faults.is_empty() {
-                work.fault(ErrorKind::WorkflowCreation, "no transition from start holds for this ticket, so no task was created", json!({}), None);
+                work.fault(
+                    ErrorKind::WorkflowCreation,
+                    "no transition from start holds for this ticket, so no task was created",
+                    json!({}),
+                    None,
+                );
             }
         }
         Event::Complete { seq, output } => {
@@ -430,7 +455,9 @@ pub fn decide(definition: &Definition, state: &Instance, event: &Event, now: Tim
             let writes = task.output.apply(output, &mut data);
             work.data = Some(data);
             let changed: Vec<FieldPath> = writes.iter().map(|w| w.path.clone()).collect();
-            work.decision.writes.extend(writes.into_iter().map(|write| Write { write, source: WriteSource::Task(*seq) }));
+            work.decision
+                .writes
+                .extend(writes.into_iter().map(|write| Write { write, source: WriteSource::Task(*seq) }));
             work.completing = Some(run.task);
             work.fire(Source::Task(run.task), definition.outgoing(Source::Task(run.task)), task.next, Some(output));
             work.watch(&changed);
@@ -440,7 +467,12 @@ pub fn decide(definition: &Definition, state: &Instance, event: &Event, now: Tim
             let run = work.open_run(*seq)?;
             work.update(*seq, TaskStatus::Error, None, run.overdue);
             let key = &definition.tasks[run.task].key;
-            work.fault(ErrorKind::TaskUpdate, format!("task \"{key}\" failed: {message}"), json!({"task": key}), Some(*seq));
+            work.fault(
+                ErrorKind::TaskUpdate,
+                format!("task \"{key}\" failed: {message}"),
+                json!({"task": key}),
+                Some(*seq),
+            );
         }
         Event::Timeout { seq } => {
             work.require(state.status == InstanceStatus::InProgress)?;
@@ -531,7 +563,15 @@ struct Work<'a> {
 
 impl<'a> Work<'a> {
     fn new(definition: &'a Definition, state: &'a Instance, now: Timestamp) -> Self {
-        Self { definition, state, now, data: None, decision: Decision::default(), activated: Vec::new(), completing: None }
+        Self {
+            definition,
+            state,
+            now,
+            data: None,
+            decision: Decision::default(),
+            activated: Vec::new(),
+            completing: None,
+        }
     }
 
     fn require(&self, allowed: bool) -> Result<(), EngineError> {
@@ -714,7 +754,10 @@ impl<'a> Work<'a> {
         if run > task.max_runs {
             self.fault(
                 ErrorKind::WorkflowTransition,
-                format!("task \"{}\" would run for the {}th time, past its max_runs of {}; this looks like an endless loop", task.key, run, task.max_runs),
+                format!(
+                    "task \"{}\" would run for the {}th time, past its max_runs of {}; this looks like an endless loop",
+                    task.key, run, task.max_runs
+                ),
                 json!({"task": task.key, "max_runs": task.max_runs}),
                 None,
             );
@@ -723,17 +766,17 @@ impl<'a> Work<'a> {
         let seq = RunSeq::try_from(self.state.runs.len() + self.decision.new_runs.len()).unwrap_or(RunSeq::MAX);
         let input = self.input_for(task);
         let mut status = TaskStatus::Open;
-        if let Some(schema) = &task.input_schema {
-            if let Err(problems) = schema.validate(&input) {
-                status = TaskStatus::Error;
-                let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                self.fault(
-                    ErrorKind::TaskCreation,
-                    format!("the input of task \"{}\" does not match its input_schema: {}", task.key, list.join("; ")),
-                    json!({"task": task.key, "problems": list}),
-                    Some(seq),
-                );
-            }
+        if let Some(schema) = &task.input_schema
+            && let Err(problems) = schema.validate(&input)
+        {
+            status = TaskStatus::Error;
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            self.fault(
+                ErrorKind::TaskCreation,
+                format!("the input of task \"{}\" does not match its input_schema: {}", task.key, list.join("; ")),
+                json!({"task": task.key, "problems": list}),
+                Some(seq),
+            );
         }
         let assignment = match self.assignment_for(task) {
             Ok(assignment) => assignment,
@@ -745,7 +788,9 @@ impl<'a> Work<'a> {
                 None
             }
         };
-        let due_at = task.due_seconds.map(|seconds| self.now.saturating_add(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)));
+        let due_at = task
+            .due_seconds
+            .map(|seconds| self.now.saturating_add(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)));
         if status == TaskStatus::Open {
             if task.kind.is_automated() {
                 self.decision.effects.push(Effect::Automate { seq });
@@ -753,7 +798,17 @@ impl<'a> Work<'a> {
                 self.decision.effects.push(Effect::Assigned { seq });
             }
         }
-        self.decision.new_runs.push(TaskRun { seq, task: task_index, status, run, input, output: None, assignment, due_at, overdue: false });
+        self.decision.new_runs.push(TaskRun {
+            seq,
+            task: task_index,
+            status,
+            run,
+            input,
+            output: None,
+            assignment,
+            due_at,
+            overdue: false,
+        });
     }
 
     fn input_for(&self, task: &Task) -> Value {
@@ -762,7 +817,10 @@ impl<'a> Work<'a> {
             None => data.clone(),
             Some(transform) => {
                 let scope = Scope { data, ticket: &self.state.ticket, output: None, instance: &self.state.meta };
-                transform.build(&scope, || json!({"data": data, "ticket": self.state.ticket, "instance": self.state.meta, "secrets": {}}))
+                transform.build(
+                    &scope,
+                    || json!({"data": data, "ticket": self.state.ticket, "instance": self.state.meta, "secrets": {}}),
+                )
             }
         }
     }
@@ -774,11 +832,21 @@ impl<'a> Work<'a> {
             AssignTarget::Users(users) => Eligible::Users(users.clone()),
             AssignTarget::Initiator => match &self.state.initiator {
                 Some(email) => Eligible::Users(vec![email.clone()]),
-                None => return Err(format!("task \"{}\" goes to the ticket's creator, but this instance has none", task.key)),
+                None => {
+                    return Err(format!(
+                        "task \"{}\" goes to the ticket's creator, but this instance has none",
+                        task.key
+                    ));
+                }
             },
             AssignTarget::Field(path) => match path.get(self.data()).and_then(Value::as_str) {
                 Some(email) if email.contains('@') => Eligible::Users(vec![email.to_owned()]),
-                _ => return Err(format!("task \"{}\" goes to the email in data.{path}, but that field holds no email", task.key)),
+                _ => {
+                    return Err(format!(
+                        "task \"{}\" goes to the email in data.{path}, but that field holds no email",
+                        task.key
+                    ));
+                }
             },
         };
         Ok(Some(Assignment { eligible, policy: assign.policy }))
@@ -792,7 +860,8 @@ impl<'a> Work<'a> {
         let definition = self.definition;
         for &task_index in definition.watchers() {
             let task = &definition.tasks[task_index];
-            if Some(task_index) == self.completing || !task.watch.iter().any(|w| changed.iter().any(|c| c.overlaps(w))) {
+            if Some(task_index) == self.completing || !task.watch.iter().any(|w| changed.iter().any(|c| c.overlaps(w)))
+            {
                 continue;
             }
             let has_run = self.state.runs.iter().any(|r| r.task == task_index);
@@ -802,7 +871,12 @@ impl<'a> Work<'a> {
                 continue;
             }
             let holds = task.when.as_ref().is_none_or(|when| {
-                when.matches(&Scope { data: self.data(), ticket: &self.state.ticket, output: None, instance: &self.state.meta })
+                when.matches(&Scope {
+                    data: self.data(),
+                    ticket: &self.state.ticket,
+                    output: None,
+                    instance: &self.state.meta,
+                })
             });
             if holds {
                 self.activate(task_index);
@@ -829,7 +903,8 @@ impl<'a> Work<'a> {
             self.decision.effects.push(Effect::Ended { status });
         }
         if status == InstanceStatus::InProgress && self.decision.faults.is_empty() {
-            let any_open = self.state.runs.iter().chain(&self.decision.new_runs).any(|r| self.run_status(r.seq).is_open());
+            let any_open =
+                self.state.runs.iter().chain(&self.decision.new_runs).any(|r| self.run_status(r.seq).is_open());
             if !any_open {
                 let waiting: Vec<&str> = (0..self.definition.tasks.len())
                     .filter(|&t| !self.arrivals(t).is_empty())
@@ -838,7 +913,10 @@ impl<'a> Work<'a> {
                 let message = if waiting.is_empty() {
                     "the workflow is stalled: no task is open and no transition led on".to_owned()
                 } else {
-                    format!("the workflow is stalled: no task is open and {} still waits for its join", waiting.join(", "))
+                    format!(
+                        "the workflow is stalled: no task is open and {} still waits for its join",
+                        waiting.join(", ")
+                    )
                 };
                 self.fault(ErrorKind::WorkflowTransition, message, json!({"stalled": true, "waiting": waiting}), None);
             }

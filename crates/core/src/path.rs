@@ -39,18 +39,14 @@ impl FieldPath {
 
     /// True when one path is the other or lies inside it (a change to either touches both).
     pub fn overlaps(&self, other: &FieldPath) -> bool {
-        let (short, long) = if self.text.len() <= other.text.len() {
-            (&self.text, &other.text)
-        } else {
-            (&other.text, &self.text)
-        };
+        let (short, long) =
+            if self.text.len() <= other.text.len() { (&self.text, &other.text) } else { (&other.text, &self.text) };
         long == short || (long.starts_with(short.as_str()) && long.as_bytes()[short.len()] == b'.')
     }
 
     /// The value at this path, if every step is an object holding the next key.
     pub fn get<'v>(&self, root: &'v Value) -> Option<&'v Value> {
-        self.segments()
-            .try_fold(root, |value, segment| value.as_object()?.get(segment))
+        self.segments().try_fold(root, |value, segment| value.as_object()?.get(segment))
     }
 
     /// Sets the value, replacing non-objects on the way by objects. Returns the old value.
@@ -67,9 +63,7 @@ impl FieldPath {
             if segments.peek().is_none() {
                 return map.insert(segment.to_owned(), value);
             }
-            current = map
-                .entry(segment.to_owned())
-                .or_insert_with(|| Value::Object(Map::new()));
+            current = map.entry(segment.to_owned()).or_insert_with(|| Value::Object(Map::new()));
         }
         None
     }
@@ -81,9 +75,9 @@ impl FieldPath {
             None => (None, self.text.as_str()),
         };
         let container = match parent {
-            Some(parent) => parent
-                .split('.')
-                .try_fold(root, |value, segment| value.as_object_mut()?.get_mut(segment))?,
+            Some(parent) => {
+                parent.split('.').try_fold(root, |value, segment| value.as_object_mut()?.get_mut(segment))?
+            }
             None => root,
         };
         container.as_object_mut()?.shift_remove(last)

@@ -26,19 +26,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn error(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            pointer: pointer.into(),
-            message: message.into(),
-            severity: Severity::Error,
-        }
+        Self { pointer: pointer.into(), message: message.into(), severity: Severity::Error }
     }
 
     pub fn warning(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            pointer: pointer.into(),
-            message: message.into(),
-            severity: Severity::Warning,
-        }
+        Self { pointer: pointer.into(), message: message.into(), severity: Severity::Warning }
     }
 
     pub fn is_error(&self) -> bool {
@@ -54,11 +46,7 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
+        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
         match self.severity {
             Severity::Error => write!(f, "{pointer}: {}", self.message),
             Severity::Warning => write!(f, "{pointer}: warning: {}", self.message),
@@ -89,9 +77,6 @@ mod tests {
     #[test]
     fn display_marks_warnings_and_names_the_root() {
         assert_eq!(Problem::error("", "bad").to_string(), "/: bad");
-        assert_eq!(
-            Problem::warning("/tasks/0", "odd").to_string(),
-            "/tasks/0: warning: odd"
-        );
+        assert_eq!(Problem::warning("/tasks/0", "odd").to_string(), "/tasks/0: warning: odd");
     }
 }

@@ -52,15 +52,9 @@ impl Schema {
         jsonschema::draft202012::options()
             .should_validate_formats(true)
             .build(source)
-            .map(|validator| Self {
-                source: source.clone(),
-                validator: Arc::new(validator),
-            })
+            .map(|validator| Self { source: source.clone(), validator: Arc::new(validator) })
             .map_err(|error| {
-                vec![Problem::error(
-                    error.instance_path().as_str(),
-                    format!("the JSON Schema cannot be used: {error}"),
-                )]
+                vec![Problem::error(error.instance_path().as_str(), format!("the JSON Schema cannot be used: {error}"))]
             })
     }
 
@@ -95,9 +89,7 @@ impl Schema {
 
     /// The names of the top-level properties the schema declares, in order.
     pub fn property_names(&self) -> Vec<&str> {
-        properties(&self.source)
-            .map(|map| map.keys().map(String::as_str).collect())
-            .unwrap_or_default()
+        properties(&self.source).map(|map| map.keys().map(String::as_str).collect()).unwrap_or_default()
     }
 
     /// Whether the schema declares the nested property `path` (names, outermost first).
@@ -128,12 +120,8 @@ mod tests {
 
     #[test]
     fn an_invalid_schema_is_reported_at_its_pointer() {
-        let problems = Schema::compile(&json!({"type": "object", "properties": {"a": {"type": "strin"}}}))
-            .unwrap_err();
-        assert!(
-            problems.iter().any(|p| p.pointer == "/properties/a/type"),
-            "{problems:?}"
-        );
+        let problems = Schema::compile(&json!({"type": "object", "properties": {"a": {"type": "strin"}}})).unwrap_err();
+        assert!(problems.iter().any(|p| p.pointer == "/properties/a/type"), "{problems:?}");
         let problems = Schema::compile(&json!({"minLength": -1})).unwrap_err();
         assert_eq!(problems[0].pointer, "/minLength");
     }

@@ -88,7 +88,12 @@ pub struct Simulation {
 const MAX_STEPS: usize = 100_000;
 
 /// Runs `definition` on a ticket of `ticket_type` (or, with `None`, on `data` as the initial workflow data).
-pub fn simulate(definition: &Definition, ticket_type: Option<&str>, data: Value, mut script: Script) -> Result<Simulation, EngineError> {
+pub fn simulate(
+    definition: &Definition,
+    ticket_type: Option<&str>,
+    data: Value,
+    mut script: Script,
+) -> Result<Simulation, EngineError> {
     let now: Timestamp = 0;
     let ticket_type = ticket_type.or_else(|| definition.tickets.first().map(|t| t.key.as_str()));
     let new = NewInstance {
@@ -120,7 +125,10 @@ pub fn simulate(definition: &Definition, ticket_type: Option<&str>, data: Value,
                 let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
                 errors.push(SimulationError {
                     kind: "INVALID_OUTPUT".into(),
-                    message: format!("the output for task \"{task_key}\" does not match its output_schema: {}", list.join("; ")),
+                    message: format!(
+                        "the output for task \"{task_key}\" does not match its output_schema: {}",
+                        list.join("; ")
+                    ),
                 });
                 blocked.insert(seq);
             }
@@ -145,11 +153,21 @@ pub fn simulate(definition: &Definition, ticket_type: Option<&str>, data: Value,
 }
 
 fn record_faults(decision: &engine::Decision, errors: &mut Vec<SimulationError>) {
-    errors.extend(decision.faults.iter().map(|fault| SimulationError { kind: fault.kind.as_str().to_owned(), message: fault.message.clone() }));
+    errors.extend(
+        decision
+            .faults
+            .iter()
+            .map(|fault| SimulationError { kind: fault.kind.as_str().to_owned(), message: fault.message.clone() }),
+    );
 }
 
 /// The earliest open run with an output available.
-fn next_output(definition: &Definition, instance: &Instance, script: &mut Script, blocked: &BTreeSet<RunSeq>) -> Option<(RunSeq, Value, bool)> {
+fn next_output(
+    definition: &Definition,
+    instance: &Instance,
+    script: &mut Script,
+    blocked: &BTreeSet<RunSeq>,
+) -> Option<(RunSeq, Value, bool)> {
     for run in instance.open_runs() {
         if blocked.contains(&run.seq) {
             continue;

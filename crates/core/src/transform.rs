@@ -52,14 +52,10 @@ pub struct DataWrite {
 
 impl Query {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let whole = JsonPath::parse(text).map_err(|error| {
-            format!("\"{text}\" is not a JSONPath query (RFC 9535): {error}")
-        })?;
-        let member = split_member(text).and_then(|(name, rest)| {
-            JsonPath::parse(&format!("${rest}"))
-                .ok()
-                .map(|path| (name.to_owned(), path))
-        });
+        let whole =
+            JsonPath::parse(text).map_err(|error| format!("\"{text}\" is not a JSONPath query (RFC 9535): {error}"))?;
+        let member = split_member(text)
+            .and_then(|(name, rest)| JsonPath::parse(&format!("${rest}")).ok().map(|path| (name.to_owned(), path)));
         Ok(Self { text: text.to_owned(), member, whole })
     }
 
@@ -101,9 +97,7 @@ fn collect(nodes: Vec<&Value>) -> Option<Value> {
 /// `$.name.rest` or `$.name[...]` → (name, ".rest" / "[...]"); `$.name` → (name, "").
 fn split_member(text: &str) -> Option<(&str, &str)> {
     let rest = text.strip_prefix("$.")?;
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(rest.len());
+    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
     let (name, tail) = rest.split_at(end);
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
@@ -126,9 +120,7 @@ fn leading_names(text: &str) -> Vec<String> {
             if tail.starts_with('.') || tail.starts_with('*') {
                 break;
             }
-            let end = tail
-                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .unwrap_or(tail.len());
+            let end = tail.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(tail.len());
             if end == 0 {
                 break;
             }
@@ -170,19 +162,18 @@ impl Transform {
                 }
             };
             let source = match source {
-                Value::String(text) if text.starts_with('$') => match Query::parse(text) {
-                    Ok(query) => Source::Query(query),
-                    Err(message) => {
-                        problems.push(Problem::error(&at, format!("{message}; a literal string that starts with $ is written {{\"$literal\": \"{text}\"}}")));
-                        continue;
+                Value::String(text) if text.starts_with('$') => {
+                    match Query::parse(text) {
+                        Ok(query) => Source::Query(query),
+                        Err(message) => {
+                            problems.push(Problem::error(&at, format!("{message}; a literal string that starts with $ is written {{\"$literal\": \"{text}\"}}")));
+                            continue;
+                        }
                     }
-                },
+                }
                 Value::Object(inner) if inner.contains_key("$literal") => {
                     if inner.len() != 1 {
-                        problems.push(Problem::error(
-                            &at,
-                            "{\"$literal\": ...} must be the only key of its object",
-                        ));
+                        problems.push(Problem::error(&at, "{\"$literal\": ...} must be the only key of its object"));
                         continue;
                     }
                     Source::Literal(inner["$literal"].clone())
@@ -191,11 +182,7 @@ impl Transform {
             };
             entries.push(Entry { target, source });
         }
-        if problems.is_empty() {
-            Ok(Self { entries })
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(Self { entries }) } else { Err(problems) }
     }
 
     /// The identity-like transform that copies each named field from the root to the same name.
@@ -335,7 +322,8 @@ mod tests {
 
     #[test]
     fn bad_queries_and_targets_are_all_reported() {
-        let problems = Transform::compile(&json!({"a": "$.[", "": "$.x", "b..c": 1, "d": {"$literal": 1, "x": 2}})).unwrap_err();
+        let problems =
+            Transform::compile(&json!({"a": "$.[", "": "$.x", "b..c": 1, "d": {"$literal": 1, "x": 2}})).unwrap_err();
         let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
         assert_eq!(pointers, vec!["/a", "/", "/b..c", "/d"]);
         assert!(problems[0].message.contains("$literal"));

@@ -41,7 +41,10 @@ fn check_graph(definition: &Definition, problems: &mut Vec<Problem>) {
     }
     // Tasks with no way to an end status.
     let ending = can_reach_end(definition);
-    let has_end = definition.transitions.iter().any(|t| matches!(t.target, Target::Status(s) if s != crate::definition::EndStatus::OnHold));
+    let has_end = definition
+        .transitions
+        .iter()
+        .any(|t| matches!(t.target, Target::Status(s) if s != crate::definition::EndStatus::OnHold));
     if !has_end {
         problems.push(Problem::warning(
             "/transitions",
@@ -84,15 +87,17 @@ fn check_graph(definition: &Definition, problems: &mut Vec<Problem>) {
         }
     }
     for transition in &definition.transitions {
-        if transition.on == On::Timeout {
-            if let Source::Task(index) = transition.from {
-                if definition.tasks[index].due_seconds.is_none() {
-                    problems.push(Problem::error(
-                        pointer_push(&transition.pointer, "on"),
-                        format!("task \"{}\" has no \"due\", so it never times out; give it due: (e.g. P2D) or remove on: timeout", definition.tasks[index].key),
-                    ));
-                }
-            }
+        if transition.on == On::Timeout
+            && let Source::Task(index) = transition.from
+            && definition.tasks[index].due_seconds.is_none()
+        {
+            problems.push(Problem::error(
+                pointer_push(&transition.pointer, "on"),
+                format!(
+                    "task \"{}\" has no \"due\", so it never times out; give it due: (e.g. P2D) or remove on: timeout",
+                    definition.tasks[index].key
+                ),
+            ));
         }
     }
 }
@@ -104,10 +109,11 @@ fn reachable_from_start(definition: &Definition, avoid: Option<usize>) -> BTreeS
     while let Some(source) = queue.pop_front() {
         let all = definition.outgoing(source).iter().chain(definition.outgoing_on_timeout(source));
         for &transition in all {
-            if let Target::Task(target) = definition.transitions[transition].target {
-                if seen.insert(target) && Some(target) != avoid {
-                    queue.push_back(Source::Task(target));
-                }
+            if let Target::Task(target) = definition.transitions[transition].target
+                && seen.insert(target)
+                && Some(target) != avoid
+            {
+                queue.push_back(Source::Task(target));
             }
         }
     }
@@ -143,13 +149,13 @@ fn check_roles(definition: &Definition, problems: &mut Vec<Problem>) {
         "add it to \"roles\" at the top or fix the spelling"
     };
     for task in &definition.tasks {
-        if let Some(AssignTarget::Role(role)) = task.assign.as_ref().map(|a| &a.target) {
-            if !listed(role) {
-                problems.push(Problem::warning(
-                    pointer_push(&pointer_push(&task.pointer, "assign"), "role"),
-                    format!("the role \"{role}\" is not listed in the document; {advice}"),
-                ));
-            }
+        if let Some(AssignTarget::Role(role)) = task.assign.as_ref().map(|a| &a.target)
+            && !listed(role)
+        {
+            problems.push(Problem::warning(
+                pointer_push(&pointer_push(&task.pointer, "assign"), "role"),
+                format!("the role \"{role}\" is not listed in the document; {advice}"),
+            ));
         }
     }
     for ticket in &definition.tickets {
@@ -186,7 +192,12 @@ fn check_fields(definition: &Definition, problems: &mut Vec<Problem>) {
             checker.condition(when, &pointer_push(&task.pointer, "when"), OutputScope::None, problems);
         }
         for (position, path) in task.watch.iter().enumerate() {
-            checker.data_path(path.segments(), &pointer_push(&pointer_push(&task.pointer, "watch"), position), "watches", problems);
+            checker.data_path(
+                path.segments(),
+                &pointer_push(&pointer_push(&task.pointer, "watch"), position),
+                "watches",
+                problems,
+            );
         }
         if let Some(input) = &task.input {
             for (target, query) in input.queries() {
@@ -241,15 +252,24 @@ impl Checker<'_> {
                 let rest: Vec<&str> = rest.collect();
                 let declared = self.ticket_schemas.iter().any(|s| s.declares(rest.iter().copied()) != Declared::No);
                 if !declared {
-                    problems.push(Problem::warning(pointer, format!("no ticket type declares \"ticket.{}\"", rest.join("."))));
+                    problems.push(Problem::warning(
+                        pointer,
+                        format!("no ticket type declares \"ticket.{}\"", rest.join(".")),
+                    ));
                 }
             }
             "output" => match output {
-                OutputScope::None => problems.push(Problem::warning(pointer, "there is no task output here: \"output\" is only set for transitions from a task")),
+                OutputScope::None => problems.push(Problem::warning(
+                    pointer,
+                    "there is no task output here: \"output\" is only set for transitions from a task",
+                )),
                 OutputScope::Task(Some(schema)) => {
                     let rest: Vec<&str> = rest.collect();
                     if !rest.is_empty() && schema.declares(rest.iter().copied()) == Declared::No {
-                        problems.push(Problem::warning(pointer, format!("the task's output_schema does not declare \"{}\"", rest.join("."))));
+                        problems.push(Problem::warning(
+                            pointer,
+                            format!("the task's output_schema does not declare \"{}\"", rest.join(".")),
+                        ));
                     }
                 }
                 OutputScope::Task(None) => {}
@@ -262,7 +282,13 @@ impl Checker<'_> {
         }
     }
 
-    fn data_path<'p>(&self, path: impl Iterator<Item = &'p str>, pointer: &str, verb: &str, problems: &mut Vec<Problem>) {
+    fn data_path<'p>(
+        &self,
+        path: impl Iterator<Item = &'p str>,
+        pointer: &str,
+        verb: &str,
+        problems: &mut Vec<Problem>,
+    ) {
         let Some(fields) = self.fields else { return };
         let path: Vec<&str> = path.collect();
         if !path.is_empty() && fields.declares(path.iter().copied()) == Declared::No {
@@ -274,7 +300,13 @@ impl Checker<'_> {
     }
 
     /// A transform whose targets are workflow data and whose queries read `source_schema`.
-    fn output_transform(&self, transform: &Transform, pointer: &str, source_schema: Option<&Schema>, problems: &mut Vec<Problem>) {
+    fn output_transform(
+        &self,
+        transform: &Transform,
+        pointer: &str,
+        source_schema: Option<&Schema>,
+        problems: &mut Vec<Problem>,
+    ) {
         for target in transform.targets() {
             self.data_path(target.segments(), &pointer_push(pointer, target), "writes", problems);
         }

@@ -74,9 +74,5 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 fn compact(value: &serde_json::Value) -> String {
     let text = value.to_string();
-    if text.chars().count() > 160 {
-        format!("{}…", text.chars().take(160).collect::<String>())
-    } else {
-        text
-    }
+    if text.chars().count() > 160 { format!("{}…", text.chars().take(160).collect::<String>()) } else { text }
 }

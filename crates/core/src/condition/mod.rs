@@ -127,18 +127,12 @@ impl Condition {
     pub fn compile(query: &Value) -> Result<Self, Vec<Problem>> {
         let mut problems = Vec::new();
         let condition = compile_query(query, "", &mut problems);
-        if problems.is_empty() {
-            Ok(condition)
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(condition) } else { Err(problems) }
     }
 
     /// The condition that always holds (an empty query document).
     pub fn always() -> Self {
-        Self {
-            clauses: Vec::new(),
-        }
+        Self { clauses: Vec::new() }
     }
 
     pub fn matches(&self, document: &(impl Document + ?Sized)) -> bool {
@@ -168,10 +162,7 @@ fn compile_query(query: &Value, pointer: &str, problems: &mut Vec<Problem>) -> C
     let Some(map) = query.as_object() else {
         problems.push(Problem::error(
             pointer,
-            format!(
-                "a condition must be an object like {{\"data.status\": \"open\"}}, not {}",
-                describe(query)
-            ),
+            format!("a condition must be an object like {{\"data.status\": \"open\"}}, not {}", describe(query)),
         ));
         return Condition::always();
     };
@@ -206,12 +197,7 @@ fn compile_query(query: &Value, pointer: &str, problems: &mut Vec<Problem>) -> C
     Condition { clauses }
 }
 
-fn compile_query_list(
-    operator: &str,
-    operand: &Value,
-    pointer: &str,
-    problems: &mut Vec<Problem>,
-) -> Vec<Condition> {
+fn compile_query_list(operator: &str, operand: &Value, pointer: &str, problems: &mut Vec<Problem>) -> Vec<Condition> {
     match operand.as_array() {
         Some(items) if !items.is_empty() => items
             .iter()
@@ -221,7 +207,9 @@ fn compile_query_list(
         _ => {
             problems.push(Problem::error(
                 pointer,
-                format!("{operator} takes a non-empty array of conditions, like [{{\"data.a\": 1}}, {{\"data.b\": 2}}]"),
+                format!(
+                    "{operator} takes a non-empty array of conditions, like [{{\"data.a\": 1}}, {{\"data.b\": 2}}]"
+                ),
             ));
             Vec::new()
         }
@@ -230,18 +218,13 @@ fn compile_query_list(
 
 fn parse_path(key: &str) -> Result<Vec<String>, String> {
     if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(format!(
-            "\"{key}\" is not a field path; write dotted names like \"data.customer.email\""
-        ));
+        return Err(format!("\"{key}\" is not a field path; write dotted names like \"data.customer.email\""));
     }
     Ok(key.split('.').map(str::to_owned).collect())
 }
 
 fn is_operator_object(value: &Value) -> bool {
-    value
-        .as_object()
-        .and_then(|map| map.keys().next())
-        .is_some_and(|key| key.starts_with('$'))
+    value.as_object().and_then(|map| map.keys().next()).is_some_and(|key| key.starts_with('$'))
 }
 
 fn compile_field_test(operand: &Value, pointer: &str, problems: &mut Vec<Problem>) -> FieldTest {
@@ -275,26 +258,21 @@ fn compile_operators(operand: &Value, pointer: &str, problems: &mut Vec<Problem>
                         .map(|(index, _)| {
                             Problem::error(
                                 pointer_push(&at, index),
-                                format!("{key} takes plain values; an operator like {{\"$gt\": 1}} cannot go inside it"),
+                                format!(
+                                    "{key} takes plain values; an operator like {{\"$gt\": 1}} cannot go inside it"
+                                ),
                             )
                         })
                         .collect::<Vec<_>>();
                     if nested.is_empty() {
-                        Some(if key == "$in" {
-                            Operator::In(items.clone())
-                        } else {
-                            Operator::Nin(items.clone())
-                        })
+                        Some(if key == "$in" { Operator::In(items.clone()) } else { Operator::Nin(items.clone()) })
                     } else {
                         problems.extend(nested);
                         None
                     }
                 }
                 None => {
-                    problems.push(Problem::error(
-                        at,
-                        format!("{key} takes an array of values, like [\"a\", \"b\"]"),
-                    ));
+                    problems.push(Problem::error(at, format!("{key} takes an array of values, like [\"a\", \"b\"]")));
                     None
                 }
             },
@@ -306,34 +284,24 @@ fn compile_operators(operand: &Value, pointer: &str, problems: &mut Vec<Problem>
                     None
                 }
             },
-            "$regex" => {
-                compile_regex(value, map.get("$options"), &at, problems).map(Operator::Regex)
-            }
+            "$regex" => compile_regex(value, map.get("$options"), &at, problems).map(Operator::Regex),
             "$options" => {
                 if map.contains_key("$regex") {
                     if let Err(message) = regex_flags(value) {
                         problems.push(Problem::error(at, message));
                     }
                 } else {
-                    problems.push(Problem::error(
-                        at,
-                        "$options only goes beside $regex in the same object",
-                    ));
+                    problems.push(Problem::error(at, "$options only goes beside $regex in the same object"));
                 }
                 None
             }
-            "$size" => match value.as_u64().or_else(|| {
-                value
-                    .as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                    .map(|f| f as u64)
-            }) {
+            "$size" => match value
+                .as_u64()
+                .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+            {
                 Some(size) => Some(Operator::Size(usize::try_from(size).unwrap_or(usize::MAX))),
                 None => {
-                    problems.push(Problem::error(
-                        at,
-                        "$size takes a whole number of at least 0, like 2",
-                    ));
+                    problems.push(Problem::error(at, "$size takes a whole number of at least 0, like 2"));
                     None
                 }
             },
@@ -344,9 +312,7 @@ fn compile_operators(operand: &Value, pointer: &str, problems: &mut Vec<Problem>
                     None
                 }
             },
-            "$elemMatch" => Some(Operator::ElemMatch(compile_elem_match(
-                value, &at, problems,
-            ))),
+            "$elemMatch" => Some(Operator::ElemMatch(compile_elem_match(value, &at, problems))),
             "$not" => {
                 if is_operator_object(value) {
                     Some(Operator::Not(compile_operators(value, &at, problems)))
@@ -359,10 +325,7 @@ fn compile_operators(operand: &Value, pointer: &str, problems: &mut Vec<Problem>
                 }
             }
             _ if key.starts_with('$') => {
-                problems.push(Problem::error(
-                    at,
-                    format!("unknown operator {key}{}", suggest(key)),
-                ));
+                problems.push(Problem::error(at, format!("unknown operator {key}{}", suggest(key))));
                 None
             }
             _ => {
@@ -381,11 +344,7 @@ fn compile_operators(operand: &Value, pointer: &str, problems: &mut Vec<Problem>
 }
 
 /// `$all`'s items: plain values, or (all of them) `{"$elemMatch": …}` objects, as MongoDB requires.
-fn compile_all(
-    items: &[Value],
-    pointer: &str,
-    problems: &mut Vec<Problem>,
-) -> Option<Vec<AllItem>> {
+fn compile_all(items: &[Value], pointer: &str, problems: &mut Vec<Problem>) -> Option<Vec<AllItem>> {
     let elem_match_form = items.first().is_some_and(is_elem_match_item);
     let before = problems.len();
     let mut compiled = Vec::with_capacity(items.len());
@@ -419,8 +378,7 @@ fn compile_all(
 }
 
 fn is_elem_match_item(item: &Value) -> bool {
-    item.as_object()
-        .is_some_and(|map| map.len() == 1 && map.contains_key("$elemMatch"))
+    item.as_object().is_some_and(|map| map.len() == 1 && map.contains_key("$elemMatch"))
 }
 
 fn compile_elem_match(value: &Value, pointer: &str, problems: &mut Vec<Problem>) -> ElemMatch {
@@ -471,10 +429,7 @@ fn compile_regex(
     match builder.build() {
         Ok(regex) => options_valid.then_some(regex),
         Err(error) => {
-            problems.push(Problem::error(
-                pointer,
-                format!("the regular expression does not compile: {error}"),
-            ));
+            problems.push(Problem::error(pointer, format!("the regular expression does not compile: {error}")));
             None
         }
     }
@@ -485,13 +440,10 @@ fn regex_flags(options: &Value) -> Result<&str, String> {
     let Some(flags) = options.as_str() else {
         return Err("$options takes a string like \"i\"".to_owned());
     };
-    match flags
-        .chars()
-        .find(|flag| !matches!(flag, 'i' | 'm' | 's' | 'x' | 'u'))
-    {
-        Some(other) => Err(format!(
-            "unknown regex option '{other}'; use any of i, m, s, x (and u, which changes nothing)"
-        )),
+    match flags.chars().find(|flag| !matches!(flag, 'i' | 'm' | 's' | 'x' | 'u')) {
+        Some(other) => {
+            Err(format!("unknown regex option '{other}'; use any of i, m, s, x (and u, which changes nothing)"))
+        }
         None => Ok(flags),
     }
 }
@@ -546,34 +498,21 @@ struct Reached<'v> {
 }
 
 impl<'v> Reached<'v> {
-    const MISSING: Self = Self {
-        value: None,
-        elements: true,
-    };
+    const MISSING: Self = Self { value: None, elements: true };
 
     fn field(value: &'v Value) -> Self {
-        Self {
-            value: Some(value),
-            elements: true,
-        }
+        Self { value: Some(value), elements: true }
     }
 
     fn whole(value: &'v Value) -> Self {
-        Self {
-            value: Some(value),
-            elements: false,
-        }
+        Self { value: Some(value), elements: false }
     }
 
     /// True when `test` holds for the value, or for one of its elements if it
     /// is an array whose elements count; false where the field is missing.
     fn any(&self, test: impl Fn(&Value) -> bool) -> bool {
         self.value.is_some_and(|value| {
-            test(value)
-                || (self.elements
-                    && value
-                        .as_array()
-                        .is_some_and(|items| items.iter().any(&test)))
+            test(value) || (self.elements && value.as_array().is_some_and(|items| items.iter().any(&test)))
         })
     }
 }
@@ -620,11 +559,7 @@ fn array_index(segment: &str) -> Option<usize> {
     let canonical = !segment.is_empty()
         && segment.bytes().all(|byte| byte.is_ascii_digit())
         && (segment == "0" || !segment.starts_with('0'));
-    if canonical {
-        segment.parse().ok()
-    } else {
-        None
-    }
+    if canonical { segment.parse().ok() } else { None }
 }
 
 /// An array seen as a document whose fields are its indexes, the way
@@ -665,18 +600,13 @@ impl Operator {
             }),
             Operator::In(items) => items.iter().any(|item| equals_any(reached, item)),
             Operator::Nin(items) => !items.iter().any(|item| equals_any(reached, item)),
-            Operator::Exists(wanted) => {
-                reached.iter().any(|place| place.value.is_some()) == *wanted
+            Operator::Exists(wanted) => reached.iter().any(|place| place.value.is_some()) == *wanted,
+            Operator::Regex(regex) => {
+                reached.iter().any(|place| place.any(|value| value.as_str().is_some_and(|text| regex.is_match(text))))
             }
-            Operator::Regex(regex) => reached.iter().any(|place| {
-                place.any(|value| value.as_str().is_some_and(|text| regex.is_match(text)))
-            }),
-            Operator::Size(size) => reached.iter().any(|place| {
-                place
-                    .value
-                    .and_then(Value::as_array)
-                    .is_some_and(|items| items.len() == *size)
-            }),
+            Operator::Size(size) => reached
+                .iter()
+                .any(|place| place.value.and_then(Value::as_array).is_some_and(|items| items.len() == *size)),
             Operator::All(items) => {
                 !items.is_empty()
                     && items.iter().all(|item| match item {

@@ -22,9 +22,8 @@ type Case<'a> = (&'a str, Value, Value, bool);
 
 fn check_table(table: &[Case]) {
     for (name, query, document, expected) in table {
-        let condition = Condition::compile(query).unwrap_or_else(|problems| {
-            panic!("case {name:?}: {query} does not compile: {problems:?}")
-        });
+        let condition = Condition::compile(query)
+            .unwrap_or_else(|problems| panic!("case {name:?}: {query} does not compile: {problems:?}"));
         assert_eq!(
             condition.matches(document),
             *expected,
@@ -35,11 +34,7 @@ fn check_table(table: &[Case]) {
 
 #[test]
 fn equality_on_a_missing_field_matches_null() {
-    assert!(
-        Condition::compile(&json!({"a": null}))
-            .unwrap()
-            .matches(&json!({}))
-    );
+    assert!(Condition::compile(&json!({"a": null})).unwrap().matches(&json!({})));
 }
 
 #[test]
@@ -356,8 +351,7 @@ fn all() {
 #[test]
 fn elem_match() {
     let survey = |results: Value| json!({"results": results});
-    let xyz_at_least_8 =
-        json!({"results": {"$elemMatch": {"product": "xyz", "score": {"$gte": 8}}}});
+    let xyz_at_least_8 = json!({"results": {"$elemMatch": {"product": "xyz", "score": {"$gte": 8}}}});
     #[rustfmt::skip]
     let table: &[Case] = &[
         ("one element in range [$elemMatch]", json!({"results": {"$elemMatch": {"$gte": 80, "$lt": 85}}}), json!({"results": [82, 85, 88]}), true),
@@ -437,7 +431,8 @@ fn not() {
 #[test]
 fn and_or_nor() {
     let nor = json!({"$nor": [{"price": 1.99}, {"sale": true}]});
-    let nor_exists = json!({"$nor": [{"price": 1.99}, {"price": {"$exists": false}}, {"sale": true}, {"sale": {"$exists": false}}]});
+    let nor_exists =
+        json!({"$nor": [{"price": 1.99}, {"price": {"$exists": false}}, {"sale": true}, {"sale": {"$exists": false}}]});
     let and = json!({"$and": [{"price": {"$ne": 1.99}}, {"price": {"$exists": true}}]});
     let or = json!({"$or": [{"quantity": {"$lt": 20}}, {"price": 10}]});
     #[rustfmt::skip]
@@ -471,8 +466,7 @@ fn and_or_nor() {
 
 #[test]
 fn embedded_documents() {
-    let journal =
-        json!({"item": "journal", "size": {"h": 14, "w": 21, "uom": "cm"}, "status": "A"});
+    let journal = json!({"item": "journal", "size": {"h": 14, "w": 21, "uom": "cm"}, "status": "A"});
     let paper = json!({"item": "paper", "size": {"h": 8.5, "w": 11, "uom": "in"}, "status": "D"});
     #[rustfmt::skip]
     let table: &[Case] = &[
@@ -560,15 +554,8 @@ fn compile_errors_name_the_place() {
     for (name, query, pointer, fragment) in table {
         let found = problems(query);
         let pointers: Vec<&str> = found.iter().map(|p| p.pointer.as_str()).collect();
-        assert_eq!(
-            pointers,
-            [*pointer],
-            "case {name:?}: {query} gave {found:?}"
-        );
-        assert!(
-            found[0].is_error(),
-            "case {name:?}: not an error: {found:?}"
-        );
+        assert_eq!(pointers, [*pointer], "case {name:?}: {query} gave {found:?}");
+        assert!(found[0].is_error(), "case {name:?}: not an error: {found:?}");
         assert!(
             found[0].message.contains(fragment),
             "case {name:?}: message {:?} lacks {fragment:?}",
@@ -628,12 +615,8 @@ fn field_paths_lists_every_path_read() {
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(OPERATORS).prop_map(str::to_owned),
-        prop::sample::select(
-            &[
-                "a", "b", "a.b", "a.0", "a.0.b", "0", "$exist", "$where", "a..b", "", "."
-            ][..]
-        )
-        .prop_map(str::to_owned),
+        prop::sample::select(&["a", "b", "a.b", "a.0", "a.0.b", "0", "$exist", "$where", "a..b", "", "."][..])
+            .prop_map(str::to_owned),
         "[ab0-2$.]{0,4}",
         any::<String>(),
     ]
@@ -654,8 +637,7 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 48, 5, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((key(), inner), 0..5)
-                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            prop::collection::vec((key(), inner), 0..5).prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
         ]
     })
 }
