@@ -56,7 +56,7 @@ fn sample_named(schema: &Value, name: &str, depth: usize) -> Value {
             Value::Object(out)
         }
         "array" => {
-            let count = map.get("minItems").and_then(Value::as_u64).unwrap_or(1).max(1).min(5);
+            let count = map.get("minItems").and_then(Value::as_u64).unwrap_or(1).clamp(1, 5);
             let items = map.get("items").cloned().unwrap_or(json!({"type": "string"}));
             Value::Array((0..count).map(|_| sample_named(&items, name, depth + 1)).collect())
         }

@@ -31,11 +31,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if !unknown.is_empty() {
         anyhow::bail!("the outputs name tasks the workflow does not have: {}", unknown.join(", "));
     }
-    if let Some(ticket) = &args.ticket {
-        if definition.ticket_type(ticket).is_none() {
-            let known: Vec<&str> = definition.tickets.iter().map(|t| t.key.as_str()).collect();
-            anyhow::bail!("there is no ticket type \"{ticket}\"; the ticket types are {}", known.join(", "));
-        }
+    if let Some(ticket) = &args.ticket
+        && definition.ticket_type(ticket).is_none()
+    {
+        let known: Vec<&str> = definition.tickets.iter().map(|t| t.key.as_str()).collect();
+        anyhow::bail!("there is no ticket type \"{ticket}\"; the ticket types are {}", known.join(", "));
     }
     let simulation = match simulate(&definition, args.ticket.as_deref(), data, script) {
         Ok(simulation) => simulation,
