@@ -1,1 +1,227 @@
-//! Storage: to come.
+//! TicketFlower's storage: one [`Store`] over SQLite (the embedded default) and
+//! PostgreSQL (production and scale-out).
+//!
+//! Every query is written once, as portable SQL with `$n` placeholders, and
+//! runs through sea-orm's runtime-selected connection (see README.md in this
+//! crate for the choice). Rows stay private to this crate; callers get typed
+//! ids and views. Every query on company data takes the [`CompanyId`] first.
+//!
+//! Engine events (ticket start, task completion, admin actions) go through the
+//! [`committer`]: it gathers the events that arrive together, decides each with
+//! `ticketflower_core::engine`, writes all of their effects in one transaction
+//! and acknowledges them only after the commit (group commit).
+
+mod committer;
+mod definitions;
+mod migrations;
+mod people;
+mod sql;
+mod tickets;
+mod views;
+
+pub use committer::{Command, CommandOutcome};
+pub use definitions::{DefinitionStatus, ImportedVersion, VersionSummary};
+pub use people::{NewUser, Permission, UserSummary};
+pub use tickets::{NewTicket, TicketCreated};
+pub use views::{HistoryEntry, InstanceView, RunView, TicketErrorView};
+
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use ticketflower_core::Problem;
+use ticketflower_core::definition::Definition;
+use ticketflower_core::engine::EngineError;
+
+macro_rules! id_type {
+    ($($(#[$meta:meta])* $name:ident),+ $(,)?) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { self.0.fmt(f) }
+        }
+    )+};
+}
+
+id_type!(
+    /// A tenant.
+    CompanyId,
+    UserId,
+    RoleId,
+    DefinitionId,
+    /// One version of a definition (the snapshot an instance runs).
+    VersionId,
+    TicketId,
+    InstanceId,
+    /// One task run (a task instance).
+    RunId,
+    TicketErrorId,
+);
+
+/// What went wrong in the store, as the web layer and CLI need to tell it apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Missing, or belonging to another company (the two are indistinguishable on purpose).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Input that breaks a rule; every problem listed.
+    #[error("invalid input")]
+    Invalid(Vec<Problem>),
+    /// The engine refused the event; nothing changed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A unique name is taken, or a version is stale.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    /// A stored document could not be read back (corruption or a bug).
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Connection settings.
+#[derive(Clone)]
+pub struct StoreOptions {
+    pub url: String,
+    pub max_connections: u32,
+    /// Most events one group commit takes.
+    pub batch_size: usize,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("StoreOptions").field("url", &redact(&self.url)).field("batch_size", &self.batch_size).finish()
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), max_connections: 16, batch_size: 512 }
+    }
+}
+
+/// The database behind TicketFlower.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    backend: DbBackend,
+    /// SQLite has one writer; write transactions queue here instead of failing with SQLITE_BUSY.
+    sqlite_writer: Option<tokio::sync::Mutex<()>>,
+    /// Compiled definition snapshots by version.
+    definitions: RwLock<HashMap<VersionId, Arc<Definition>>>,
+    committer: committer::Handle,
+}
+
+impl Store {
+    /// Connects, creating the SQLite file if needed, and runs migrations.
+    pub async fn connect(options: StoreOptions) -> Result<Self> {
+        let mut connect = ConnectOptions::new(options.url.clone());
+        connect.max_connections(options.max_connections).sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+        connect.map_sqlx_sqlite_opts(|opts: SqliteConnectOptions| {
+            opts.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+        let db = Database::connect(connect).await?;
+        let backend = db.get_database_backend();
+        migrations::run(&db, backend).await?;
+        let (handle, receiver) = committer::channel();
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                backend,
+                sqlite_writer: (backend == DbBackend::Sqlite).then(|| tokio::sync::Mutex::new(())),
+                definitions: RwLock::new(HashMap::new()),
+                committer: handle,
+            }),
+        };
+        committer::spawn(store.clone(), receiver, options.batch_size.max(1));
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.inner.backend
+    }
+
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    /// Begins a write transaction (on SQLite, after taking the single-writer lock).
+    pub(crate) async fn write(&self) -> Result<WriteTx<'_>> {
+        let guard = match &self.inner.sqlite_writer {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        // IMMEDIATE takes SQLite's write lock at BEGIN, so another process writing
+        // meanwhile makes us wait (busy_timeout) instead of failing the commit.
+        let options = sea_orm::TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        };
+        let tx = sea_orm::TransactionTrait::begin_with_options(&self.inner.db, options).await?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+
+    /// Removes everything (tests and benchmarks only).
+    pub async fn wipe_all_data(&self) -> Result<()> {
+        let write = self.write().await?;
+        for table in migrations::TABLES.iter().rev() {
+            sql::exec(&write.tx, self.backend(), &format!("DELETE FROM {table}"), vec![]).await?;
+        }
+        write.commit().await?;
+        if let Ok(mut cache) = self.inner.definitions.write() {
+            cache.clear();
+        }
+        Ok(())
+    }
+}
+
+/// A write transaction; on SQLite it holds the writer lock until commit or drop.
+pub(crate) struct WriteTx<'a> {
+    pub tx: sea_orm::DatabaseTransaction,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The default database: a SQLite file under `./data/`.
+pub fn default_database_url() -> String {
+    "sqlite://data/ticketflower.db?mode=rwc".to_owned()
+}

@@ -1,0 +1,813 @@
+//! Group commit for engine events.
+//!
+//! Callers send a [`Command`] and wait for its outcome. One task drains every
+//! command waiting (up to the batch size), opens one write transaction, loads
+//! the instances involved (locked with `FOR UPDATE` on PostgreSQL), decides each
+//! command in order with the pure engine, writes all resulting rows with
+//! multi-row statements and commits. Only then are the callers answered, so an
+//! acknowledged completion is durable; a refused command (an engine error)
+//! writes nothing and does not disturb the others in its batch.
+
+use crate::sql::{self, int, int_opt, json, json_opt, text, text_opt};
+use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Value as SqlValue};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use ticketflower_core::definition::{AssignPolicy, Definition};
+use ticketflower_core::engine::{
+    self, Assignment, Decision, Effect, Eligible, EngineError, Event, Instance, InstanceStatus, NewInstance, RunSeq,
+    TaskRun, TaskStatus, WriteSource,
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// An engine event for the store to decide and persist.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Create a ticket of `ticket_type` (of the active version of `definition`) and start its instance.
+    Start { company: CompanyId, definition: String, ticket_type: String, fields: Value, creator: Option<UserId> },
+    /// Complete a task run with an output.
+    Complete { company: CompanyId, run: RunId, output: Value, actor: Option<UserId> },
+    /// Any other engine event on an instance (admin actions, data edits, timeouts).
+    Apply { company: CompanyId, instance: InstanceId, event: Event, actor: Option<UserId> },
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandOutcome {
+    pub ticket: Option<TicketId>,
+    pub instance: InstanceId,
+    pub status: InstanceStatus,
+    /// Task keys activated, in order.
+    pub activated: Vec<String>,
+    /// Messages of the errors the event raised (also stored as ticket errors).
+    pub faults: Vec<String>,
+}
+
+pub(crate) struct Request {
+    command: Command,
+    reply: oneshot::Sender<Result<CommandOutcome>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Handle {
+    sender: mpsc::UnboundedSender<Request>,
+}
+
+pub(crate) fn channel() -> (Handle, mpsc::UnboundedReceiver<Request>) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    (Handle { sender }, receiver)
+}
+
+pub(crate) fn spawn(store: Store, mut receiver: mpsc::UnboundedReceiver<Request>, batch_size: usize) {
+    // The task holds a weak reference so dropping every Store closes the channel.
+    let weak = Arc::downgrade(&store.inner);
+    drop(store);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(batch_size);
+        while receiver.recv_many(&mut batch, batch_size).await > 0 {
+            let Some(inner) = weak.upgrade() else { break };
+            let store = Store { inner };
+            let requests = std::mem::take(&mut batch);
+            store.commit_batch(requests).await;
+        }
+    });
+}
+
+impl Store {
+    /// Decides and persists one command; returns after it is committed.
+    pub async fn execute(&self, command: Command) -> Result<CommandOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.committer.sender.send(Request { command, reply }).map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn commit_batch(&self, requests: Vec<Request>) {
+        match self.try_batch(&requests).await {
+            Ok(results) => {
+                for (request, result) in requests.into_iter().zip(results) {
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, size = requests.len(), "group commit failed; every command in the batch is refused");
+                let message = error.to_string();
+                for request in requests {
+                    let _ = request
+                        .reply
+                        .send(Err(StoreError::Conflict(format!("the change could not be saved: {message}"))));
+                }
+            }
+        }
+    }
+
+    async fn try_batch(&self, requests: &[Request]) -> Result<Vec<Result<CommandOutcome>>> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let tx = &write.tx;
+        let now = now_millis();
+
+        // Resolve run ids to (instance, seq).
+        let run_ids: Vec<i64> = requests
+            .iter()
+            .filter_map(|r| match &r.command {
+                Command::Complete { run, .. } => Some(run.0),
+                _ => None,
+            })
+            .collect();
+        let mut runs_by_id: HashMap<i64, (CompanyId, InstanceId, RunSeq)> = HashMap::new();
+        if !run_ids.is_empty() {
+            let rows = sql::all(
+                tx,
+                backend,
+                &format!(
+                    "SELECT id, company_id, instance_id, seq FROM task_runs WHERE id IN ({})",
+                    sql::placeholders(1, run_ids.len())
+                ),
+                run_ids.iter().map(|id| int(*id)).collect(),
+            )
+            .await?;
+            for row in rows {
+                let seq: i64 = row.try_get_by_index(3)?;
+                runs_by_id.insert(
+                    row.try_get_by_index(0)?,
+                    (
+                        CompanyId(row.try_get_by_index(1)?),
+                        InstanceId(row.try_get_by_index(2)?),
+                        RunSeq::try_from(seq).unwrap_or(RunSeq::MAX),
+                    ),
+                );
+            }
+        }
+        let mut instance_ids: Vec<i64> = requests
+            .iter()
+            .filter_map(|r| match &r.command {
+                Command::Complete { run, .. } => runs_by_id.get(&run.0).map(|(_, instance, _)| instance.0),
+                Command::Apply { instance, .. } => Some(instance.0),
+                Command::Start { .. } => None,
+            })
+            .collect();
+        instance_ids.sort_unstable();
+        instance_ids.dedup();
+        let mut loaded = self.load_instances(tx, &instance_ids).await?;
+
+        let mut rows = Rows::default();
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            let result = match &request.command {
+                Command::Start { company, definition, ticket_type, fields, creator } => {
+                    self.start_ticket(tx, &mut rows, *company, definition, ticket_type, fields, *creator, now).await
+                }
+                Command::Complete { company, run, output, actor } => match runs_by_id.get(&run.0) {
+                    Some((owner, instance, seq)) if owner == company => {
+                        let event = Event::Complete { seq: *seq, output: output.clone() };
+                        self.decide_loaded(&mut loaded, &mut rows, *company, *instance, &event, *actor, now).await
+                    }
+                    _ => Err(StoreError::NotFound("task")),
+                },
+                Command::Apply { company, instance, event, actor } => {
+                    self.decide_loaded(&mut loaded, &mut rows, *company, *instance, event, *actor, now).await
+                }
+            };
+            results.push(result);
+        }
+        rows.resolve_assignees(self, tx).await?;
+        rows.write(tx, backend, &loaded, now).await?;
+        write.commit().await?;
+        Ok(results)
+    }
+
+    /// Loads instances (locking them on PostgreSQL) with their runs.
+    async fn load_instances(&self, tx: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<InstanceId, Loaded>> {
+        let mut out = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let backend = self.backend();
+        let lock = if backend == DbBackend::Postgres { " FOR UPDATE" } else { "" };
+        let values: Vec<SqlValue> = ids.iter().map(|id| int(*id)).collect();
+        let instance_rows = sql::all(
+            tx,
+            backend,
+            &format!(
+                "SELECT id, company_id, definition_version_id, status, data, ticket, meta, arrivals, initiator, revision, ticket_id \
+                 FROM instances WHERE id IN ({}) ORDER BY id{lock}",
+                sql::placeholders(1, ids.len())
+            ),
+            values.clone(),
+        )
+        .await?;
+        let run_rows = sql::all(
+            tx,
+            backend,
+            &format!(
+                "SELECT instance_id, seq, task_key, status, run, input, output, assignment, due_at, overdue \
+                 FROM task_runs WHERE instance_id IN ({}) ORDER BY instance_id, seq",
+                sql::placeholders(1, ids.len())
+            ),
+            values,
+        )
+        .await?;
+        let mut runs_by_instance: HashMap<i64, Vec<&QueryResult>> = HashMap::new();
+        for row in &run_rows {
+            runs_by_instance.entry(row.try_get_by_index(0)?).or_default().push(row);
+        }
+        for row in &instance_rows {
+            let id: i64 = row.try_get_by_index(0)?;
+            let company = CompanyId(row.try_get_by_index(1)?);
+            let version = VersionId(row.try_get_by_index(2)?);
+            let definition = self.definition(company, version).await?;
+            let status = parse_status(&row.try_get_by_index::<String>(3)?)?;
+            let arrivals: BTreeMap<String, Vec<String>> = serde_json::from_value(row.try_get_by_index(7)?)
+                .map_err(|e| StoreError::Corrupt(format!("arrivals of instance {id}: {e}")))?;
+            let mut instance = Instance {
+                status,
+                data: row.try_get_by_index(4)?,
+                ticket: row.try_get_by_index(5)?,
+                meta: row.try_get_by_index(6)?,
+                initiator: row.try_get_by_index(8)?,
+                runs: Vec::new(),
+                arrivals: Vec::new(),
+            };
+            instance.set_arrivals_by_key(&definition, &arrivals);
+            for run_row in runs_by_instance.get(&id).map(Vec::as_slice).unwrap_or_default() {
+                instance.runs.push(decode_run(&definition, run_row)?);
+            }
+            let revision: i64 = row.try_get_by_index(9)?;
+            let ticket: Option<i64> = row.try_get_by_index(10)?;
+            out.insert(
+                InstanceId(id),
+                Loaded {
+                    company,
+                    definition,
+                    instance,
+                    revision,
+                    new_revision: revision,
+                    ticket: ticket.map(TicketId),
+                    dirty: false,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn decide_loaded(
+        &self,
+        loaded: &mut HashMap<InstanceId, Loaded>,
+        rows: &mut Rows,
+        company: CompanyId,
+        instance_id: InstanceId,
+        event: &Event,
+        actor: Option<UserId>,
+        now: i64,
+    ) -> Result<CommandOutcome> {
+        let entry = loaded
+            .get_mut(&instance_id)
+            .filter(|l| l.company == company)
+            .ok_or(StoreError::NotFound("workflow instance"))?;
+        let decision = engine::decide(&entry.definition, &entry.instance, event, now)?;
+        entry.instance.apply(&decision);
+        entry.new_revision += 1;
+        entry.dirty = true;
+        let outcome = outcome(&entry.definition, entry.ticket, instance_id, &entry.instance, &decision);
+        rows.record(
+            company,
+            instance_id,
+            entry.ticket,
+            &entry.definition,
+            &entry.instance,
+            &decision,
+            actor,
+            entry.new_revision,
+            now,
+        );
+        Ok(outcome)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_ticket(
+        &self,
+        tx: &impl ConnectionTrait,
+        rows: &mut Rows,
+        company: CompanyId,
+        definition_key: &str,
+        ticket_type: &str,
+        fields: &Value,
+        creator: Option<UserId>,
+        now: i64,
+    ) -> Result<CommandOutcome> {
+        let backend = self.backend();
+        let version = self.active_version(company, definition_key).await?;
+        let definition = self.definition(company, version).await?;
+        let ticket_def = definition.ticket_type(ticket_type).ok_or(StoreError::NotFound("ticket type"))?;
+        ticket_def
+            .fields
+            .validate(fields)
+            .map_err(|problems| StoreError::Engine(EngineError::InvalidTicket(problems)))?;
+        let creator_email = match creator {
+            Some(user) => sql::one(
+                tx,
+                backend,
+                "SELECT email FROM users WHERE company_id = $1 AND id = $2",
+                vec![int(company.0), int(user.0)],
+            )
+            .await?
+            .map(|row| row.try_get_by_index::<String>(0))
+            .transpose()?,
+            None => None,
+        };
+        let title = ["title", "subject", "name"]
+            .iter()
+            .find_map(|k| fields.get(*k).and_then(Value::as_str))
+            .map(|t| t.chars().take(200).collect::<String>())
+            .unwrap_or_else(|| ticket_def.title.clone());
+        let ticket_row = sql::one(
+            tx,
+            backend,
+            "INSERT INTO tickets (company_id, ticket_type, definition_version_id, title, fields, status, creator_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+            vec![
+                int(company.0),
+                text(ticket_type),
+                int(version.0),
+                text(title),
+                json(fields),
+                text(InstanceStatus::NotStarted.as_str()),
+                int_opt(creator.map(|c| c.0)),
+                int(now),
+            ],
+        )
+        .await?
+        .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
+        let ticket_id = TicketId(ticket_row.try_get_by_index(0)?);
+        let meta = json!({"definition": definition.key, "version_id": version.0, "ticket_id": ticket_id.0});
+        let new = NewInstance {
+            ticket_type: Some(ticket_type),
+            submitted: fields.clone(),
+            ticket_id: json!(ticket_id.0),
+            creator: creator_email,
+            meta,
+        };
+        let (instance, decision) = engine::start(&definition, new, now)?;
+        let instance_row = sql::one(
+            tx,
+            backend,
+            "INSERT INTO instances (company_id, ticket_id, definition_version_id, status, data, ticket, meta, arrivals, initiator, revision, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10) RETURNING id",
+            vec![
+                int(company.0),
+                int(ticket_id.0),
+                int(version.0),
+                text(instance.status.as_str()),
+                json(&instance.data),
+                json(&instance.ticket),
+                json(&instance.meta),
+                json(&serde_json::to_value(instance.arrivals_by_key(&definition)).unwrap_or(Value::Null)),
+                text_opt(instance.initiator.clone()),
+                int(now),
+            ],
+        )
+        .await?
+        .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
+        let instance_id = InstanceId(instance_row.try_get_by_index(0)?);
+        rows.ticket_status.push((ticket_id, instance.status));
+        rows.audit.push(vec![
+            int(company.0),
+            int(instance_id.0),
+            int(ticket_id.0),
+            text("ticket_created"),
+            json(&json!({"ticket_type": ticket_type, "version_id": version.0})),
+            int_opt(creator.map(|c| c.0)),
+            int(now),
+        ]);
+        let outcome = outcome(&definition, Some(ticket_id), instance_id, &instance, &decision);
+        rows.record(company, instance_id, Some(ticket_id), &definition, &instance, &decision, creator, 1, now);
+        Ok(outcome)
+    }
+}
+
+fn outcome(
+    definition: &Definition,
+    ticket: Option<TicketId>,
+    instance_id: InstanceId,
+    instance: &Instance,
+    decision: &Decision,
+) -> CommandOutcome {
+    CommandOutcome {
+        ticket,
+        instance: instance_id,
+        status: instance.status,
+        activated: decision.new_runs.iter().map(|r| definition.tasks[r.task].key.clone()).collect(),
+        faults: decision.faults.iter().map(|f| f.message.clone()).collect(),
+    }
+}
+
+fn parse_status(text: &str) -> Result<InstanceStatus> {
+    InstanceStatus::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown instance status {text}")))
+}
+
+fn decode_run(definition: &Definition, row: &QueryResult) -> Result<TaskRun> {
+    let key: String = row.try_get_by_index(2)?;
+    let task = definition.task_index(&key).ok_or_else(|| StoreError::Corrupt(format!("run of unknown task {key}")))?;
+    let status: String = row.try_get_by_index(3)?;
+    let assignment: Option<Value> = row.try_get_by_index(7)?;
+    Ok(TaskRun {
+        seq: RunSeq::try_from(row.try_get_by_index::<i64>(1)?).unwrap_or(RunSeq::MAX),
+        task,
+        status: TaskStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown task status {status}")))?,
+        run: u32::try_from(row.try_get_by_index::<i64>(4)?).unwrap_or(u32::MAX),
+        input: row.try_get_by_index(5)?,
+        output: row.try_get_by_index(6)?,
+        assignment: assignment.and_then(|a| serde_json::from_value::<Assignment>(a).ok()),
+        due_at: row.try_get_by_index(8)?,
+        overdue: row.try_get_by_index::<i64>(9)? != 0,
+    })
+}
+
+/// One loaded instance within a batch.
+struct Loaded {
+    company: CompanyId,
+    definition: Arc<Definition>,
+    instance: Instance,
+    revision: i64,
+    new_revision: i64,
+    ticket: Option<TicketId>,
+    dirty: bool,
+}
+
+/// A new run waiting for its assignee to be resolved.
+struct PendingRun {
+    company: CompanyId,
+    values: Vec<SqlValue>,
+    assignment: Option<Assignment>,
+}
+
+/// Rows a batch writes, gathered so each table gets one multi-row statement.
+#[derive(Default)]
+struct Rows {
+    run_updates: Vec<(InstanceId, RunSeq, TaskStatus, Option<Value>, bool, Option<UserId>)>,
+    new_runs: Vec<PendingRun>,
+    history: Vec<Vec<SqlValue>>,
+    audit: Vec<Vec<SqlValue>>,
+    errors: Vec<Vec<SqlValue>>,
+    jobs: Vec<Vec<SqlValue>>,
+    ticket_status: Vec<(TicketId, InstanceStatus)>,
+}
+
+const RUN_COLUMNS: &[&str] = &[
+    "company_id",
+    "instance_id",
+    "seq",
+    "task_key",
+    "status",
+    "run",
+    "input",
+    "output",
+    "assignment",
+    "eligible_role",
+    "due_at",
+    "overdue",
+    "created_at",
+    "updated_at",
+    "assignee_id",
+];
+
+impl Rows {
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        company: CompanyId,
+        instance_id: InstanceId,
+        ticket: Option<TicketId>,
+        definition: &Definition,
+        instance: &Instance,
+        decision: &Decision,
+        actor: Option<UserId>,
+        revision: i64,
+        now: i64,
+    ) {
+        let c = int(company.0);
+        let i = int(instance_id.0);
+        let t = int_opt(ticket.map(|t| t.0));
+        let a = int_opt(actor.map(|a| a.0));
+        for update in &decision.updates {
+            let completed_by = (update.status == TaskStatus::Completed).then_some(actor).flatten();
+            self.run_updates.push((
+                instance_id,
+                update.seq,
+                update.status,
+                update.output.clone(),
+                update.overdue,
+                completed_by,
+            ));
+            let key = instance.run(update.seq).map(|r| definition.tasks[r.task].key.as_str()).unwrap_or_default();
+            self.audit.push(vec![
+                c.clone(),
+                i.clone(),
+                t.clone(),
+                text("task_status"),
+                json(&json!({"seq": update.seq, "task": key, "status": update.status.as_str()})),
+                a.clone(),
+                int(now),
+            ]);
+        }
+        for run in &decision.new_runs {
+            let task = &definition.tasks[run.task];
+            let eligible_role = match &run.assignment {
+                Some(Assignment { eligible: Eligible::Role(role), .. }) => Some(role.clone()),
+                _ => None,
+            };
+            self.new_runs.push(PendingRun {
+                company,
+                values: vec![
+                    c.clone(),
+                    i.clone(),
+                    int(i64::from(run.seq)),
+                    text(&task.key),
+                    text(run.status.as_str()),
+                    int(i64::from(run.run)),
+                    json(&run.input),
+                    json_opt(run.output.as_ref()),
+                    json_opt(run.assignment.as_ref().and_then(|a| serde_json::to_value(a).ok()).as_ref()),
+                    text_opt(eligible_role),
+                    int_opt(run.due_at),
+                    int(i64::from(run.overdue)),
+                    int(now),
+                    int(now),
+                ],
+                assignment: run.assignment.clone(),
+            });
+            self.audit.push(vec![
+                c.clone(),
+                i.clone(),
+                t.clone(),
+                text("task_activated"),
+                json(&json!({"seq": run.seq, "task": task.key, "run": run.run, "status": run.status.as_str()})),
+                a.clone(),
+                int(now),
+            ]);
+        }
+        for write in &decision.writes {
+            let (source, seq) = match write.source {
+                WriteSource::Ticket => ("ticket", None),
+                WriteSource::Task(seq) => ("task", Some(i64::from(seq))),
+                WriteSource::External => ("external", None),
+            };
+            self.history.push(vec![
+                c.clone(),
+                i.clone(),
+                text(write.write.path.as_str()),
+                json_opt(write.write.old.as_ref()),
+                json_opt(write.write.new.as_ref()),
+                int(revision),
+                text(source),
+                int_opt(seq),
+                a.clone(),
+                int(now),
+            ]);
+        }
+        for fault in &decision.faults {
+            self.errors.push(vec![
+                c.clone(),
+                t.clone(),
+                i.clone(),
+                text(fault.kind.as_str()),
+                text(&fault.message),
+                json(&fault.details),
+                int_opt(fault.seq.map(i64::from)),
+                text("NEW"),
+                int(now),
+                int(now),
+            ]);
+            self.audit.push(vec![
+                c.clone(),
+                i.clone(),
+                t.clone(),
+                text("error_raised"),
+                json(&json!({"kind": fault.kind.as_str(), "message": fault.message})),
+                a.clone(),
+                int(now),
+            ]);
+        }
+        if let Some(status) = decision.status {
+            self.audit.push(vec![
+                c.clone(),
+                i.clone(),
+                t.clone(),
+                text("instance_status"),
+                json(&json!({"status": status.as_str()})),
+                a.clone(),
+                int(now),
+            ]);
+            if let Some(ticket) = ticket {
+                self.ticket_status.push((ticket, status));
+            }
+        }
+        for effect in &decision.effects {
+            let (kind, payload) = match effect {
+                Effect::Automate { seq } => ("automate", json!({"instance": instance_id.0, "seq": seq})),
+                Effect::Assigned { seq } => ("notify_assigned", json!({"instance": instance_id.0, "seq": seq})),
+                Effect::Ended { status } => {
+                    ("notify_ended", json!({"instance": instance_id.0, "status": status.as_str()}))
+                }
+            };
+            self.jobs.push(vec![c.clone(), text(kind), json(&payload), int(now), int(0), int(now)]);
+        }
+    }
+
+    /// Picks assignees for `round_robin` and `least_loaded` role tasks and for single named users.
+    async fn resolve_assignees(&mut self, store: &Store, tx: &impl ConnectionTrait) -> Result<()> {
+        let backend = store.backend();
+        let mut by_email: HashMap<(CompanyId, String), Option<i64>> = HashMap::new();
+        for pending in &mut self.new_runs {
+            let assignee = match &pending.assignment {
+                Some(Assignment { eligible: Eligible::Users(users), .. }) if users.len() == 1 => {
+                    let key = (pending.company, users[0].to_lowercase());
+                    if let Some(found) = by_email.get(&key) {
+                        *found
+                    } else {
+                        let row = sql::one(
+                            tx,
+                            backend,
+                            "SELECT id FROM users WHERE company_id = $1 AND email = $2",
+                            vec![int(pending.company.0), text(&key.1)],
+                        )
+                        .await?;
+                        let found = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?;
+                        by_email.insert(key, found);
+                        found
+                    }
+                }
+                Some(Assignment { eligible: Eligible::Role(role), policy }) if *policy != AssignPolicy::Pool => {
+                    let order = match policy {
+                        AssignPolicy::LeastLoaded => {
+                            "(SELECT COUNT(*) FROM task_runs t WHERE t.assignee_id = u.id AND t.status IN ('OPEN', 'IN_PROGRESS', 'PENDING'))"
+                        }
+                        _ => "COALESCE((SELECT MAX(t.id) FROM task_runs t WHERE t.assignee_id = u.id), 0)",
+                    };
+                    let row = sql::one(
+                        tx,
+                        backend,
+                        &format!(
+                            "SELECT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id \
+                             WHERE r.company_id = $1 AND r.key = $2 ORDER BY {order}, u.id LIMIT 1"
+                        ),
+                        vec![int(pending.company.0), text(role)],
+                    )
+                    .await?;
+                    row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?
+                }
+                _ => None,
+            };
+            pending.values.push(int_opt(assignee));
+        }
+        Ok(())
+    }
+
+    async fn write(
+        self,
+        tx: &impl ConnectionTrait,
+        backend: DbBackend,
+        loaded: &HashMap<InstanceId, Loaded>,
+        now: i64,
+    ) -> Result<()> {
+        let dirty: Vec<(&InstanceId, &Loaded)> = loaded.iter().filter(|(_, l)| l.dirty).collect();
+        if !dirty.is_empty() {
+            let mut values = Vec::with_capacity(dirty.len() * 6);
+            let mut tuples = Vec::with_capacity(dirty.len());
+            for (id, entry) in &dirty {
+                let arrivals =
+                    serde_json::to_value(entry.instance.arrivals_by_key(&entry.definition)).unwrap_or(Value::Null);
+                let start = values.len() + 1;
+                tuples.push(format!("({})", sql::placeholders(start, 6)));
+                values.extend([
+                    int(id.0),
+                    text(entry.instance.status.as_str()),
+                    json(&entry.instance.data),
+                    json(&arrivals),
+                    int(entry.new_revision),
+                    int(entry.revision),
+                ]);
+            }
+            let result = sql::exec(
+                tx,
+                backend,
+                &format!(
+                    "UPDATE instances SET status = v.column2, data = v.column3, arrivals = v.column4, revision = v.column5, updated_at = {now} \
+                     FROM (VALUES {}) AS v WHERE instances.id = v.column1 AND instances.revision = v.column6",
+                    tuples.join(", ")
+                ),
+                values,
+            )
+            .await?;
+            if result.rows_affected() != dirty.len() as u64 {
+                return Err(StoreError::Conflict(
+                    "another node changed one of these workflows at the same time; try again".into(),
+                ));
+            }
+        }
+        if !self.run_updates.is_empty() {
+            let mut values = Vec::with_capacity(self.run_updates.len() * 6);
+            let mut tuples = Vec::with_capacity(self.run_updates.len());
+            for (instance, seq, status, output, overdue, completed_by) in &self.run_updates {
+                tuples.push(format!("({})", sql::placeholders(values.len() + 1, 6)));
+                values.extend([
+                    int(instance.0),
+                    int(i64::from(*seq)),
+                    text(status.as_str()),
+                    json_opt(output.as_ref()),
+                    int(i64::from(*overdue)),
+                    int_opt(completed_by.map(|u| u.0)),
+                ]);
+            }
+            sql::exec(
+                tx,
+                backend,
+                &format!(
+                    "UPDATE task_runs SET status = v.column3, output = COALESCE(v.column4, task_runs.output), overdue = v.column5, \
+                     completed_by = COALESCE(v.column6, task_runs.completed_by), updated_at = {now} \
+                     FROM (VALUES {}) AS v WHERE task_runs.instance_id = v.column1 AND task_runs.seq = v.column2",
+                    tuples.join(", ")
+                ),
+                values,
+            )
+            .await?;
+        }
+        let new_runs: Vec<Vec<SqlValue>> = self.new_runs.into_iter().map(|p| p.values).collect();
+        sql::insert_many(tx, backend, "task_runs", RUN_COLUMNS, new_runs).await?;
+        sql::insert_many(
+            tx,
+            backend,
+            "field_history",
+            &[
+                "company_id",
+                "instance_id",
+                "path",
+                "old_value",
+                "new_value",
+                "revision",
+                "source",
+                "run_seq",
+                "actor_id",
+                "created_at",
+            ],
+            self.history,
+        )
+        .await?;
+        sql::insert_many(
+            tx,
+            backend,
+            "audit_events",
+            &["company_id", "instance_id", "ticket_id", "kind", "detail", "actor_id", "created_at"],
+            self.audit,
+        )
+        .await?;
+        sql::insert_many(
+            tx,
+            backend,
+            "ticket_errors",
+            &[
+                "company_id",
+                "ticket_id",
+                "instance_id",
+                "kind",
+                "message",
+                "details",
+                "run_seq",
+                "status",
+                "created_at",
+                "updated_at",
+            ],
+            self.errors,
+        )
+        .await?;
+        sql::insert_many(
+            tx,
+            backend,
+            "jobs",
+            &["company_id", "kind", "payload", "run_at", "attempts", "created_at"],
+            self.jobs,
+        )
+        .await?;
+        // One update per ticket, with its last status.
+        let mut last: Vec<(TicketId, InstanceStatus)> = Vec::new();
+        for (ticket, status) in self.ticket_status {
+            match last.iter_mut().find(|(t, _)| *t == ticket) {
+                Some(slot) => slot.1 = status,
+                None => last.push((ticket, status)),
+            }
+        }
+        for (ticket, status) in last {
+            sql::exec(
+                tx,
+                backend,
+                "UPDATE tickets SET status = $2, updated_at = $3 WHERE id = $1",
+                vec![int(ticket.0), text(status.as_str()), int(now)],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

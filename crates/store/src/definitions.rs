@@ -1,0 +1,264 @@
+//! Workflow definitions and their versions (SPEC §3).
+//!
+//! Every import is a new version, `DRAFT` until someone activates it;
+//! activating archives the previously active version. Versions are immutable
+//! snapshots: an instance keeps the version it started with forever, and the
+//! compiled form of each version is cached in memory by its id.
+
+use crate::sql::{self, int, json, text};
+use crate::{CompanyId, DefinitionId, Result, Store, StoreError, UserId, VersionId, now_millis};
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+use ticketflower_core::Problem;
+use ticketflower_core::definition::Definition;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DefinitionStatus {
+    Draft,
+    Active,
+    Archived,
+}
+
+impl DefinitionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DefinitionStatus::Draft => "DRAFT",
+            DefinitionStatus::Active => "ACTIVE",
+            DefinitionStatus::Archived => "ARCHIVED",
+        }
+    }
+    fn parse(text: &str) -> Result<Self> {
+        match text {
+            "DRAFT" => Ok(DefinitionStatus::Draft),
+            "ACTIVE" => Ok(DefinitionStatus::Active),
+            "ARCHIVED" => Ok(DefinitionStatus::Archived),
+            other => Err(StoreError::Corrupt(format!("unknown definition status {other}"))),
+        }
+    }
+}
+
+/// The result of an import.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportedVersion {
+    pub definition: DefinitionId,
+    pub version_id: VersionId,
+    pub key: String,
+    pub version: i64,
+    pub created_definition: bool,
+    pub warnings: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionSummary {
+    pub version_id: VersionId,
+    pub key: String,
+    pub title: String,
+    pub version: i64,
+    pub status: DefinitionStatus,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Validates a document and stores it as a new `DRAFT` version of its key.
+    pub async fn import_definition(
+        &self,
+        company: CompanyId,
+        document: &Value,
+        actor: Option<UserId>,
+    ) -> Result<ImportedVersion> {
+        let loaded = Definition::load(document);
+        let Some(definition) = loaded.definition else {
+            return Err(StoreError::Invalid(loaded.problems));
+        };
+        let warnings = loaded.problems;
+        let backend = self.backend();
+        let write = self.write().await?;
+        let now = now_millis();
+        let existing = sql::one(
+            &write.tx,
+            backend,
+            "SELECT id FROM definitions WHERE company_id = $1 AND key = $2",
+            vec![int(company.0), text(&definition.key)],
+        )
+        .await?;
+        let (definition_id, created) = match existing {
+            Some(row) => {
+                let id: i64 = row.try_get_by_index(0)?;
+                sql::exec(
+                    &write.tx,
+                    backend,
+                    "UPDATE definitions SET title = $3 WHERE company_id = $1 AND id = $2",
+                    vec![int(company.0), int(id), text(&definition.title)],
+                )
+                .await?;
+                (DefinitionId(id), false)
+            }
+            None => {
+                let row = sql::one(
+                    &write.tx,
+                    backend,
+                    "INSERT INTO definitions (company_id, key, title, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                    vec![int(company.0), text(&definition.key), text(&definition.title), int(now)],
+                )
+                .await?
+                .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
+                (DefinitionId(row.try_get_by_index(0)?), true)
+            }
+        };
+        let next = sql::one(
+            &write.tx,
+            backend,
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM definition_versions WHERE company_id = $1 AND definition_id = $2",
+            vec![int(company.0), int(definition_id.0)],
+        )
+        .await?
+        .ok_or(StoreError::Corrupt("no next version".into()))?
+        .try_get_by_index::<i64>(0)?;
+        let row = sql::one(
+            &write.tx,
+            backend,
+            "INSERT INTO definition_versions (company_id, definition_id, version, status, document, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            vec![
+                int(company.0),
+                int(definition_id.0),
+                int(next),
+                text(DefinitionStatus::Draft.as_str()),
+                json(document),
+                sql::int_opt(actor.map(|a| a.0)),
+                int(now),
+            ],
+        )
+        .await?
+        .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
+        let version_id = VersionId(row.try_get_by_index(0)?);
+        write.commit().await?;
+        Ok(ImportedVersion {
+            definition: definition_id,
+            version_id,
+            key: definition.key,
+            version: next,
+            created_definition: created,
+            warnings,
+        })
+    }
+
+    /// Makes a version the active one, archiving the version that was active.
+    pub async fn activate_version(&self, company: CompanyId, key: &str, version: i64) -> Result<VersionId> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let row = sql::one(
+            &write.tx,
+            backend,
+            "SELECT v.id, v.definition_id, v.status FROM definition_versions v JOIN definitions d ON d.id = v.definition_id \
+             WHERE v.company_id = $1 AND d.key = $2 AND v.version = $3",
+            vec![int(company.0), text(key), int(version)],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("definition version"))?;
+        let version_id: i64 = row.try_get_by_index(0)?;
+        let definition_id: i64 = row.try_get_by_index(1)?;
+        let status = DefinitionStatus::parse(&row.try_get_by_index::<String>(2)?)?;
+        if status == DefinitionStatus::Active {
+            return Ok(VersionId(version_id));
+        }
+        sql::exec(
+            &write.tx,
+            backend,
+            "UPDATE definition_versions SET status = 'ARCHIVED' WHERE company_id = $1 AND definition_id = $2 AND status = 'ACTIVE'",
+            vec![int(company.0), int(definition_id)],
+        )
+        .await?;
+        sql::exec(
+            &write.tx,
+            backend,
+            "UPDATE definition_versions SET status = 'ACTIVE', activated_at = $3 WHERE company_id = $1 AND id = $2",
+            vec![int(company.0), int(version_id), int(now_millis())],
+        )
+        .await?;
+        write.commit().await?;
+        Ok(VersionId(version_id))
+    }
+
+    /// The stored document of a version (the latest when `version` is `None`).
+    pub async fn export_definition(&self, company: CompanyId, key: &str, version: Option<i64>) -> Result<Value> {
+        let row = sql::one(
+            self.db(),
+            self.backend(),
+            "SELECT v.document FROM definition_versions v JOIN definitions d ON d.id = v.definition_id \
+             WHERE v.company_id = $1 AND d.key = $2 AND ($3 IS NULL OR v.version = $3) ORDER BY v.version DESC LIMIT 1",
+            vec![int(company.0), text(key), sql::int_opt(version)],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("definition version"))?;
+        Ok(row.try_get_by_index(0)?)
+    }
+
+    /// Every version of every definition of the company, newest first per key.
+    pub async fn list_versions(&self, company: CompanyId) -> Result<Vec<VersionSummary>> {
+        let rows = sql::all(
+            self.db(),
+            self.backend(),
+            "SELECT v.id, d.key, d.title, v.version, v.status, v.created_at FROM definition_versions v \
+             JOIN definitions d ON d.id = v.definition_id WHERE v.company_id = $1 ORDER BY d.key, v.version DESC",
+            vec![int(company.0)],
+        )
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(VersionSummary {
+                    version_id: VersionId(row.try_get_by_index(0)?),
+                    key: row.try_get_by_index(1)?,
+                    title: row.try_get_by_index(2)?,
+                    version: row.try_get_by_index(3)?,
+                    status: DefinitionStatus::parse(&row.try_get_by_index::<String>(4)?)?,
+                    created_at: row.try_get_by_index(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The active version of a definition key.
+    pub async fn active_version(&self, company: CompanyId, key: &str) -> Result<VersionId> {
+        let row = sql::one(
+            self.db(),
+            self.backend(),
+            "SELECT v.id FROM definition_versions v JOIN definitions d ON d.id = v.definition_id \
+             WHERE v.company_id = $1 AND d.key = $2 AND v.status = 'ACTIVE'",
+            vec![int(company.0), text(key)],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("active definition"))?;
+        Ok(VersionId(row.try_get_by_index(0)?))
+    }
+
+    /// The compiled definition of a version, from the cache or the database.
+    pub async fn definition(&self, company: CompanyId, version: VersionId) -> Result<Arc<Definition>> {
+        if let Some(found) = self.cached_definition(version) {
+            return Ok(found);
+        }
+        let row = sql::one(
+            self.db(),
+            self.backend(),
+            "SELECT document FROM definition_versions WHERE company_id = $1 AND id = $2",
+            vec![int(company.0), int(version.0)],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("definition version"))?;
+        let document: Value = row.try_get_by_index(0)?;
+        let definition = Definition::load(&document).into_result().map_err(|problems| {
+            StoreError::Corrupt(format!("stored definition {version} no longer loads: {problems:?}"))
+        })?;
+        let definition = Arc::new(definition);
+        if let Ok(mut cache) = self.inner.definitions.write() {
+            cache.insert(version, definition.clone());
+        }
+        Ok(definition)
+    }
+
+    pub(crate) fn cached_definition(&self, version: VersionId) -> Option<Arc<Definition>> {
+        self.inner.definitions.read().ok().and_then(|cache| cache.get(&version).cloned())
+    }
+}

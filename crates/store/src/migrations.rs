@@ -1,0 +1,245 @@
+//! Schema migrations, run at start. Each migration is written once; the few
+//! type names that differ (identity columns, JSON) are filled in per backend.
+//! Times are milliseconds since the Unix epoch in BIGINT columns.
+
+use crate::sql;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
+
+/// Tables in creation order (dependencies first).
+pub const TABLES: &[&str] = &[
+    "companies",
+    "users",
+    "user_permissions",
+    "roles",
+    "user_roles",
+    "definitions",
+    "definition_versions",
+    "tickets",
+    "instances",
+    "task_runs",
+    "field_history",
+    "audit_events",
+    "ticket_errors",
+    "files",
+    "jobs",
+];
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL)];
+
+const INITIAL: &str = r#"
+CREATE TABLE companies (
+    id {id},
+    name TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE users (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    email TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX users_company ON users (company_id);
+CREATE TABLE user_permissions (
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    permission TEXT NOT NULL,
+    PRIMARY KEY (user_id, permission)
+);
+CREATE TABLE roles (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    key TEXT NOT NULL,
+    title TEXT NOT NULL,
+    UNIQUE (company_id, key)
+);
+CREATE TABLE user_roles (
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    role_id BIGINT NOT NULL REFERENCES roles(id),
+    PRIMARY KEY (user_id, role_id)
+);
+CREATE INDEX user_roles_role ON user_roles (role_id);
+CREATE TABLE definitions (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    key TEXT NOT NULL,
+    title TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (company_id, key)
+);
+CREATE TABLE definition_versions (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    definition_id BIGINT NOT NULL REFERENCES definitions(id),
+    version BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    document {json} NOT NULL,
+    created_by BIGINT REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    activated_at BIGINT,
+    UNIQUE (definition_id, version)
+);
+CREATE TABLE tickets (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    ticket_type TEXT NOT NULL,
+    definition_version_id BIGINT NOT NULL REFERENCES definition_versions(id),
+    title TEXT NOT NULL,
+    fields {json} NOT NULL,
+    status TEXT NOT NULL,
+    creator_id BIGINT REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX tickets_company_created ON tickets (company_id, created_at);
+CREATE TABLE instances (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    ticket_id BIGINT REFERENCES tickets(id),
+    definition_version_id BIGINT NOT NULL REFERENCES definition_versions(id),
+    status TEXT NOT NULL,
+    data {json} NOT NULL,
+    ticket {json} NOT NULL,
+    meta {json} NOT NULL,
+    arrivals {json} NOT NULL,
+    initiator TEXT,
+    revision BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX instances_company_ticket ON instances (company_id, ticket_id);
+CREATE TABLE task_runs (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    instance_id BIGINT NOT NULL REFERENCES instances(id),
+    seq BIGINT NOT NULL,
+    task_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    run BIGINT NOT NULL,
+    input {json} NOT NULL,
+    output {json},
+    assignment {json},
+    eligible_role TEXT,
+    assignee_id BIGINT REFERENCES users(id),
+    due_at BIGINT,
+    overdue BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    completed_by BIGINT REFERENCES users(id),
+    UNIQUE (instance_id, seq)
+);
+CREATE INDEX task_runs_inbox ON task_runs (company_id, status, eligible_role, due_at);
+CREATE INDEX task_runs_assignee ON task_runs (assignee_id, status);
+CREATE TABLE field_history (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    instance_id BIGINT NOT NULL REFERENCES instances(id),
+    path TEXT NOT NULL,
+    old_value {json},
+    new_value {json},
+    revision BIGINT NOT NULL,
+    source TEXT NOT NULL,
+    run_seq BIGINT,
+    actor_id BIGINT REFERENCES users(id),
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX field_history_instance ON field_history (instance_id, path);
+CREATE TABLE audit_events (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    instance_id BIGINT REFERENCES instances(id),
+    ticket_id BIGINT REFERENCES tickets(id),
+    kind TEXT NOT NULL,
+    detail {json} NOT NULL,
+    actor_id BIGINT REFERENCES users(id),
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX audit_events_instance ON audit_events (instance_id);
+CREATE TABLE ticket_errors (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    ticket_id BIGINT REFERENCES tickets(id),
+    instance_id BIGINT NOT NULL REFERENCES instances(id),
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    details {json} NOT NULL,
+    run_seq BIGINT,
+    status TEXT NOT NULL,
+    resolution TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX ticket_errors_company_status ON ticket_errors (company_id, status);
+CREATE TABLE files (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    ticket_id BIGINT REFERENCES tickets(id),
+    file_name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    storage_path TEXT NOT NULL,
+    created_by BIGINT REFERENCES users(id),
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE jobs (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    kind TEXT NOT NULL,
+    payload {json} NOT NULL,
+    run_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    locked_until BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX jobs_due ON jobs (run_at);
+"#;
+
+fn render(template: &str, backend: DbBackend) -> String {
+    let (id, json) = match backend {
+        DbBackend::Postgres => ("BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "JSONB"),
+        _ => ("INTEGER PRIMARY KEY", "TEXT"),
+    };
+    template.replace("{id}", id).replace("{json}", json)
+}
+
+/// Applies every migration not yet applied, all in one transaction (both
+/// databases have transactional DDL). On PostgreSQL a transaction-scoped
+/// advisory lock keeps nodes that start together from migrating twice.
+pub async fn run(db: &DatabaseConnection, backend: DbBackend) -> Result<(), DbErr> {
+    let tx = db.begin().await?;
+    if backend == DbBackend::Postgres {
+        sql::exec(&tx, backend, "SELECT pg_advisory_xact_lock(7245301)", vec![]).await?;
+    }
+    sql::exec(
+        &tx,
+        backend,
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        vec![],
+    )
+    .await?;
+    for (version, template) in MIGRATIONS {
+        let applied = sql::one(
+            &tx,
+            backend,
+            "SELECT version FROM schema_migrations WHERE version = $1",
+            vec![sql::int(*version)],
+        )
+        .await?;
+        if applied.is_some() {
+            continue;
+        }
+        for statement in render(template, backend).split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            tx.execute_unprepared(statement).await?;
+        }
+        sql::exec(
+            &tx,
+            backend,
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            vec![sql::int(*version), sql::int(crate::now_millis())],
+        )
+        .await?;
+    }
+    tx.commit().await
+}

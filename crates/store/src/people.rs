@@ -1,0 +1,243 @@
+//! Companies, users, permissions and company roles (SPEC §1).
+
+use crate::sql::{self, int, text};
+use crate::{CompanyId, Result, RoleId, Store, StoreError, UserId, now_millis};
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use ticketflower_core::Problem;
+
+/// The fixed, system-defined permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    CompanyAdmin,
+    WorkflowCreator,
+    TicketAdmin,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 3] = [Permission::CompanyAdmin, Permission::WorkflowCreator, Permission::TicketAdmin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::CompanyAdmin => "company_admin",
+            Permission::WorkflowCreator => "workflow_creator",
+            Permission::TicketAdmin => "ticket_admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+/// A user to create. The password is hashed by the caller (Argon2id).
+#[derive(Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub permissions: Vec<Permission>,
+    /// Company role keys; missing roles are created.
+    pub roles: Vec<String>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser").field("email", &self.email).field("roles", &self.roles).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub permissions: Vec<String>,
+    pub roles: Vec<String>,
+}
+
+impl Store {
+    /// Creates a company; a taken name is a conflict.
+    pub async fn create_company(&self, name: &str) -> Result<CompanyId> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::Invalid(vec![Problem::error("/name", "the company name must not be empty")]));
+        }
+        if self.company_by_name(name).await?.is_some() {
+            return Err(StoreError::Conflict(format!("a company named \"{name}\" already exists")));
+        }
+        let write = self.write().await?;
+        let row = sql::one(
+            &write.tx,
+            self.backend(),
+            "INSERT INTO companies (name, created_at) VALUES ($1, $2) RETURNING id",
+            vec![text(name), int(now_millis())],
+        )
+        .await?
+        .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
+        let id = CompanyId(row.try_get_by_index(0)?);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn company_by_name(&self, name: &str) -> Result<Option<CompanyId>> {
+        let row =
+            sql::one(self.db(), self.backend(), "SELECT id FROM companies WHERE name = $1", vec![text(name.trim())])
+                .await?;
+        Ok(match row {
+            Some(row) => Some(CompanyId(row.try_get_by_index(0)?)),
+            None => None,
+        })
+    }
+
+    /// The company with this name, created if missing; `true` when it was created.
+    pub async fn ensure_company(&self, name: &str) -> Result<(CompanyId, bool)> {
+        match self.company_by_name(name).await? {
+            Some(id) => Ok((id, false)),
+            None => Ok((self.create_company(name).await?, true)),
+        }
+    }
+
+    /// Adds a user with permissions and roles, all or nothing.
+    pub async fn add_user(&self, company: CompanyId, user: NewUser) -> Result<UserId> {
+        let email = user.email.trim().to_lowercase();
+        let mut problems = Vec::new();
+        if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+            problems.push(Problem::error("/email", format!("\"{email}\" is not an email address")));
+        }
+        for (index, role) in user.roles.iter().enumerate() {
+            if !ticketflower_core::definition::is_slug(role) {
+                problems.push(Problem::error(
+                    format!("/roles/{index}"),
+                    format!("role \"{role}\" must be lowercase letters, digits, '-' or '_'"),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::Invalid(problems));
+        }
+        let backend = self.backend();
+        if sql::one(self.db(), backend, "SELECT id FROM users WHERE email = $1", vec![text(&email)]).await?.is_some() {
+            return Err(StoreError::Conflict(format!("a user with the email {email} already exists")));
+        }
+        let write = self.write().await?;
+        let display_name =
+            if user.display_name.trim().is_empty() { email.clone() } else { user.display_name.trim().to_owned() };
+        let row = sql::one(
+            &write.tx,
+            backend,
+            "INSERT INTO users (company_id, email, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            vec![int(company.0), text(&email), text(display_name), text(user.password_hash), int(now_millis())],
+        )
+        .await?
+        .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
+        let id = UserId(row.try_get_by_index(0)?);
+        for permission in &user.permissions {
+            sql::exec(
+                &write.tx,
+                backend,
+                "INSERT INTO user_permissions (company_id, user_id, permission) VALUES ($1, $2, $3)",
+                vec![int(company.0), int(id.0), text(permission.as_str())],
+            )
+            .await?;
+        }
+        for role in &user.roles {
+            let role_id = ensure_role(&write.tx, backend, company, role).await?;
+            sql::exec(
+                &write.tx,
+                backend,
+                "INSERT INTO user_roles (company_id, user_id, role_id) VALUES ($1, $2, $3)",
+                vec![int(company.0), int(id.0), int(role_id.0)],
+            )
+            .await?;
+        }
+        write.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn list_users(&self, company: CompanyId) -> Result<Vec<UserSummary>> {
+        let backend = self.backend();
+        let rows = sql::all(
+            self.db(),
+            backend,
+            "SELECT id, email, display_name FROM users WHERE company_id = $1 ORDER BY email",
+            vec![int(company.0)],
+        )
+        .await?;
+        let permission_rows = sql::all(
+            self.db(),
+            backend,
+            "SELECT user_id, permission FROM user_permissions WHERE company_id = $1 ORDER BY permission",
+            vec![int(company.0)],
+        )
+        .await?;
+        let role_rows = sql::all(
+            self.db(),
+            backend,
+            "SELECT ur.user_id, r.key FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.company_id = $1 ORDER BY r.key",
+            vec![int(company.0)],
+        )
+        .await?;
+        let pairs = |rows: &[sea_orm::QueryResult]| -> Result<Vec<(i64, String)>> {
+            rows.iter().map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?))).collect()
+        };
+        let permissions = pairs(&permission_rows)?;
+        let roles = pairs(&role_rows)?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get_by_index(0)?;
+                Ok(UserSummary {
+                    id: UserId(id),
+                    email: row.try_get_by_index(1)?,
+                    display_name: row.try_get_by_index(2)?,
+                    permissions: permissions.iter().filter(|(u, _)| *u == id).map(|(_, p)| p.clone()).collect(),
+                    roles: roles.iter().filter(|(u, _)| *u == id).map(|(_, r)| r.clone()).collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// The id of a user of this company by email.
+    pub async fn user_by_email(&self, company: CompanyId, email: &str) -> Result<Option<UserId>> {
+        let row = sql::one(
+            self.db(),
+            self.backend(),
+            "SELECT id FROM users WHERE company_id = $1 AND email = $2",
+            vec![int(company.0), text(email.trim().to_lowercase())],
+        )
+        .await?;
+        Ok(match row {
+            Some(row) => Some(UserId(row.try_get_by_index(0)?)),
+            None => None,
+        })
+    }
+}
+
+/// The role with this key, created if missing.
+pub(crate) async fn ensure_role(
+    db: &impl ConnectionTrait,
+    backend: sea_orm::DbBackend,
+    company: CompanyId,
+    key: &str,
+) -> Result<RoleId> {
+    let existing = sql::one(
+        db,
+        backend,
+        "SELECT id FROM roles WHERE company_id = $1 AND key = $2",
+        vec![int(company.0), text(key)],
+    )
+    .await?;
+    if let Some(row) = existing {
+        return Ok(RoleId(row.try_get_by_index(0)?));
+    }
+    let row = sql::one(
+        db,
+        backend,
+        "INSERT INTO roles (company_id, key, title) VALUES ($1, $2, $3) RETURNING id",
+        vec![int(company.0), text(key), text(key)],
+    )
+    .await?
+    .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
+    Ok(RoleId(row.try_get_by_index(0)?))
+}

@@ -1,0 +1,202 @@
+//! Read models: what pages, the API and tests look at.
+
+use crate::sql::{self, int};
+use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketErrorId, TicketId, UserId};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunView {
+    pub id: RunId,
+    pub seq: i64,
+    pub task: String,
+    pub status: String,
+    pub run: i64,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub assignee: Option<UserId>,
+    pub eligible_role: Option<String>,
+    pub due_at: Option<i64>,
+    pub completed_by: Option<UserId>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceView {
+    pub id: InstanceId,
+    pub ticket: Option<TicketId>,
+    pub status: String,
+    pub data: Value,
+    pub revision: i64,
+    pub runs: Vec<RunView>,
+}
+
+impl InstanceView {
+    /// The open runs of a task, oldest first.
+    pub fn open_runs_of<'a>(&'a self, task: &'a str) -> impl Iterator<Item = &'a RunView> {
+        self.runs
+            .iter()
+            .filter(move |r| r.task == task && matches!(r.status.as_str(), "OPEN" | "IN_PROGRESS" | "PENDING"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    pub path: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+    pub revision: i64,
+    pub source: String,
+    pub run_seq: Option<i64>,
+    pub actor: Option<UserId>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketErrorView {
+    pub id: TicketErrorId,
+    pub kind: String,
+    pub message: String,
+    pub status: String,
+    pub details: Value,
+}
+
+impl Store {
+    pub async fn instance(&self, company: CompanyId, id: InstanceId) -> Result<InstanceView> {
+        let backend = self.backend();
+        let row = sql::one(
+            self.db(),
+            backend,
+            "SELECT id, ticket_id, status, data, revision FROM instances WHERE company_id = $1 AND id = $2",
+            vec![int(company.0), int(id.0)],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("workflow instance"))?;
+        let runs = sql::all(
+            self.db(),
+            backend,
+            "SELECT id, seq, task_key, status, run, input, output, assignee_id, eligible_role, due_at, completed_by \
+             FROM task_runs WHERE company_id = $1 AND instance_id = $2 ORDER BY seq",
+            vec![int(company.0), int(id.0)],
+        )
+        .await?;
+        Ok(InstanceView {
+            id,
+            ticket: row.try_get_by_index::<Option<i64>>(1)?.map(TicketId),
+            status: row.try_get_by_index(2)?,
+            data: row.try_get_by_index(3)?,
+            revision: row.try_get_by_index(4)?,
+            runs: runs
+                .iter()
+                .map(|r| {
+                    Ok(RunView {
+                        id: RunId(r.try_get_by_index(0)?),
+                        seq: r.try_get_by_index(1)?,
+                        task: r.try_get_by_index(2)?,
+                        status: r.try_get_by_index(3)?,
+                        run: r.try_get_by_index(4)?,
+                        input: r.try_get_by_index(5)?,
+                        output: r.try_get_by_index(6)?,
+                        assignee: r.try_get_by_index::<Option<i64>>(7)?.map(UserId),
+                        eligible_role: r.try_get_by_index(8)?,
+                        due_at: r.try_get_by_index(9)?,
+                        completed_by: r.try_get_by_index::<Option<i64>>(10)?.map(UserId),
+                    })
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    /// Every write of workflow data of an instance, oldest first (optionally one field's).
+    pub async fn field_history(
+        &self,
+        company: CompanyId,
+        id: InstanceId,
+        path: Option<&str>,
+    ) -> Result<Vec<HistoryEntry>> {
+        let rows = sql::all(
+            self.db(),
+            self.backend(),
+            "SELECT path, old_value, new_value, revision, source, run_seq, actor_id, created_at FROM field_history \
+             WHERE company_id = $1 AND instance_id = $2 AND ($3 IS NULL OR path = $3) ORDER BY id",
+            vec![int(company.0), int(id.0), sql::text_opt(path)],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryEntry {
+                    path: r.try_get_by_index(0)?,
+                    old: r.try_get_by_index(1)?,
+                    new: r.try_get_by_index(2)?,
+                    revision: r.try_get_by_index(3)?,
+                    source: r.try_get_by_index(4)?,
+                    run_seq: r.try_get_by_index(5)?,
+                    actor: r.try_get_by_index::<Option<i64>>(6)?.map(UserId),
+                    at: r.try_get_by_index(7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The ticket errors of an instance, oldest first.
+    pub async fn instance_errors(&self, company: CompanyId, id: InstanceId) -> Result<Vec<TicketErrorView>> {
+        let rows = sql::all(
+            self.db(),
+            self.backend(),
+            "SELECT id, kind, message, status, details FROM ticket_errors WHERE company_id = $1 AND instance_id = $2 ORDER BY id",
+            vec![int(company.0), int(id.0)],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TicketErrorView {
+                    id: TicketErrorId(r.try_get_by_index(0)?),
+                    kind: r.try_get_by_index(1)?,
+                    message: r.try_get_by_index(2)?,
+                    status: r.try_get_by_index(3)?,
+                    details: r.try_get_by_index(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Audit event kinds of an instance, oldest first.
+    pub async fn audit_kinds(&self, company: CompanyId, id: InstanceId) -> Result<Vec<String>> {
+        let rows = sql::all(
+            self.db(),
+            self.backend(),
+            "SELECT kind FROM audit_events WHERE company_id = $1 AND instance_id = $2 ORDER BY id",
+            vec![int(company.0), int(id.0)],
+        )
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get_by_index(0)?)).collect()
+    }
+
+    /// The ticket's current status (mirrors its instance).
+    pub async fn ticket_status(&self, company: CompanyId, id: TicketId) -> Result<String> {
+        let row = sql::one(
+            self.db(),
+            self.backend(),
+            "SELECT status FROM tickets WHERE company_id = $1 AND id = $2",
+            vec![int(company.0), int(id.0)],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("ticket"))?;
+        Ok(row.try_get_by_index(0)?)
+    }
+
+    /// Counts rows of a table for one company (tests and benchmarks).
+    pub async fn count_rows(&self, company: CompanyId, table: &str) -> Result<i64> {
+        if !crate::migrations::TABLES.contains(&table) || table == "companies" {
+            return Err(StoreError::NotFound("table"));
+        }
+        let row = sql::one(
+            self.db(),
+            self.backend(),
+            &format!("SELECT COUNT(*) FROM {table} WHERE company_id = $1"),
+            vec![int(company.0)],
+        )
+        .await?
+        .ok_or(StoreError::Corrupt("count returned nothing".into()))?;
+        Ok(row.try_get_by_index(0)?)
+    }
+}
