@@ -1,6 +1,7 @@
 //! The `ticketflower` binary: command line, settings and start-up.
 
 mod commands;
+mod settings;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,14 +52,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Store a definition file as a new DRAFT version in the database.
+    ///
+    /// Creates the company if it does not exist, and a new version when the
+    /// definition's key already exists.
+    Import {
+        file: PathBuf,
+        /// The company's name.
+        #[arg(long)]
+        company: String,
+        /// Activate the new version right away (archiving the active one).
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Print a stored definition (YAML by default).
+    Export {
+        /// The definition's key.
+        key: String,
+        #[arg(long)]
+        company: String,
+        /// Version number (default: the latest).
+        #[arg(long)]
+        version: Option<i64>,
+        /// Print JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let settings = settings::Settings::from_env();
     let result = match cli.command {
         Command::Validate { files } => commands::validate::run(&files),
         Command::Simulate { file, ticket, data, outputs, json } => {
             commands::simulate::run(&commands::simulate::Args { file, ticket, data, outputs, json })
+        }
+        Command::Import { file, company, activate } => {
+            runtime().and_then(|rt| rt.block_on(commands::definitions::import(&settings, &file, &company, activate)))
+        }
+        Command::Export { key, company, version, json } => {
+            runtime().and_then(|rt| rt.block_on(commands::definitions::export(&settings, &key, &company, version, json)))
         }
     };
     match result {
@@ -68,4 +102,8 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

@@ -5,7 +5,7 @@
 //! snapshots: an instance keeps the version it started with forever, and the
 //! compiled form of each version is cached in memory by its id.
 
-use crate::sql::{self, int, json, text};
+use crate::sql::{self, int, text};
 use crate::{CompanyId, DefinitionId, Result, Store, StoreError, UserId, VersionId, now_millis};
 use serde::Serialize;
 use serde_json::Value;
@@ -126,7 +126,7 @@ impl Store {
                 int(definition_id.0),
                 int(next),
                 text(DefinitionStatus::Draft.as_str()),
-                json(document),
+                text(document.to_string()),
                 sql::int_opt(actor.map(|a| a.0)),
                 int(now),
             ],
@@ -193,7 +193,7 @@ impl Store {
         )
         .await?
         .ok_or(StoreError::NotFound("definition version"))?;
-        Ok(row.try_get_by_index(0)?)
+        parse_document(&row.try_get_by_index::<String>(0)?)
     }
 
     /// Every version of every definition of the company, newest first per key.
@@ -247,7 +247,7 @@ impl Store {
         )
         .await?
         .ok_or(StoreError::NotFound("definition version"))?;
-        let document: Value = row.try_get_by_index(0)?;
+        let document = parse_document(&row.try_get_by_index::<String>(0)?)?;
         let definition = Definition::load(&document).into_result().map_err(|problems| {
             StoreError::Corrupt(format!("stored definition {version} no longer loads: {problems:?}"))
         })?;
@@ -261,4 +261,8 @@ impl Store {
     pub(crate) fn cached_definition(&self, version: VersionId) -> Option<Arc<Definition>> {
         self.inner.definitions.read().ok().and_then(|cache| cache.get(&version).cloned())
     }
+}
+
+fn parse_document(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored definition is not JSON: {e}")))
 }

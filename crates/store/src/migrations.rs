@@ -75,7 +75,8 @@ CREATE TABLE definition_versions (
     definition_id BIGINT NOT NULL REFERENCES definitions(id),
     version BIGINT NOT NULL,
     status TEXT NOT NULL,
-    document {json} NOT NULL,
+    -- The document as written, as JSON text: key order is kept (jsonb would reorder it).
+    document TEXT NOT NULL,
     created_by BIGINT REFERENCES users(id),
     created_at BIGINT NOT NULL,
     activated_at BIGINT,

@@ -1,0 +1,71 @@
+//! `ticketflower import` and `ticketflower export` against the configured database.
+
+use crate::settings::Settings;
+use anyhow::Context;
+use std::path::Path;
+use std::process::ExitCode;
+use ticketflower_store::StoreError;
+
+pub async fn import(settings: &Settings, file: &Path, company: &str, activate: bool) -> anyhow::Result<ExitCode> {
+    let name = file.display();
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
+    let syntax = ticketflower_core::document::Syntax::detect(file.file_name().and_then(|n| n.to_str()), &text);
+    let document = match ticketflower_core::document::parse(&text, syntax) {
+        Ok(document) => document,
+        Err(problem) => {
+            println!("{name}: {problem}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let store = settings.connect().await?;
+    let (company_id, created) = store.ensure_company(company).await?;
+    if created {
+        println!("created company \"{company}\"");
+    }
+    match store.import_definition(company_id, &document, None).await {
+        Ok(imported) => {
+            for warning in &imported.warnings {
+                println!("{name}: {warning}");
+            }
+            let what = if imported.created_definition { "new workflow" } else { "new version of" };
+            println!("imported {name}: {what} {} version {} (DRAFT)", imported.key, imported.version);
+            if activate {
+                store.activate_version(company_id, &imported.key, imported.version).await?;
+                println!("activated {} version {}", imported.key, imported.version);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(StoreError::Invalid(problems)) => {
+            for problem in problems {
+                println!("{name}: {problem}");
+            }
+            println!("{name}: not imported");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub async fn export(settings: &Settings, key: &str, company: &str, version: Option<i64>, json: bool) -> anyhow::Result<ExitCode> {
+    let store = settings.connect().await?;
+    let Some(company_id) = store.company_by_name(company).await? else {
+        eprintln!("error: there is no company named \"{company}\"");
+        return Ok(ExitCode::FAILURE);
+    };
+    match store.export_definition(company_id, key, version).await {
+        Ok(document) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&document)?);
+            } else {
+                print!("{}", serde_norway::to_string(&document)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(StoreError::NotFound(_)) => {
+            let which = version.map(|v| format!(" version {v}")).unwrap_or_default();
+            eprintln!("error: company \"{company}\" has no workflow \"{key}\"{which}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
