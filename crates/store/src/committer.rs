@@ -40,6 +40,8 @@ pub struct CommandOutcome {
     pub status: InstanceStatus,
     /// Task keys activated, in order.
     pub activated: Vec<String>,
+    /// The ids of the runs activated, in the same order.
+    pub new_runs: Vec<RunId>,
     /// Messages of the errors the event raised (also stored as ticket errors).
     pub faults: Vec<String>,
 }
@@ -153,7 +155,8 @@ impl Store {
 
         let mut rows = Rows::default();
         let mut results = Vec::with_capacity(requests.len());
-        for request in requests {
+        for (index, request) in requests.iter().enumerate() {
+            rows.request = index;
             let result = match &request.command {
                 Command::Start { company, definition, ticket_type, fields, creator } => {
                     self.start_ticket(tx, &mut rows, *company, definition, ticket_type, fields, *creator, now).await
@@ -172,8 +175,13 @@ impl Store {
             results.push(result);
         }
         rows.resolve_assignees(self, tx).await?;
-        rows.write(tx, backend, &loaded, now).await?;
+        let new_runs = rows.write(tx, backend, &loaded, now).await?;
         write.commit().await?;
+        for (request, run) in new_runs {
+            if let Some(Ok(outcome)) = results.get_mut(request) {
+                outcome.new_runs.push(run);
+            }
+        }
         Ok(results)
     }
 
@@ -399,6 +407,7 @@ fn outcome(
         instance: instance_id,
         status: instance.status,
         activated: decision.new_runs.iter().map(|r| definition.tasks[r.task].key.clone()).collect(),
+        new_runs: Vec::new(),
         faults: decision.faults.iter().map(|f| f.message.clone()).collect(),
     }
 }
@@ -439,6 +448,9 @@ struct Loaded {
 
 /// A new run waiting for its assignee to be resolved.
 struct PendingRun {
+    /// Which command of the batch activated it.
+    request: usize,
+    instance_seq: (i64, i64),
     company: CompanyId,
     values: Vec<SqlValue>,
     assignment: Option<Assignment>,
@@ -447,6 +459,8 @@ struct PendingRun {
 /// Rows a batch writes, gathered so each table gets one multi-row statement.
 #[derive(Default)]
 struct Rows {
+    /// The command being recorded.
+    request: usize,
     run_updates: Vec<(InstanceId, RunSeq, TaskStatus, Option<Value>, bool, Option<UserId>)>,
     new_runs: Vec<PendingRun>,
     history: Vec<Vec<SqlValue>>,
@@ -520,6 +534,8 @@ impl Rows {
                 _ => None,
             };
             self.new_runs.push(PendingRun {
+                request: self.request,
+                instance_seq: (instance_id.0, i64::from(run.seq)),
                 company,
                 values: vec![
                     c.clone(),
@@ -666,13 +682,14 @@ impl Rows {
         Ok(())
     }
 
+    /// Writes every row; returns the new runs' ids with the command each belongs to.
     async fn write(
         self,
         tx: &impl ConnectionTrait,
         backend: DbBackend,
         loaded: &HashMap<InstanceId, Loaded>,
         now: i64,
-    ) -> Result<()> {
+    ) -> Result<Vec<(usize, RunId)>> {
         let dirty: Vec<(&InstanceId, &Loaded)> = loaded.iter().filter(|(_, l)| l.dirty).collect();
         if !dirty.is_empty() {
             let mut values = Vec::with_capacity(dirty.len() * 6);
@@ -735,8 +752,20 @@ impl Rows {
             )
             .await?;
         }
+        // Which command each new run belongs to, by (instance, seq).
+        let owners: HashMap<(i64, i64), usize> = self.new_runs.iter().map(|p| (p.instance_seq, p.request)).collect();
         let new_runs: Vec<Vec<SqlValue>> = self.new_runs.into_iter().map(|p| p.values).collect();
-        sql::insert_many(tx, backend, "task_runs", RUN_COLUMNS, new_runs).await?;
+        let returned =
+            sql::insert_many_returning(tx, backend, "task_runs", RUN_COLUMNS, new_runs, "id, instance_id, seq").await?;
+        let mut created = Vec::with_capacity(returned.len());
+        for row in returned {
+            let key = (row.try_get_by_index::<i64>(1)?, row.try_get_by_index::<i64>(2)?);
+            let request =
+                owners.get(&key).copied().ok_or(StoreError::Corrupt("an inserted run matches no command".into()))?;
+            created.push((request, key.1, RunId(row.try_get_by_index(0)?)));
+        }
+        // Within one command, runs in activation order.
+        created.sort_unstable_by_key(|(request, seq, _)| (*request, *seq));
         sql::insert_many(
             tx,
             backend,
@@ -808,6 +837,6 @@ impl Rows {
             )
             .await?;
         }
-        Ok(())
+        Ok(created.into_iter().map(|(request, _, run)| (request, run)).collect())
     }
 }

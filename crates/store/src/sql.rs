@@ -47,8 +47,33 @@ pub async fn insert_many(
     columns: &[&str],
     rows: Vec<Vec<Value>>,
 ) -> Result<(), DbErr> {
+    insert_many_inner(db, backend, table, columns, rows, None).await.map(drop)
+}
+
+/// Like [`insert_many`], returning the `returning` columns of the new rows (in no
+/// particular order: SQLite does not promise insertion order).
+pub async fn insert_many_returning(
+    db: &impl ConnectionTrait,
+    backend: DbBackend,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Value>>,
+    returning: &str,
+) -> Result<Vec<QueryResult>, DbErr> {
+    insert_many_inner(db, backend, table, columns, rows, Some(returning)).await
+}
+
+async fn insert_many_inner(
+    db: &impl ConnectionTrait,
+    backend: DbBackend,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Value>>,
+    returning: Option<&str>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let mut returned = Vec::new();
     if rows.is_empty() {
-        return Ok(());
+        return Ok(returned);
     }
     let per_statement = (MAX_VALUES / columns.len()).max(1);
     let mut rows = rows.into_iter().peekable();
@@ -65,9 +90,18 @@ pub async fn insert_many(
             sql.push(')');
             values.extend(row);
         }
-        exec(db, backend, &sql, values).await?;
+        match returning {
+            Some(columns) => {
+                sql.push_str(" RETURNING ");
+                sql.push_str(columns);
+                returned.extend(all(db, backend, &sql, values).await?);
+            }
+            None => {
+                exec(db, backend, &sql, values).await?;
+            }
+        }
     }
-    Ok(())
+    Ok(returned)
 }
 
 /// A JSON value for binding.

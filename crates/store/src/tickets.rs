@@ -21,6 +21,7 @@ pub struct TicketCreated {
     pub instance: InstanceId,
     pub status: InstanceStatus,
     pub activated: Vec<String>,
+    pub new_runs: Vec<crate::RunId>,
     pub faults: Vec<String>,
 }
 
@@ -29,9 +30,9 @@ impl Store {
     /// data returns every problem and creates nothing.
     pub async fn create_ticket(&self, company: CompanyId, ticket: NewTicket) -> Result<TicketCreated> {
         let NewTicket { definition, ticket_type, fields, creator } = ticket;
-        let CommandOutcome { ticket, instance, status, activated, faults } =
+        let CommandOutcome { ticket, instance, status, activated, new_runs, faults } =
             self.execute(Command::Start { company, definition, ticket_type, fields, creator }).await?;
         let ticket = ticket.ok_or(StoreError::Corrupt("a started ticket has no id".into()))?;
-        Ok(TicketCreated { ticket, instance, status, activated, faults })
+        Ok(TicketCreated { ticket, instance, status, activated, new_runs, faults })
     }
 }

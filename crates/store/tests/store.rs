@@ -144,10 +144,12 @@ async fn document_edit_runs_to_completion(url: String) {
     assert_eq!(edit.eligible_role.as_deref(), Some("editor"));
     assert_eq!(edit.input, json!({"title": "Spring newsletter", "doc": "Draft text"}));
 
+    assert_eq!(created.new_runs, vec![edit.id]);
     let outcome = complete(&store, c.id, edit.id, json!({"questions": "Which audience?"}), c.editor).await.unwrap();
     assert_eq!(outcome.activated, vec!["answer"]);
     let view = store.instance(c.id, created.instance).await.unwrap();
     let answer = view.open_runs_of("answer").next().unwrap().clone();
+    assert_eq!(outcome.new_runs, vec![answer.id], "the outcome names the new run's id");
     assert_eq!(answer.assignee, Some(c.author), "answer goes to the ticket's creator {}", c.author_email);
     assert_eq!(view.data["questions"], "Which audience?");
 
