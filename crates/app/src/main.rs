@@ -65,6 +65,36 @@ enum Command {
         #[arg(long)]
         activate: bool,
     },
+    /// Measure engine throughput: in memory, and persisted on SQLite (and PostgreSQL).
+    ///
+    /// In memory, each example runs to COMPLETED over and over on one core. Persisted,
+    /// Document Edit tickets are created and worked (edit → answer → edit) by
+    /// concurrent clients, each completion acknowledged after its commit; the raw
+    /// rate of one INSERT + one UPDATE per transaction on the same database is
+    /// measured in the same run and the ratio printed.
+    Bench {
+        /// Seconds per in-memory example and for the raw baseline.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// The SQLite file to benchmark on (replaced).
+        #[arg(long, default_value = "data/bench/bench.db")]
+        sqlite_path: PathBuf,
+        /// Also benchmark this PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/test
+        #[arg(long, env = "TICKETFLOWER_BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Document Edit instances to create and complete per database.
+        #[arg(long, default_value_t = 4000)]
+        instances: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Only the in-memory figures.
+        #[arg(long)]
+        memory_only: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a stored definition (YAML by default).
     Export {
         /// The definition's key.
@@ -91,9 +121,20 @@ fn main() -> ExitCode {
         Command::Import { file, company, activate } => {
             runtime().and_then(|rt| rt.block_on(commands::definitions::import(&settings, &file, &company, activate)))
         }
-        Command::Export { key, company, version, json } => {
-            runtime().and_then(|rt| rt.block_on(commands::definitions::export(&settings, &key, &company, version, json)))
+        Command::Bench { seconds, sqlite_path, postgres, instances, concurrency, memory_only, json } => {
+            let args = commands::bench::Args {
+                seconds,
+                sqlite_path,
+                postgres,
+                instances,
+                concurrency: concurrency.max(1),
+                skip_persisted: memory_only,
+                json,
+            };
+            runtime().and_then(|rt| rt.block_on(commands::bench::run(&args)))
         }
+        Command::Export { key, company, version, json } => runtime()
+            .and_then(|rt| rt.block_on(commands::definitions::export(&settings, &key, &company, version, json))),
     };
     match result {
         Ok(code) => code,

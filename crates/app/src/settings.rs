@@ -33,6 +33,8 @@ impl Settings {
                 std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
             }
         }
-        Store::connect(StoreOptions::new(&self.database_url)).await.context("cannot open the database (check DATABASE_URL)")
+        Store::connect(StoreOptions::new(&self.database_url))
+            .await
+            .context("cannot open the database (check DATABASE_URL)")
     }
 }

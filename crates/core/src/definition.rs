@@ -312,11 +312,19 @@ impl Definition {
     /// Loads a parsed document, collecting every problem.
     pub fn load(document: &Value) -> Loaded {
         let mut problems = Vec::new();
-        let definition = Reader { problems: &mut problems }.definition(document);
+        let mut reader = Reader { problems: &mut problems, graph_complete: true, tasks_listed: true };
+        let definition = reader.definition(document);
+        let graph_complete = reader.graph_complete;
         if let Some(definition) = &definition {
-            problems.extend(crate::validate::check(definition));
+            // A transition the reader had to drop would make the graph checks report
+            // follow-on problems (a task "never runs" because its way in was misspelt).
+            if graph_complete {
+                problems.extend(crate::validate::check(definition));
+            } else {
+                problems.extend(crate::validate::check_references(definition));
+            }
         }
-        // Keep document order: sort by pointer position is not meaningful, so keep discovery order.
+        // Problems stay in discovery order (the reader walks the document top to bottom).
         let definition = if has_errors(&problems) { None } else { definition };
         Loaded { definition, problems }
     }
@@ -448,6 +456,12 @@ impl<'a> Node<'a> {
 
 struct Reader<'p> {
     problems: &'p mut Vec<Problem>,
+    /// False once a transition or a `depends_on` entry could not be read: the graph
+    /// is then missing edges and the graph checks would report follow-on problems.
+    graph_complete: bool,
+    /// False when the document has no readable task list; every task name is then
+    /// unknown, and saying so for each reference would only repeat that one problem.
+    tasks_listed: bool,
 }
 
 impl Reader<'_> {
@@ -653,9 +667,10 @@ impl Reader<'_> {
         let tasks = self.tasks(&top, tasks_raw, &task_index, fields.as_ref());
         let mut transitions = self.transitions(&top, &task_index);
         let triggers = self.triggers(&top);
-        let (Some(key), Some(title), Some(tasks)) = (key, title, tasks) else {
-            return None;
-        };
+        // A bad key or title is already reported; the rest is still worth checking, and
+        // the caller drops the definition because of that error.
+        let (key, title) = (key.unwrap_or_default(), title.unwrap_or_default());
+        let tasks = tasks?;
         // Transitions implied by depends_on.
         for (index, task) in tasks.iter().enumerate() {
             let Some(members) = &task.depends_on else { continue };
@@ -773,6 +788,7 @@ impl Reader<'_> {
         } else if items.is_empty() && top.get("tasks").is_some_and(Value::is_array) {
             self.error(top.at("tasks"), "a workflow needs at least one task");
         }
+        self.tasks_listed = !items.is_empty();
         let mut index = HashMap::new();
         let mut first_pointer: HashMap<&str, String> = HashMap::new();
         for (position, item) in items.iter().enumerate() {
@@ -866,13 +882,16 @@ impl Reader<'_> {
         };
         let depends_on = match node.get("depends_on") {
             None => None,
-            Some(_) => {
+            Some(value) => {
                 let names = self.strings(&node, "depends_on");
+                if value.as_array().is_none_or(|items| items.len() != names.len()) {
+                    self.graph_complete = false;
+                }
                 let mut members = Vec::with_capacity(names.len());
                 for (position, name) in names.iter().enumerate() {
                     match task_index.get(name) {
-                        Some(&member) if Some(name) == key.as_ref() => {
-                            let _ = member;
+                        Some(_) if Some(name) == key.as_ref() => {
+                            self.graph_complete = false;
                             self.error(
                                 pointer_push(&node.at("depends_on"), position),
                                 "a task cannot depend on itself",
@@ -983,6 +1002,10 @@ impl Reader<'_> {
     }
 
     fn unknown_task(&mut self, pointer: String, name: &str, task_index: &HashMap<String, usize>) {
+        self.graph_complete = false;
+        if !self.tasks_listed {
+            return;
+        }
         let hint = closest(name, task_index.keys().map(String::as_str))
             .map(|best| format!("; did you mean \"{best}\"?"))
             .unwrap_or_else(|| {
@@ -1132,10 +1155,16 @@ impl Reader<'_> {
 
     fn transitions(&mut self, top: &Node, task_index: &HashMap<String, usize>) -> Vec<Transition> {
         let items = self.array(top, "transitions");
+        if top.get("transitions").is_some_and(|value| !value.is_array()) {
+            self.graph_complete = false;
+        }
         let mut out = Vec::with_capacity(items.len());
         for (position, item) in items.iter().enumerate() {
             let pointer = pointer_push(&top.at("transitions"), position);
-            let Some(node) = self.node(item, &pointer, "a transition", TRANSITION_KEYS) else { continue };
+            let Some(node) = self.node(item, &pointer, "a transition", TRANSITION_KEYS) else {
+                self.graph_complete = false;
+                continue;
+            };
             let from = match self.string(&node, "from", true) {
                 Some(name) if name == "start" => Some(Source::Start),
                 Some(name) => match task_index.get(&name) {
@@ -1198,8 +1227,9 @@ impl Reader<'_> {
             if on == On::Timeout && from == Some(Source::Start) {
                 self.error(node.at("on"), "start has no due time; on: timeout needs a task with \"due\"");
             }
-            if let (Some(from), Some(target)) = (from, target) {
-                out.push(Transition { from, target, when, priority, on, pointer });
+            match (from, target) {
+                (Some(from), Some(target)) => out.push(Transition { from, target, when, priority, on, pointer }),
+                _ => self.graph_complete = false,
             }
         }
         out
@@ -1308,17 +1338,24 @@ pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, candidate)| candidate)
 }
 
-/// Levenshtein distance over characters.
+/// Edit distance over characters, counting a swap of two neighbours as one edit
+/// (optimal string alignment), so "titel" is one typo away from "title".
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    let mut before: Vec<usize> = Vec::new();
     let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for (i, ca) in a.iter().enumerate() {
         let mut current = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+            let substitution = previous[j] + usize::from(ca != cb);
+            let mut best = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+            if i > 0 && j > 0 && *ca == b[j - 1] && a[i - 1] == *cb {
+                best = best.min(before[j - 1] + 1);
+            }
+            current[j + 1] = best;
         }
-        previous = current;
+        before = std::mem::replace(&mut previous, current);
     }
     previous[b.len()]
 }

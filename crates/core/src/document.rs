@@ -105,48 +105,70 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
-        while let Some(key) = access.next_key::<MapKey>()? {
+        while let Some(key) = access.next_key_seed(MapKey { seen: &map })? {
             let StrictValue(value) = access.next_value()?;
-            if map.insert(key.0.clone(), value).is_some() {
-                return Err(de::Error::custom(format!("the key \"{}\" appears twice in one object; keep one", key.0)));
-            }
+            map.insert(key, value);
         }
         Ok(Value::Object(map))
     }
 }
 
-/// An object key: strings, and YAML's plain scalars (numbers, booleans) as their text.
-struct MapKey(String);
+/// Reads an object key — a string, or one of YAML's plain scalars (numbers,
+/// booleans) as its text — and refuses a key the object already has.
+///
+/// The duplicate is refused while the key itself is being read, so the parser
+/// still stands on it and attaches its line and column to the error (checking
+/// after the value would report the end of the object instead).
+struct MapKey<'m> {
+    seen: &'m Map<String, Value>,
+}
 
-impl<'de> de::Deserialize<'de> for MapKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = MapKey;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<MapKey, E> {
-                Ok(MapKey(v.to_owned()))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<MapKey, E> {
-                Ok(MapKey(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<MapKey, E> {
-                Ok(MapKey(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<MapKey, E> {
-                Ok(MapKey(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<MapKey, E> {
-                Ok(MapKey(v.to_string()))
-            }
+impl<'de> de::DeserializeSeed<'de> for MapKey<'_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl MapKey<'_> {
+    fn accept<E: de::Error>(&self, key: String) -> Result<String, E> {
+        if self.seen.contains_key(&key) {
+            Err(E::custom(format!("the key \"{key}\" appears twice in one object; keep one")))
+        } else {
+            Ok(key)
         }
-        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+impl Visitor<'_> for MapKey<'_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        self.accept(v.to_owned())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        self.accept(v)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        self.accept(v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        self.accept(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        self.accept(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        self.accept(v.to_string())
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -171,6 +193,26 @@ mod tests {
         let problem = parse("tasks: []\nkey: a\nkey: b\n", Syntax::Yaml).unwrap_err();
         assert!(problem.message.contains("key"), "{problem}");
         assert!(problem.message.contains("line 3"), "{problem}");
+    }
+
+    #[test]
+    fn nested_duplicates_name_the_line_and_column_of_the_second_key() {
+        let json = "{\"x\": {\"b\": 1,\n\n   \"b\": 2,\n \"c\": 3}}";
+        let problem = parse(json, Syntax::Json).unwrap_err();
+        assert!(problem.message.contains("\"b\" appears twice"), "{problem}");
+        assert!(problem.message.contains("line 3 column"), "{problem}");
+        let yaml = "tasks:\n  - key: a\n    title: x\n    title: y\n    type: form\n";
+        let problem = parse(yaml, Syntax::Yaml).unwrap_err();
+        assert!(problem.message.contains("\"title\" appears twice"), "{problem}");
+        assert!(problem.message.contains("line 4 column 5"), "{problem}");
+        let problem = parse("a: {b: 1, c: 2, b: 3}\n", Syntax::Yaml).unwrap_err();
+        assert!(problem.message.contains("line 1 column 17"), "{problem}");
+    }
+
+    #[test]
+    fn the_same_key_in_different_objects_is_fine() {
+        let value = parse("a: {k: 1}\nb: {k: 2}\n", Syntax::Yaml).unwrap();
+        assert_eq!(value, json!({"a": {"k": 1}, "b": {"k": 2}}));
     }
 
     #[test]

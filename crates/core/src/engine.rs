@@ -750,13 +750,14 @@ impl<'a> Work<'a> {
         if definition.join_set(task_index).is_some() && !self.arrivals(task_index).is_empty() {
             self.set_arrivals(task_index, Vec::new());
         }
-        let run = self.runs_of(task_index) + 1;
+        let runs = self.runs_of(task_index);
+        let run = runs.saturating_add(1);
         if run > task.max_runs {
             self.fault(
                 ErrorKind::WorkflowTransition,
                 format!(
-                    "task \"{}\" would run for the {}th time, past its max_runs of {}; this looks like an endless loop",
-                    task.key, run, task.max_runs
+                    "task \"{}\" has already run {} times (max_runs {}); running it again looks like an endless loop",
+                    task.key, runs, task.max_runs
                 ),
                 json!({"task": task.key, "max_runs": task.max_runs}),
                 None,

@@ -49,6 +49,17 @@ impl Schema {
         if !problems.is_empty() {
             return Err(problems);
         }
+        if let Some(dialect) = source.get("$schema").and_then(Value::as_str)
+            && !DIALECTS.contains(&dialect.trim_end_matches('#'))
+        {
+            return Err(vec![Problem::error(
+                "/$schema",
+                format!(
+                    "\"{dialect}\" is another JSON Schema dialect; schemas here are draft 2020-12, so remove \"$schema\" or write \"{}\"",
+                    DIALECTS[0]
+                ),
+            )]);
+        }
         jsonschema::draft202012::options()
             .should_validate_formats(true)
             .build(source)
@@ -101,7 +112,7 @@ impl Schema {
             };
             match map.get(name) {
                 Some(child) => schema = child,
-                None if schema.get("patternProperties").is_some() => return Declared::Unknown,
+                None if COMPOSING.iter().any(|keyword| schema.get(keyword).is_some()) => return Declared::Unknown,
                 None => return Declared::No,
             }
         }
@@ -109,11 +120,20 @@ impl Schema {
     }
 }
 
+/// The `$schema` values naming draft 2020-12 (without a trailing `#`).
+const DIALECTS: &[&str] =
+    &["https://json-schema.org/draft/2020-12/schema", "http://json-schema.org/draft/2020-12/schema"];
+
+/// Keywords through which a schema may declare properties beside its own `properties`.
+const COMPOSING: &[&str] =
+    &["patternProperties", "allOf", "anyOf", "oneOf", "$ref", "$dynamicRef", "if", "then", "else", "dependentSchemas"];
+
 fn properties(schema: &Value) -> Option<&serde_json::Map<String, Value>> {
     schema.get("properties")?.as_object()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -124,6 +144,16 @@ mod tests {
         assert!(problems.iter().any(|p| p.pointer == "/properties/a/type"), "{problems:?}");
         let problems = Schema::compile(&json!({"minLength": -1})).unwrap_err();
         assert_eq!(problems[0].pointer, "/minLength");
+    }
+
+    #[test]
+    fn another_dialect_is_refused() {
+        let problems =
+            Schema::compile(&json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"}))
+                .unwrap_err();
+        assert_eq!(problems[0].pointer, "/$schema");
+        assert!(problems[0].message.contains("2020-12"), "{problems:?}");
+        assert!(Schema::compile(&json!({"$schema": "https://json-schema.org/draft/2020-12/schema"})).is_ok());
     }
 
     #[test]
@@ -161,5 +191,20 @@ mod tests {
         assert_eq!(schema.declares(["z"]), Declared::No);
         assert_eq!(schema.declares(["free", "x"]), Declared::Unknown);
         assert_eq!(schema.property_names(), vec!["a", "free"]);
+    }
+
+    #[test]
+    fn properties_declared_through_composition_are_not_called_undeclared() {
+        let schema = Schema::compile(&json!({
+            "type": "object",
+            "properties": {"a": {}},
+            "allOf": [{"properties": {"b": {}}}],
+            "$defs": {"x": {"properties": {"c": {}}}}
+        }))
+        .unwrap();
+        assert_eq!(schema.declares(["a"]), Declared::Yes);
+        assert_eq!(schema.declares(["b"]), Declared::Unknown);
+        let schema = Schema::compile(&json!({"type": "object", "properties": {"a": {}}, "$defs": {}})).unwrap();
+        assert_eq!(schema.declares(["b"]), Declared::No, "$defs alone declares nothing here");
     }
 }

@@ -5,18 +5,29 @@
 //! that can fire, timeouts that can happen) and the references (roles the
 //! document lists, fields the schemas declare). Graph problems that make a
 //! workflow unable to run are errors; the rest are warnings.
+//!
+//! When the reader had to drop a transition it reported, only
+//! [`check_references`] runs: graph checks on a graph with a missing edge
+//! would blame tasks for the typo elsewhere.
 
-use crate::condition::Condition;
 use crate::definition::{AssignTarget, Definition, On, Source, Target};
 use crate::problem::{Problem, pointer_push};
 use crate::schema::{Declared, Schema};
 use crate::transform::Transform;
+use serde_json::Value;
 use std::collections::{BTreeSet, VecDeque};
 
 /// Every semantic problem of the definition.
 pub fn check(definition: &Definition) -> Vec<Problem> {
     let mut problems = Vec::new();
     check_graph(definition, &mut problems);
+    problems.extend(check_references(definition));
+    problems
+}
+
+/// The checks that do not depend on the graph being whole: roles and declared fields.
+pub fn check_references(definition: &Definition) -> Vec<Problem> {
+    let mut problems = Vec::new();
     check_roles(definition, &mut problems);
     check_fields(definition, &mut problems);
     problems
@@ -69,7 +80,9 @@ fn check_graph(definition: &Definition, problems: &mut Vec<Problem>) {
         let without = reachable_from_start(definition, Some(index));
         for member in join_set {
             let Source::Task(member) = *member else { continue };
-            if !without.contains(&member) {
+            // The task itself is in `without` (reached, not passed through), yet a
+            // transition from it only fires after it ran: it can never come first.
+            if member == index || !without.contains(&member) {
                 let explicit = task.depends_on.as_ref().is_some_and(|m| !m.is_empty());
                 let advice = if explicit {
                     "remove it from depends_on"
@@ -180,16 +193,18 @@ fn check_fields(definition: &Definition, problems: &mut Vec<Problem>) {
     let ticket_schemas: Vec<&Schema> = definition.tickets.iter().map(|t| &t.fields).collect();
     let checker = Checker { fields, ticket_schemas: &ticket_schemas };
     for transition in &definition.transitions {
-        let Some(when) = &transition.when else { continue };
+        if transition.when.is_none() {
+            continue;
+        }
         let output = match transition.from {
             Source::Task(index) => OutputScope::Task(definition.tasks[index].output_schema.as_ref()),
             Source::Start => OutputScope::None,
         };
-        checker.condition(when, &pointer_push(&transition.pointer, "when"), output, problems);
+        checker.condition(definition, &pointer_push(&transition.pointer, "when"), output, problems);
     }
     for task in &definition.tasks {
-        if let Some(when) = &task.when {
-            checker.condition(when, &pointer_push(&task.pointer, "when"), OutputScope::None, problems);
+        if task.when.is_some() {
+            checker.condition(definition, &pointer_push(&task.pointer, "when"), OutputScope::None, problems);
         }
         for (position, path) in task.watch.iter().enumerate() {
             checker.data_path(
@@ -231,10 +246,14 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn condition(&self, condition: &Condition, pointer: &str, output: OutputScope, problems: &mut Vec<Problem>) {
-        for path in condition.field_paths() {
+    /// Checks the fields a condition reads; `pointer` is where it is written in the document.
+    fn condition(&self, definition: &Definition, pointer: &str, output: OutputScope, problems: &mut Vec<Problem>) {
+        let Some(query) = definition.source().pointer(pointer) else { return };
+        let mut fields = Vec::new();
+        condition_fields(query, pointer, &mut fields);
+        for (path, at) in fields {
             let names: Vec<String> = path.split('.').map(str::to_owned).collect();
-            self.context_path(&names, &pointer_push(pointer, &path), output, problems);
+            self.context_path(&names, &at, output, problems);
         }
     }
 
@@ -319,6 +338,25 @@ impl Checker<'_> {
                     format!("\"{}\" reads \"{}\", which its schema does not declare", query.as_str(), names.join(".")),
                 ));
             }
+        }
+    }
+}
+
+/// The field paths a query document tests, each with the pointer to where it is
+/// written (inside `$and`/`$or`/`$nor` too), walking the document as
+/// [`crate::condition::Condition::compile`] does.
+fn condition_fields(query: &Value, pointer: &str, out: &mut Vec<(String, String)>) {
+    let Some(map) = query.as_object() else { return };
+    for (key, operand) in map {
+        let at = pointer_push(pointer, key);
+        match key.as_str() {
+            "$and" | "$or" | "$nor" => {
+                for (index, item) in operand.as_array().into_iter().flatten().enumerate() {
+                    condition_fields(item, &pointer_push(&at, index), out);
+                }
+            }
+            _ if key.starts_with('$') => {}
+            _ => out.push((key.clone(), at)),
         }
     }
 }

@@ -8,7 +8,8 @@
 //! acknowledged completion is durable; a refused command (an engine error)
 //! writes nothing and does not disturb the others in its batch.
 
-use crate::sql::{self, int, int_opt, json, json_opt, text, text_opt};
+use crate::row;
+use crate::sql::{self, Columns, Kind, int, int_opt, json, text, text_opt};
 use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Value as SqlValue};
 use serde_json::{Value, json};
@@ -380,15 +381,15 @@ impl Store {
         .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
         let instance_id = InstanceId(instance_row.try_get_by_index(0)?);
         rows.ticket_status.push((ticket_id, instance.status));
-        rows.audit.push(vec![
-            int(company.0),
-            int(instance_id.0),
-            int(ticket_id.0),
-            text("ticket_created"),
-            json(&json!({"ticket_type": ticket_type, "version_id": version.0})),
-            int_opt(creator.map(|c| c.0)),
-            int(now),
-        ]);
+        rows.audit.push(row! {
+            "company_id": company.0,
+            "instance_id": instance_id.0,
+            "ticket_id": ticket_id.0,
+            "kind": "ticket_created",
+            "detail": json!({"ticket_type": ticket_type, "version_id": version.0}),
+            "actor_id": creator.map(|c| c.0),
+            "created_at": now,
+        });
         let outcome = outcome(&definition, Some(ticket_id), instance_id, &instance, &decision);
         rows.record(company, instance_id, Some(ticket_id), &definition, &instance, &decision, creator, 1, now);
         Ok(outcome)
@@ -450,42 +451,100 @@ struct Loaded {
 struct PendingRun {
     /// Which command of the batch activated it.
     request: usize,
-    instance_seq: (i64, i64),
     company: CompanyId,
-    values: Vec<SqlValue>,
+    row: Value,
     assignment: Option<Assignment>,
 }
 
-/// Rows a batch writes, gathered so each table gets one multi-row statement.
+/// Rows a batch writes, as JSON rows, so each table gets one bulk statement.
 #[derive(Default)]
 struct Rows {
     /// The command being recorded.
     request: usize,
-    run_updates: Vec<(InstanceId, RunSeq, TaskStatus, Option<Value>, bool, Option<UserId>)>,
+    run_updates: Vec<Value>,
     new_runs: Vec<PendingRun>,
-    history: Vec<Vec<SqlValue>>,
-    audit: Vec<Vec<SqlValue>>,
-    errors: Vec<Vec<SqlValue>>,
-    jobs: Vec<Vec<SqlValue>>,
+    history: Vec<Value>,
+    audit: Vec<Value>,
+    errors: Vec<Value>,
+    jobs: Vec<Value>,
     ticket_status: Vec<(TicketId, InstanceStatus)>,
 }
 
-const RUN_COLUMNS: &[&str] = &[
-    "company_id",
-    "instance_id",
-    "seq",
-    "task_key",
-    "status",
-    "run",
-    "input",
-    "output",
-    "assignment",
-    "eligible_role",
-    "due_at",
-    "overdue",
-    "created_at",
-    "updated_at",
-    "assignee_id",
+const INSTANCE_UPDATE: Columns = &[
+    ("id", Kind::Int),
+    ("status", Kind::Text),
+    ("data", Kind::Json),
+    ("arrivals", Kind::Json),
+    ("revision", Kind::Int),
+    ("old_revision", Kind::Int),
+    ("updated_at", Kind::Int),
+];
+const RUN_UPDATE: Columns = &[
+    ("instance_id", Kind::Int),
+    ("seq", Kind::Int),
+    ("status", Kind::Text),
+    ("output", Kind::Json),
+    ("overdue", Kind::Int),
+    ("completed_by", Kind::Int),
+    ("updated_at", Kind::Int),
+];
+const RUN_INSERT: Columns = &[
+    ("company_id", Kind::Int),
+    ("instance_id", Kind::Int),
+    ("seq", Kind::Int),
+    ("task_key", Kind::Text),
+    ("status", Kind::Text),
+    ("run", Kind::Int),
+    ("input", Kind::Json),
+    ("output", Kind::Json),
+    ("assignment", Kind::Json),
+    ("eligible_role", Kind::Text),
+    ("assignee_id", Kind::Int),
+    ("due_at", Kind::Int),
+    ("overdue", Kind::Int),
+    ("created_at", Kind::Int),
+    ("updated_at", Kind::Int),
+];
+const HISTORY_INSERT: Columns = &[
+    ("company_id", Kind::Int),
+    ("instance_id", Kind::Int),
+    ("path", Kind::Text),
+    ("old_value", Kind::Json),
+    ("new_value", Kind::Json),
+    ("revision", Kind::Int),
+    ("source", Kind::Text),
+    ("run_seq", Kind::Int),
+    ("actor_id", Kind::Int),
+    ("created_at", Kind::Int),
+];
+const AUDIT_INSERT: Columns = &[
+    ("company_id", Kind::Int),
+    ("instance_id", Kind::Int),
+    ("ticket_id", Kind::Int),
+    ("kind", Kind::Text),
+    ("detail", Kind::Json),
+    ("actor_id", Kind::Int),
+    ("created_at", Kind::Int),
+];
+const ERROR_INSERT: Columns = &[
+    ("company_id", Kind::Int),
+    ("ticket_id", Kind::Int),
+    ("instance_id", Kind::Int),
+    ("kind", Kind::Text),
+    ("message", Kind::Text),
+    ("details", Kind::Json),
+    ("run_seq", Kind::Int),
+    ("status", Kind::Text),
+    ("created_at", Kind::Int),
+    ("updated_at", Kind::Int),
+];
+const JOB_INSERT: Columns = &[
+    ("company_id", Kind::Int),
+    ("kind", Kind::Text),
+    ("payload", Kind::Json),
+    ("run_at", Kind::Int),
+    ("attempts", Kind::Int),
+    ("created_at", Kind::Int),
 ];
 
 impl Rows {
@@ -502,68 +561,55 @@ impl Rows {
         revision: i64,
         now: i64,
     ) {
-        let c = int(company.0);
-        let i = int(instance_id.0);
-        let t = int_opt(ticket.map(|t| t.0));
-        let a = int_opt(actor.map(|a| a.0));
+        let (c, i, t, a) = (company.0, instance_id.0, ticket.map(|t| t.0), actor.map(|a| a.0));
+        let mut audit = |kind: &str, detail: Value| {
+            self.audit.push(row! {
+                "company_id": c, "instance_id": i, "ticket_id": t, "kind": kind, "detail": detail, "actor_id": a, "created_at": now,
+            });
+        };
         for update in &decision.updates {
-            let completed_by = (update.status == TaskStatus::Completed).then_some(actor).flatten();
-            self.run_updates.push((
-                instance_id,
-                update.seq,
-                update.status,
-                update.output.clone(),
-                update.overdue,
-                completed_by,
-            ));
             let key = instance.run(update.seq).map(|r| definition.tasks[r.task].key.as_str()).unwrap_or_default();
-            self.audit.push(vec![
-                c.clone(),
-                i.clone(),
-                t.clone(),
-                text("task_status"),
-                json(&json!({"seq": update.seq, "task": key, "status": update.status.as_str()})),
-                a.clone(),
-                int(now),
-            ]);
+            audit("task_status", json!({"seq": update.seq, "task": key, "status": update.status.as_str()}));
         }
         for run in &decision.new_runs {
-            let task = &definition.tasks[run.task];
+            let key = definition.tasks[run.task].key.as_str();
+            audit(
+                "task_activated",
+                json!({"seq": run.seq, "task": key, "run": run.run, "status": run.status.as_str()}),
+            );
+        }
+        for fault in &decision.faults {
+            audit("error_raised", json!({"kind": fault.kind.as_str(), "message": fault.message}));
+        }
+        if let Some(status) = decision.status {
+            audit("instance_status", json!({"status": status.as_str()}));
+            if let Some(ticket) = ticket {
+                self.ticket_status.push((ticket, status));
+            }
+        }
+        for update in &decision.updates {
+            let completed_by = if update.status == TaskStatus::Completed { a } else { None };
+            self.run_updates.push(row! {
+                "instance_id": i, "seq": i64::from(update.seq), "status": update.status.as_str(), "output": update.output.clone(),
+                "overdue": i64::from(update.overdue), "completed_by": completed_by, "updated_at": now,
+            });
+        }
+        for run in &decision.new_runs {
             let eligible_role = match &run.assignment {
-                Some(Assignment { eligible: Eligible::Role(role), .. }) => Some(role.clone()),
+                Some(Assignment { eligible: Eligible::Role(role), .. }) => Some(role.as_str()),
                 _ => None,
             };
             self.new_runs.push(PendingRun {
                 request: self.request,
-                instance_seq: (instance_id.0, i64::from(run.seq)),
                 company,
-                values: vec![
-                    c.clone(),
-                    i.clone(),
-                    int(i64::from(run.seq)),
-                    text(&task.key),
-                    text(run.status.as_str()),
-                    int(i64::from(run.run)),
-                    json(&run.input),
-                    json_opt(run.output.as_ref()),
-                    json_opt(run.assignment.as_ref().and_then(|a| serde_json::to_value(a).ok()).as_ref()),
-                    text_opt(eligible_role),
-                    int_opt(run.due_at),
-                    int(i64::from(run.overdue)),
-                    int(now),
-                    int(now),
-                ],
+                row: row! {
+                    "company_id": c, "instance_id": i, "seq": i64::from(run.seq), "task_key": definition.tasks[run.task].key.as_str(),
+                    "status": run.status.as_str(), "run": i64::from(run.run), "input": run.input.clone(), "output": run.output.clone(),
+                    "assignment": run.assignment.as_ref().and_then(|a| serde_json::to_value(a).ok()), "eligible_role": eligible_role,
+                    "due_at": run.due_at, "overdue": i64::from(run.overdue), "created_at": now, "updated_at": now,
+                },
                 assignment: run.assignment.clone(),
             });
-            self.audit.push(vec![
-                c.clone(),
-                i.clone(),
-                t.clone(),
-                text("task_activated"),
-                json(&json!({"seq": run.seq, "task": task.key, "run": run.run, "status": run.status.as_str()})),
-                a.clone(),
-                int(now),
-            ]);
         }
         for write in &decision.writes {
             let (source, seq) = match write.source {
@@ -571,65 +617,24 @@ impl Rows {
                 WriteSource::Task(seq) => ("task", Some(i64::from(seq))),
                 WriteSource::External => ("external", None),
             };
-            self.history.push(vec![
-                c.clone(),
-                i.clone(),
-                text(write.write.path.as_str()),
-                json_opt(write.write.old.as_ref()),
-                json_opt(write.write.new.as_ref()),
-                int(revision),
-                text(source),
-                int_opt(seq),
-                a.clone(),
-                int(now),
-            ]);
+            self.history.push(row! {
+                "company_id": c, "instance_id": i, "path": write.write.path.as_str(), "old_value": write.write.old.clone(),
+                "new_value": write.write.new.clone(), "revision": revision, "source": source, "run_seq": seq, "actor_id": a, "created_at": now,
+            });
         }
         for fault in &decision.faults {
-            self.errors.push(vec![
-                c.clone(),
-                t.clone(),
-                i.clone(),
-                text(fault.kind.as_str()),
-                text(&fault.message),
-                json(&fault.details),
-                int_opt(fault.seq.map(i64::from)),
-                text("NEW"),
-                int(now),
-                int(now),
-            ]);
-            self.audit.push(vec![
-                c.clone(),
-                i.clone(),
-                t.clone(),
-                text("error_raised"),
-                json(&json!({"kind": fault.kind.as_str(), "message": fault.message})),
-                a.clone(),
-                int(now),
-            ]);
-        }
-        if let Some(status) = decision.status {
-            self.audit.push(vec![
-                c.clone(),
-                i.clone(),
-                t.clone(),
-                text("instance_status"),
-                json(&json!({"status": status.as_str()})),
-                a.clone(),
-                int(now),
-            ]);
-            if let Some(ticket) = ticket {
-                self.ticket_status.push((ticket, status));
-            }
+            self.errors.push(row! {
+                "company_id": c, "ticket_id": t, "instance_id": i, "kind": fault.kind.as_str(), "message": fault.message.as_str(),
+                "details": fault.details.clone(), "run_seq": fault.seq.map(i64::from), "status": "NEW", "created_at": now, "updated_at": now,
+            });
         }
         for effect in &decision.effects {
             let (kind, payload) = match effect {
-                Effect::Automate { seq } => ("automate", json!({"instance": instance_id.0, "seq": seq})),
-                Effect::Assigned { seq } => ("notify_assigned", json!({"instance": instance_id.0, "seq": seq})),
-                Effect::Ended { status } => {
-                    ("notify_ended", json!({"instance": instance_id.0, "status": status.as_str()}))
-                }
+                Effect::Automate { seq } => ("automate", json!({"instance": i, "seq": seq})),
+                Effect::Assigned { seq } => ("notify_assigned", json!({"instance": i, "seq": seq})),
+                Effect::Ended { status } => ("notify_ended", json!({"instance": i, "status": status.as_str()})),
             };
-            self.jobs.push(vec![c.clone(), text(kind), json(&payload), int(now), int(0), int(now)]);
+            self.jobs.push(row! { "company_id": c, "kind": kind, "payload": payload, "run_at": now, "attempts": 0i64, "created_at": now });
         }
     }
 
@@ -641,19 +646,20 @@ impl Rows {
             let assignee = match &pending.assignment {
                 Some(Assignment { eligible: Eligible::Users(users), .. }) if users.len() == 1 => {
                     let key = (pending.company, users[0].to_lowercase());
-                    if let Some(found) = by_email.get(&key) {
-                        *found
-                    } else {
-                        let row = sql::one(
-                            tx,
-                            backend,
-                            "SELECT id FROM users WHERE company_id = $1 AND email = $2",
-                            vec![int(pending.company.0), text(&key.1)],
-                        )
-                        .await?;
-                        let found = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?;
-                        by_email.insert(key, found);
-                        found
+                    match by_email.get(&key) {
+                        Some(found) => *found,
+                        None => {
+                            let row = sql::one(
+                                tx,
+                                backend,
+                                "SELECT id FROM users WHERE company_id = $1 AND email = $2",
+                                vec![int(pending.company.0), text(&key.1)],
+                            )
+                            .await?;
+                            let found = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?;
+                            by_email.insert(key, found);
+                            found
+                        }
                     }
                 }
                 Some(Assignment { eligible: Eligible::Role(role), policy }) if *policy != AssignPolicy::Pool => {
@@ -677,7 +683,9 @@ impl Rows {
                 }
                 _ => None,
             };
-            pending.values.push(int_opt(assignee));
+            if let (Some(assignee), Value::Object(map)) = (assignee, &mut pending.row) {
+                map.insert("assignee_id".into(), assignee.into());
+            }
         }
         Ok(())
     }
@@ -690,73 +698,53 @@ impl Rows {
         loaded: &HashMap<InstanceId, Loaded>,
         now: i64,
     ) -> Result<Vec<(usize, RunId)>> {
-        let dirty: Vec<(&InstanceId, &Loaded)> = loaded.iter().filter(|(_, l)| l.dirty).collect();
-        if !dirty.is_empty() {
-            let mut values = Vec::with_capacity(dirty.len() * 6);
-            let mut tuples = Vec::with_capacity(dirty.len());
-            for (id, entry) in &dirty {
-                let arrivals =
-                    serde_json::to_value(entry.instance.arrivals_by_key(&entry.definition)).unwrap_or(Value::Null);
-                let start = values.len() + 1;
-                tuples.push(format!("({})", sql::placeholders(start, 6)));
-                values.extend([
-                    int(id.0),
-                    text(entry.instance.status.as_str()),
-                    json(&entry.instance.data),
-                    json(&arrivals),
-                    int(entry.new_revision),
-                    int(entry.revision),
-                ]);
-            }
-            let result = sql::exec(
-                tx,
-                backend,
-                &format!(
-                    "UPDATE instances SET status = v.column2, data = v.column3, arrivals = v.column4, revision = v.column5, updated_at = {now} \
-                     FROM (VALUES {}) AS v WHERE instances.id = v.column1 AND instances.revision = v.column6",
-                    tuples.join(", ")
-                ),
-                values,
-            )
-            .await?;
-            if result.rows_affected() != dirty.len() as u64 {
-                return Err(StoreError::Conflict(
-                    "another node changed one of these workflows at the same time; try again".into(),
-                ));
-            }
+        let dirty: Vec<Value> = loaded
+            .iter()
+            .filter(|(_, l)| l.dirty)
+            .map(|(id, entry)| {
+                let arrivals = serde_json::to_value(entry.instance.arrivals_by_key(&entry.definition)).unwrap_or(Value::Null);
+                row! {
+                    "id": id.0, "status": entry.instance.status.as_str(), "data": entry.instance.data.clone(), "arrivals": arrivals,
+                    "revision": entry.new_revision, "old_revision": entry.revision, "updated_at": now,
+                }
+            })
+            .collect();
+        let expected = dirty.len() as u64;
+        let updated = sql::bulk_update(
+            tx,
+            backend,
+            "instances",
+            INSTANCE_UPDATE,
+            "status = x.status, data = x.data, arrivals = x.arrivals, revision = x.revision, updated_at = x.updated_at",
+            "instances.id = x.id AND instances.revision = x.old_revision",
+            dirty,
+        )
+        .await?;
+        if updated != expected {
+            return Err(StoreError::Conflict(
+                "another node changed one of these workflows at the same time; try again".into(),
+            ));
         }
-        if !self.run_updates.is_empty() {
-            let mut values = Vec::with_capacity(self.run_updates.len() * 6);
-            let mut tuples = Vec::with_capacity(self.run_updates.len());
-            for (instance, seq, status, output, overdue, completed_by) in &self.run_updates {
-                tuples.push(format!("({})", sql::placeholders(values.len() + 1, 6)));
-                values.extend([
-                    int(instance.0),
-                    int(i64::from(*seq)),
-                    text(status.as_str()),
-                    json_opt(output.as_ref()),
-                    int(i64::from(*overdue)),
-                    int_opt(completed_by.map(|u| u.0)),
-                ]);
-            }
-            sql::exec(
-                tx,
-                backend,
-                &format!(
-                    "UPDATE task_runs SET status = v.column3, output = COALESCE(v.column4, task_runs.output), overdue = v.column5, \
-                     completed_by = COALESCE(v.column6, task_runs.completed_by), updated_at = {now} \
-                     FROM (VALUES {}) AS v WHERE task_runs.instance_id = v.column1 AND task_runs.seq = v.column2",
-                    tuples.join(", ")
-                ),
-                values,
-            )
-            .await?;
-        }
+        sql::bulk_update(
+            tx,
+            backend,
+            "task_runs",
+            RUN_UPDATE,
+            "status = x.status, output = COALESCE(x.output, task_runs.output), overdue = x.overdue, \
+             completed_by = COALESCE(x.completed_by, task_runs.completed_by), updated_at = x.updated_at",
+            "task_runs.instance_id = x.instance_id AND task_runs.seq = x.seq",
+            self.run_updates,
+        )
+        .await?;
         // Which command each new run belongs to, by (instance, seq).
-        let owners: HashMap<(i64, i64), usize> = self.new_runs.iter().map(|p| (p.instance_seq, p.request)).collect();
-        let new_runs: Vec<Vec<SqlValue>> = self.new_runs.into_iter().map(|p| p.values).collect();
+        let owners: HashMap<(i64, i64), usize> = self
+            .new_runs
+            .iter()
+            .filter_map(|p| Some(((p.row.get("instance_id")?.as_i64()?, p.row.get("seq")?.as_i64()?), p.request)))
+            .collect();
+        let new_runs: Vec<Value> = self.new_runs.into_iter().map(|p| p.row).collect();
         let returned =
-            sql::insert_many_returning(tx, backend, "task_runs", RUN_COLUMNS, new_runs, "id, instance_id, seq").await?;
+            sql::bulk_insert(tx, backend, "task_runs", RUN_INSERT, new_runs, Some("id, instance_id, seq")).await?;
         let mut created = Vec::with_capacity(returned.len());
         for row in returned {
             let key = (row.try_get_by_index::<i64>(1)?, row.try_get_by_index::<i64>(2)?);
@@ -766,60 +754,10 @@ impl Rows {
         }
         // Within one command, runs in activation order.
         created.sort_unstable_by_key(|(request, seq, _)| (*request, *seq));
-        sql::insert_many(
-            tx,
-            backend,
-            "field_history",
-            &[
-                "company_id",
-                "instance_id",
-                "path",
-                "old_value",
-                "new_value",
-                "revision",
-                "source",
-                "run_seq",
-                "actor_id",
-                "created_at",
-            ],
-            self.history,
-        )
-        .await?;
-        sql::insert_many(
-            tx,
-            backend,
-            "audit_events",
-            &["company_id", "instance_id", "ticket_id", "kind", "detail", "actor_id", "created_at"],
-            self.audit,
-        )
-        .await?;
-        sql::insert_many(
-            tx,
-            backend,
-            "ticket_errors",
-            &[
-                "company_id",
-                "ticket_id",
-                "instance_id",
-                "kind",
-                "message",
-                "details",
-                "run_seq",
-                "status",
-                "created_at",
-                "updated_at",
-            ],
-            self.errors,
-        )
-        .await?;
-        sql::insert_many(
-            tx,
-            backend,
-            "jobs",
-            &["company_id", "kind", "payload", "run_at", "attempts", "created_at"],
-            self.jobs,
-        )
-        .await?;
+        sql::bulk_insert(tx, backend, "field_history", HISTORY_INSERT, self.history, None).await?;
+        sql::bulk_insert(tx, backend, "audit_events", AUDIT_INSERT, self.audit, None).await?;
+        sql::bulk_insert(tx, backend, "ticket_errors", ERROR_INSERT, self.errors, None).await?;
+        sql::bulk_insert(tx, backend, "jobs", JOB_INSERT, self.jobs, None).await?;
         // One update per ticket, with its last status.
         let mut last: Vec<(TicketId, InstanceStatus)> = Vec::new();
         for (ticket, status) in self.ticket_status {

@@ -11,6 +11,7 @@
 //! `ticketflower_core::engine`, writes all of their effects in one transaction
 //! and acknowledges them only after the commit (group commit).
 
+mod bench;
 mod committer;
 mod definitions;
 mod migrations;

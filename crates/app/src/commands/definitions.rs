@@ -46,7 +46,13 @@ pub async fn import(settings: &Settings, file: &Path, company: &str, activate: b
     }
 }
 
-pub async fn export(settings: &Settings, key: &str, company: &str, version: Option<i64>, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn export(
+    settings: &Settings,
+    key: &str,
+    company: &str,
+    version: Option<i64>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let store = settings.connect().await?;
     let Some(company_id) = store.company_by_name(company).await? else {
         eprintln!("error: there is no company named \"{company}\"");

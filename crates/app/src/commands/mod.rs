@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod bench;
 pub mod definitions;
 pub mod simulate;
 pub mod validate;

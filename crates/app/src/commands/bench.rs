@@ -1,0 +1,245 @@
+//! `ticketflower bench`: engine throughput in memory and persisted, against the
+//! raw rate of the same database in the same run.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+use ticketflower_core::definition::Definition;
+use ticketflower_core::document::Syntax;
+use ticketflower_core::engine::{self, Event, InstanceStatus, NewInstance};
+use ticketflower_store::{Command, NewTicket, NewUser, Permission, Store, StoreOptions};
+
+/// The examples, with a ticket and scripted outputs that run each to COMPLETED.
+const EXAMPLES: &[(&str, &str, &str, &str)] = &[
+    (
+        "document-edit",
+        include_str!("../../../../examples/document-edit.yaml"),
+        include_str!("../../../../examples/data/document-edit.ticket.json"),
+        include_str!("../../../../examples/data/document-edit.outputs.json"),
+    ),
+    (
+        "venue-map",
+        include_str!("../../../../examples/venue-map.yaml"),
+        include_str!("../../../../examples/data/venue-map.ticket.json"),
+        include_str!("../../../../examples/data/venue-map.outputs.json"),
+    ),
+    (
+        "customer-support",
+        include_str!("../../../../examples/customer-support.yaml"),
+        include_str!("../../../../examples/data/customer-support.ticket.json"),
+        include_str!("../../../../examples/data/customer-support.outputs.json"),
+    ),
+    (
+        "order-fulfilment",
+        include_str!("../../../../examples/order-fulfilment.yaml"),
+        include_str!("../../../../examples/data/order-fulfilment.ticket.json"),
+        include_str!("../../../../examples/data/order-fulfilment.outputs.json"),
+    ),
+];
+
+pub struct Args {
+    pub seconds: f64,
+    pub sqlite_path: std::path::PathBuf,
+    pub postgres: Option<String>,
+    pub instances: usize,
+    pub concurrency: usize,
+    pub skip_persisted: bool,
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct MemoryFigure {
+    example: String,
+    instances_per_second: f64,
+    completions_per_second: f64,
+    completions_per_instance: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct PersistedFigure {
+    database: String,
+    instances: usize,
+    concurrency: usize,
+    instances_per_second: f64,
+    completions_per_second: f64,
+    raw_transactions_per_second: f64,
+    ratio_engine_to_raw: f64,
+}
+
+pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
+    let mut memory = Vec::new();
+    for (name, yaml, ticket, outputs) in EXAMPLES {
+        let figure = in_memory(name, yaml, ticket, outputs, Duration::from_secs_f64(args.seconds))?;
+        if !args.json {
+            println!(
+                "in memory  {:<18} {:>10.0} instances/s {:>11.0} completions/s ({} per instance, one core)",
+                figure.example,
+                figure.instances_per_second,
+                figure.completions_per_second,
+                figure.completions_per_instance
+            );
+        }
+        memory.push(figure);
+    }
+    let mut persisted = Vec::new();
+    if !args.skip_persisted {
+        if let Some(parent) = args.sqlite_path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", args.sqlite_path.display()));
+        }
+        let mut targets = vec![("sqlite".to_owned(), format!("sqlite://{}?mode=rwc", args.sqlite_path.display()))];
+        if let Some(url) = &args.postgres {
+            targets.push(("postgres".to_owned(), url.clone()));
+        }
+        for (database, url) in targets {
+            let figure = persisted_run(&database, &url, args).await?;
+            if !args.json {
+                println!(
+                    "persisted  {:<18} {:>10.0} instances/s {:>11.0} completions/s | raw INSERT+UPDATE tx {:>8.0}/s | engine/raw {:.2}x ({} instances, {} clients)",
+                    figure.database,
+                    figure.instances_per_second,
+                    figure.completions_per_second,
+                    figure.raw_transactions_per_second,
+                    figure.ratio_engine_to_raw,
+                    figure.instances,
+                    figure.concurrency
+                );
+            }
+            persisted.push(figure);
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json!({"in_memory": memory, "persisted": persisted}))?);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Runs one example over and over on one core for `duration`.
+fn in_memory(name: &str, yaml: &str, ticket: &str, outputs: &str, duration: Duration) -> anyhow::Result<MemoryFigure> {
+    let definition = Definition::load_str(yaml, Syntax::Yaml)
+        .into_result()
+        .map_err(|problems| anyhow::anyhow!("{name} does not load: {problems:?}"))?;
+    let ticket: Value = serde_json::from_str(ticket)?;
+    let outputs: BTreeMap<String, Vec<Value>> = serde_json::from_str(outputs)?;
+    let script: Vec<Vec<Value>> =
+        definition.tasks.iter().map(|t| outputs.get(&t.key).cloned().unwrap_or_default()).collect();
+    let ticket_type = definition.tickets.first().map(|t| t.key.clone());
+    let started = Instant::now();
+    let (mut instances, mut completions) = (0usize, 0usize);
+    while started.elapsed() < duration {
+        for _ in 0..64 {
+            let new = NewInstance {
+                ticket_type: ticket_type.as_deref(),
+                submitted: ticket.clone(),
+                ticket_id: json!(instances),
+                creator: Some("requester@example.com".into()),
+                meta: json!({"id": instances}),
+            };
+            let (mut instance, _) = engine::start(&definition, new, 0)?;
+            let mut queues: Vec<VecDeque<&Value>> = script.iter().map(|outputs| outputs.iter().collect()).collect();
+            while instance.status == InstanceStatus::InProgress {
+                let next = instance
+                    .open_runs()
+                    .find_map(|run| queues[run.task].pop_front().map(|output| (run.seq, output.clone())));
+                let Some((seq, output)) = next else { anyhow::bail!("{name}: the script ran out of outputs") };
+                let decision = engine::decide(&definition, &instance, &Event::Complete { seq, output }, 0)?;
+                instance.apply(&decision);
+                completions += 1;
+            }
+            anyhow::ensure!(instance.status == InstanceStatus::Completed, "{name} ended {}", instance.status);
+            instances += 1;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(MemoryFigure {
+        example: name.to_owned(),
+        instances_per_second: instances as f64 / seconds,
+        completions_per_second: completions as f64 / seconds,
+        completions_per_instance: completions / instances.max(1),
+    })
+}
+
+/// Document Edit through the store: tickets created, then edit → answer → edit
+/// completed by `concurrency` clients; each acknowledged only after its commit.
+async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result<PersistedFigure> {
+    let store = Store::connect(StoreOptions::new(url)).await?;
+    let suffix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let company = store.create_company(&format!("Benchmark {suffix}")).await?;
+    let user = |email: String, roles: Vec<String>| NewUser {
+        email,
+        display_name: String::new(),
+        password_hash: "-".into(),
+        permissions: vec![Permission::TicketAdmin],
+        roles,
+    };
+    let editor = store.add_user(company, user(format!("editor-{suffix}@bench.example"), vec!["editor".into()])).await?;
+    let author = store.add_user(company, user(format!("author-{suffix}@bench.example"), vec!["author".into()])).await?;
+    let document: Value = serde_norway::from_str(EXAMPLES[0].1)?;
+    let imported = store.import_definition(company, &document, None).await?;
+    store.activate_version(company, &imported.key, imported.version).await?;
+
+    let per_client = args.instances.div_ceil(args.concurrency);
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..args.concurrency {
+        let store = store.clone();
+        clients.push(tokio::spawn(async move {
+            let mut runs = Vec::with_capacity(per_client);
+            for n in 0..per_client {
+                let created = store
+                    .create_ticket(
+                        company,
+                        NewTicket {
+                            definition: "document-edit".into(),
+                            ticket_type: "edit-request".into(),
+                            fields: json!({"title": format!("Document {n}"), "submitted_doc": "Text"}),
+                            creator: Some(author),
+                        },
+                    )
+                    .await?;
+                runs.push(created.new_runs[0]);
+            }
+            Ok::<_, anyhow::Error>(runs)
+        }));
+    }
+    let mut edits = Vec::new();
+    for client in clients {
+        edits.push(client.await??);
+    }
+    let created_seconds = started.elapsed().as_secs_f64();
+    let instances = edits.iter().map(Vec::len).sum::<usize>();
+
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for runs in edits {
+        let store = store.clone();
+        clients.push(tokio::spawn(async move {
+            for edit in runs {
+                let step = |run, output: Value, actor| Command::Complete { company, run, output, actor: Some(actor) };
+                let asked = store.execute(step(edit, json!({"questions": "Which audience?"}), editor)).await?;
+                let answered =
+                    store.execute(step(asked.new_runs[0], json!({"author_responses": "Everyone"}), author)).await?;
+                let done = store.execute(step(answered.new_runs[0], json!({"updated_doc": "Final"}), editor)).await?;
+                anyhow::ensure!(done.status == InstanceStatus::Completed, "the instance ended {}", done.status);
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for client in clients {
+        client.await??;
+    }
+    let completions_per_second = (instances * 3) as f64 / started.elapsed().as_secs_f64();
+    let raw = store.raw_step_rate(args.concurrency.min(8), Duration::from_secs_f64(args.seconds.max(1.0))).await?;
+    Ok(PersistedFigure {
+        database: database.to_owned(),
+        instances,
+        concurrency: args.concurrency,
+        instances_per_second: instances as f64 / created_seconds,
+        completions_per_second,
+        raw_transactions_per_second: raw,
+        ratio_engine_to_raw: completions_per_second / raw,
+    })
+}

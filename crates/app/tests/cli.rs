@@ -1,0 +1,458 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The `ticketflower` binary as a user runs it: `validate` and `simulate` on the
+//! examples and on broken files, checking exit codes and the exact output shapes
+//! the issue promises (`FILE: valid`, `FILE: /pointer: message`, one JSON object).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const EXAMPLES: [&str; 4] = ["document-edit", "venue-map", "customer-support", "order-fulfilment"];
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn example(name: &str) -> PathBuf {
+    examples().join(format!("{name}.yaml"))
+}
+
+fn data(name: &str, kind: &str) -> PathBuf {
+    examples().join("data").join(format!("{name}.{kind}.json"))
+}
+
+/// Runs the binary in a scratch directory (so nothing it might create lands in the repository).
+fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let scratch = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_ticketflower"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .current_dir(scratch.path())
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn describe(output: &Output) -> String {
+    format!("status {:?}\n--- stdout\n{}--- stderr\n{}", output.status.code(), stdout(output), stderr(output))
+}
+
+/// Writes `text` to `name` in a fresh directory; the directory lives as long as the returned guard.
+fn write_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// A valid workflow with one task.
+const SMALL: &str = "\
+format: ticketflower/v1
+key: small
+title: Small
+roles: [staff]
+fields: {type: object, properties: {note: {type: string}}}
+tickets:
+  - key: request
+    title: Request
+    fields: {type: object, required: [note], properties: {note: {type: string, minLength: 3}}}
+tasks:
+  - key: work
+    title: Work
+    type: form
+    assign: {role: staff}
+    output_schema: {type: object, properties: {note: {type: string}}}
+transitions:
+  - {from: start, to: work}
+  - {from: work, status: COMPLETED}
+";
+
+// ---- validate ----
+
+#[test]
+fn validate_accepts_every_example() {
+    for name in EXAMPLES {
+        let path = example(name);
+        let output = run(&[&"validate", &path]);
+        assert_eq!(output.status.code(), Some(0), "{name}: {}", describe(&output));
+        assert_eq!(stdout(&output), format!("{}: valid\n", path.display()), "{name}: {}", describe(&output));
+    }
+}
+
+#[test]
+fn validate_takes_several_files_at_once() {
+    let paths: Vec<PathBuf> = EXAMPLES.iter().map(|name| example(name)).collect();
+    let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"validate"];
+    args.extend(paths.iter().map(|p| p as &dyn AsRef<std::ffi::OsStr>));
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let expected: String = paths.iter().map(|p| format!("{}: valid\n", p.display())).collect();
+    assert_eq!(stdout(&output), expected);
+}
+
+#[test]
+fn validate_lists_every_problem_of_a_broken_file_with_its_pointer() {
+    let broken = SMALL
+        .replace("title: Work", "titel: Work")
+        .replace("type: form", "type: from")
+        .replace("{from: work, status: COMPLETED}", "{from: work, to: wrok, status: COMPLETED}")
+        .replace("{type: string, minLength: 3}", "{type: strin}");
+    let (_dir, path) = write_file("broken.yaml", &broken);
+    let output = run(&[&"validate", &path]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = stdout(&output);
+    let prefix = format!("{}: ", path.display());
+    let lines: Vec<&str> = text.lines().collect();
+    for line in &lines {
+        let rest = line.strip_prefix(&prefix).unwrap_or_else(|| panic!("{line:?} does not start with the file name"));
+        let (pointer, message) =
+            rest.split_once(": ").unwrap_or_else(|| panic!("{line:?} is not FILE: /pointer: message"));
+        assert!(pointer.starts_with('/'), "{line:?}: {pointer:?} is not a JSON Pointer");
+        assert!(!message.trim().is_empty(), "{line:?} has no message");
+    }
+    let pointers: Vec<&str> =
+        lines.iter().map(|l| l.strip_prefix(&prefix).unwrap().split_once(": ").unwrap().0).collect();
+    assert_eq!(
+        pointers,
+        vec![
+            "/tickets/0/fields/properties/note/type",
+            "/tasks/0/titel",
+            "/tasks/0/title",
+            "/tasks/0/type",
+            "/transitions/1",
+        ],
+        "{}",
+        describe(&output)
+    );
+    assert!(text.contains("/tasks/0/titel: unknown key \"titel\" in a task; did you mean \"title\"?"), "{text}");
+    assert!(text.contains("did you mean \"form\"?"), "{text}");
+    assert!(!text.contains(": valid"), "{text}");
+}
+
+#[test]
+fn validate_reports_a_syntax_error_with_its_line() {
+    let (_dir, path) = write_file("bad.yaml", "format: ticketflower/v1\ntasks: [\n  {key: a\n");
+    let output = run(&[&"validate", &path]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with(&format!("{}: /: cannot read the document", path.display())), "{text}");
+    assert!(text.contains("line"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
+#[test]
+fn validate_reports_duplicate_keys_in_json_with_the_line() {
+    let (_dir, path) = write_file("dup.json", "{\n  \"format\": \"ticketflower/v1\",\n  \"format\": \"x\"\n}\n");
+    let output = run(&[&"validate", &path]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.contains("the key \"format\" appears twice"), "{text}");
+    assert!(text.contains("line 3"), "{text}");
+}
+
+#[test]
+fn validate_passes_a_file_with_only_warnings_and_prints_them() {
+    let warned = SMALL.replace("roles: [staff]", "roles: [staf]").replace(
+        "{from: work, status: COMPLETED}",
+        "{from: work, status: COMPLETED, when: {\"data.notes\": {$exists: true}}}",
+    );
+    let (_dir, path) = write_file("warned.yaml", &warned);
+    let output = run(&[&"validate", &path]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let name = path.display();
+    let lines: Vec<String> = stdout(&output).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{}", describe(&output));
+    assert_eq!(lines[0], format!("{name}: valid"));
+    assert!(lines.iter().any(|l| l.starts_with(&format!("{name}: /tasks/0/assign/role: warning: the role \"staff\""))));
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("{name}: /transitions/1/when/data.notes: warning: "))),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn validate_fails_when_any_file_fails_but_checks_them_all() {
+    let (_dir, broken) = write_file("broken.json", "{\"format\": \"ticketflower/v1\"}");
+    let good = example("document-edit");
+    let output = run(&[&"validate", &broken, &good]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.contains(&format!("{}: /key: \"key\" is required", broken.display())), "{text}");
+    assert!(text.contains(&format!("{}: /tasks: \"tasks\" is required", broken.display())), "{text}");
+    assert!(text.contains(&format!("{}: valid", good.display())), "{text}");
+}
+
+#[test]
+fn validate_explains_an_unreadable_file() {
+    let missing = Path::new("/nonexistent/dir/workflow.yaml");
+    let output = run(&[&"validate", &missing]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with("/nonexistent/dir/workflow.yaml: cannot read the file: "), "{}", describe(&output));
+    assert!(text.to_lowercase().contains("no such file"), "{}", describe(&output));
+    assert_eq!(text.lines().count(), 1, "{}", describe(&output));
+
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&[&"validate", &dir.path(), &example("venue-map")]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with(&format!("{}: cannot read the file: ", dir.path().display())), "{text}");
+    assert!(
+        text.ends_with(&format!("{}: valid\n", example("venue-map").display())),
+        "the next file is still checked: {text}"
+    );
+}
+
+#[test]
+fn validate_refuses_a_file_that_is_not_text() {
+    let (_dir, path) = write_file("binary.yaml", "");
+    std::fs::write(&path, [0xff, 0xfe, 0x00, 0x41]).unwrap();
+    let output = run(&[&"validate", &path]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(stdout(&output).contains("cannot read the file"), "{}", describe(&output));
+    assert!(stdout(&output).contains("UTF-8"), "{}", describe(&output));
+}
+
+#[test]
+fn validate_needs_a_file() {
+    let output = run(&[&"validate"]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(stderr(&output).contains("FILES"), "{}", describe(&output));
+}
+
+// ---- simulate ----
+
+fn simulate_json(name: &str, outputs: bool) -> (Output, Value) {
+    let (definition, ticket, scripted) = (example(name), data(name, "ticket"), data(name, "outputs"));
+    let output = if outputs {
+        run(&[&"simulate", &definition, &"--data", &ticket, &"--outputs", &scripted, &"--json"])
+    } else {
+        run(&[&"simulate", &definition, &"--data", &ticket, &"--json"])
+    };
+    assert_eq!(output.status.code(), Some(0), "{name}: {}", describe(&output));
+    // Exactly one JSON value on stdout, and nothing else.
+    let text = stdout(&output);
+    let mut values = serde_json::Deserializer::from_str(&text).into_iter::<Value>();
+    let value = values.next().unwrap_or_else(|| panic!("{name}: no JSON")).unwrap();
+    assert!(values.next().is_none(), "{name}: more than one JSON value:\n{text}");
+    let object = value.as_object().unwrap_or_else(|| panic!("{name}: not an object: {value}"));
+    let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    assert_eq!(keys, vec!["status", "path", "data", "errors", "open"], "{name}: {value}");
+    (output, value)
+}
+
+fn path_of(value: &Value) -> Vec<&str> {
+    value["path"].as_array().unwrap().iter().map(|step| step.as_str().unwrap()).collect()
+}
+
+#[test]
+fn simulate_json_runs_each_example_to_its_expected_end() {
+    let expected: [(&str, &str, &[&str]); 4] = [
+        ("document-edit", "COMPLETED", &["edit", "answer", "edit"]),
+        (
+            "venue-map",
+            "COMPLETED",
+            &["create_venue", "geocode", "digitize", "entities", "addresses", "match_entities", "qa", "fix_map", "qa"],
+        ),
+        ("customer-support", "COMPLETED", &["triage", "respond", "confirm", "triage", "specialist", "confirm"]),
+        ("order-fulfilment", "COMPLETED", &["approve_order", "check_payment", "pick", "invoice", "ship"]),
+    ];
+    for (name, status, path) in expected {
+        let (_, value) = simulate_json(name, true);
+        assert_eq!(value["status"], status, "{name}: {value:#}");
+        assert_eq!(path_of(&value), path, "{name}: {value:#}");
+        assert_eq!(value["errors"], Value::Array(vec![]), "{name}: {value:#}");
+        assert_eq!(value["open"], Value::Array(vec![]), "{name}: {value:#}");
+        assert!(value["data"].is_object(), "{name}: {value:#}");
+    }
+}
+
+#[test]
+fn simulate_json_carries_the_final_data() {
+    let (_, value) = simulate_json("document-edit", true);
+    assert_eq!(value["data"]["updated_doc"], "Our spring newsletter is here, with new opening hours.");
+    assert_eq!(value["data"]["author_responses"], "Yes, 9 to 6 on weekdays.");
+    assert!(value["data"].get("questions").is_none(), "the last edit cleared the questions: {value:#}");
+    let (_, value) = simulate_json("venue-map", true);
+    assert_eq!(value["data"]["location"], serde_json::json!({"lat": -36.84, "lng": 174.77}));
+    assert_eq!(value["data"]["digitized_map"], "https://files.example.com/harbour/map-v2.geojson");
+}
+
+#[test]
+fn simulate_without_outputs_leaves_the_first_person_task_open() {
+    let (_, value) = simulate_json("document-edit", false);
+    assert_eq!(value["status"], "IN_PROGRESS", "{value:#}");
+    assert_eq!(path_of(&value), vec!["edit"]);
+    assert_eq!(value["open"], serde_json::json!(["edit"]));
+}
+
+#[test]
+fn simulate_with_an_explicit_ticket_type() {
+    let output = run(&[
+        &"simulate",
+        &example("document-edit"),
+        &"--ticket",
+        &"edit-request",
+        &"--data",
+        &data("document-edit", "ticket"),
+        &"--outputs",
+        &data("document-edit", "outputs"),
+        &"--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(value["status"], "COMPLETED");
+
+    let output = run(&[
+        &"simulate",
+        &example("document-edit"),
+        &"--ticket",
+        &"nope",
+        &"--data",
+        &data("document-edit", "ticket"),
+    ]);
+    assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(stderr(&output).contains("no ticket type \"nope\""), "{}", describe(&output));
+    assert!(stderr(&output).contains("edit-request"), "{}", describe(&output));
+}
+
+#[test]
+fn simulate_names_every_problem_of_invalid_ticket_data() {
+    let (_dir, ticket) = write_file("ticket.json", r#"{"title": "ab", "submitted_doc": 5}"#);
+    let output = run(&[&"simulate", &example("document-edit"), &"--data", &ticket, &"--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(stdout(&output), "", "no simulation is printed for invalid data");
+    let text = stderr(&output);
+    let name = ticket.display();
+    assert!(text.contains(&format!("{name}: /title: ")), "{text}");
+    assert!(text.contains(&format!("{name}: /submitted_doc: ")), "{text}");
+
+    let (_dir, ticket) = write_file("ticket.json", "{}");
+    let output = run(&[&"simulate", &example("document-edit"), &"--data", &ticket]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("{}: /title: title is required", ticket.display())), "{text}");
+    assert!(text.contains(&format!("{}: /submitted_doc: submitted_doc is required", ticket.display())), "{text}");
+}
+
+#[test]
+fn simulate_reports_the_problems_of_a_broken_definition() {
+    let (_dir, path) = write_file("broken.yaml", &SMALL.replace("type: form", "type: forms"));
+    let (_data_dir, ticket) = write_file("ticket.json", r#"{"note": "hello"}"#);
+    let output = run(&[&"simulate", &path, &"--data", &ticket, &"--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        stderr(&output).contains(&format!("{}: /tasks/0/type: \"forms\" is not a valid type", path.display())),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn simulate_explains_unreadable_and_malformed_inputs() {
+    let output = run(&[&"simulate", &example("document-edit"), &"--data", &"/nonexistent/ticket.json"]);
+    assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(stderr(&output).contains("cannot read /nonexistent/ticket.json"), "{}", describe(&output));
+
+    let (_dir, ticket) = write_file("ticket.json", "{\"title\": ");
+    let output = run(&[&"simulate", &example("document-edit"), &"--data", &ticket]);
+    assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(stderr(&output).contains("is not valid JSON"), "{}", describe(&output));
+
+    let (_dir, outputs) = write_file("outputs.json", r#"{"edti": [{}]}"#);
+    let output = run(&[
+        &"simulate",
+        &example("document-edit"),
+        &"--data",
+        &data("document-edit", "ticket"),
+        &"--outputs",
+        &outputs,
+    ]);
+    assert_ne!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(stderr(&output).contains("edti"), "{}", describe(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", describe(&output));
+}
+
+#[test]
+fn simulate_reports_a_scripted_output_that_breaks_its_schema() {
+    let (_dir, outputs) =
+        write_file("outputs.json", r#"{"answer": [{"author_responses": 42}], "edit": [{"questions": "Why?"}]}"#);
+    let output = run(&[
+        &"simulate",
+        &example("document-edit"),
+        &"--data",
+        &data("document-edit", "ticket"),
+        &"--outputs",
+        &outputs,
+        &"--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(value["status"], "IN_PROGRESS", "{value:#}");
+    assert_eq!(value["open"], serde_json::json!(["answer"]), "{value:#}");
+    let errors = value["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{value:#}");
+    assert_eq!(errors[0]["type"], "INVALID_OUTPUT");
+    assert!(errors[0]["message"].as_str().unwrap().contains("\"answer\""), "{value:#}");
+}
+
+#[test]
+fn simulate_prints_a_readable_run_with_the_path() {
+    let output = run(&[
+        &"simulate",
+        &example("document-edit"),
+        &"--data",
+        &data("document-edit", "ticket"),
+        &"--outputs",
+        &data("document-edit", "outputs"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.contains("Document Edit"), "{text}");
+    assert!(text.contains("Status: COMPLETED"), "{text}");
+    assert!(text.contains("Path: edit → answer → edit"), "{text}");
+    assert!(serde_json::from_str::<Value>(&text).is_err(), "without --json the output is for people");
+
+    let output = run(&[&"simulate", &example("document-edit"), &"--data", &data("document-edit", "ticket")]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.contains("Status: IN_PROGRESS"), "{text}");
+    assert!(text.contains("Path: edit"), "{text}");
+    assert!(text.contains("Still open"), "{text}");
+    assert!(text.contains("edit"), "{text}");
+}
+
+#[test]
+fn simulate_generates_samples_for_automated_tasks() {
+    // order-fulfilment's http tasks run without a script: samples from their output_schema.
+    let output =
+        run(&[&"simulate", &example("order-fulfilment"), &"--data", &data("order-fulfilment", "ticket"), &"--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // The approval is a person's task, so the run stops there.
+    assert_eq!(value["open"], serde_json::json!(["approve_order"]), "{value:#}");
+}
+
+// ---- help ----
+
+#[test]
+fn help_exits_zero_and_lists_the_subcommands() {
+    let output = run(&[&"--help"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = stdout(&output);
+    assert!(text.contains("validate"), "{text}");
+    assert!(text.contains("simulate"), "{text}");
+    for command in ["validate", "simulate"] {
+        let output = run(&[&command, &"--help"]);
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        assert!(stdout(&output).contains("Usage"), "{}", describe(&output));
+    }
+}
