@@ -8,6 +8,18 @@ use sea_orm::DbBackend;
 use std::time::{Duration, Instant};
 
 impl Store {
+    /// What autovacuum does in a normal deployment: reclaim dead row versions and
+    /// refresh planner statistics. Benchmarks call it between phases because the
+    /// PostgreSQL on the benchmark machine runs with `autovacuum = off`.
+    pub async fn vacuum_analyze(&self) -> Result<()> {
+        let statement = match self.backend() {
+            DbBackend::Postgres => "VACUUM ANALYZE",
+            _ => "ANALYZE",
+        };
+        sea_orm::ConnectionTrait::execute_unprepared(self.db(), statement).await?;
+        Ok(())
+    }
+
     /// Transactions per second of `INSERT` + `UPDATE` + commit, from `workers`
     /// concurrent tasks for about `duration`.
     pub async fn raw_step_rate(&self, workers: usize, duration: Duration) -> Result<f64> {

@@ -11,7 +11,7 @@
 use crate::row;
 use crate::sql::{self, Columns, Kind, int, int_opt, json, text, text_opt};
 use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Value as SqlValue};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -52,14 +52,32 @@ pub(crate) struct Request {
     reply: oneshot::Sender<Result<CommandOutcome>>,
 }
 
-#[derive(Clone)]
+/// The senders to the committers. Several committers write in parallel on
+/// PostgreSQL (each on its own connection); row locks taken in id order keep
+/// two of them from changing one instance at once. SQLite has one writer, so
+/// one committer.
 pub(crate) struct Handle {
-    sender: mpsc::UnboundedSender<Request>,
+    senders: Vec<mpsc::UnboundedSender<Request>>,
+    next: std::sync::atomic::AtomicUsize,
 }
 
-pub(crate) fn channel() -> (Handle, mpsc::UnboundedReceiver<Request>) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    (Handle { sender }, receiver)
+pub(crate) fn channels(count: usize) -> (Handle, Vec<mpsc::UnboundedReceiver<Request>>) {
+    let (senders, receivers) = (0..count.max(1)).map(|_| mpsc::unbounded_channel()).unzip();
+    (Handle { senders, next: std::sync::atomic::AtomicUsize::new(0) }, receivers)
+}
+
+impl Handle {
+    /// Commands on one run or instance always go to the same committer, so they
+    /// stay in order; new tickets are spread round-robin.
+    fn sender_for(&self, command: &Command) -> &mpsc::UnboundedSender<Request> {
+        let count = self.senders.len();
+        let slot = match command {
+            Command::Complete { run, .. } => run.0.unsigned_abs() as usize,
+            Command::Apply { instance, .. } => instance.0.unsigned_abs() as usize,
+            Command::Start { .. } => self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
+        &self.senders[slot % count]
+    }
 }
 
 pub(crate) fn spawn(store: Store, mut receiver: mpsc::UnboundedReceiver<Request>, batch_size: usize) {
@@ -81,7 +99,8 @@ impl Store {
     /// Decides and persists one command; returns after it is committed.
     pub async fn execute(&self, command: Command) -> Result<CommandOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.inner.committer.sender.send(Request { command, reply }).map_err(|_| StoreError::Closed)?;
+        let sender = self.inner.committer.sender_for(&command);
+        sender.send(Request { command, reply }).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -125,9 +144,9 @@ impl Store {
                 backend,
                 &format!(
                     "SELECT id, company_id, instance_id, seq FROM task_runs WHERE id IN ({})",
-                    sql::placeholders(1, run_ids.len())
+                    sql::id_list(backend)
                 ),
-                run_ids.iter().map(|id| int(*id)).collect(),
+                vec![sql::ids(&run_ids)],
             )
             .await?;
             for row in rows {
@@ -155,12 +174,24 @@ impl Store {
         let mut loaded = self.load_instances(tx, &instance_ids).await?;
 
         let mut rows = Rows::default();
+        let mut lookups = Lookups::default();
         let mut results = Vec::with_capacity(requests.len());
         for (index, request) in requests.iter().enumerate() {
             rows.request = index;
             let result = match &request.command {
                 Command::Start { company, definition, ticket_type, fields, creator } => {
-                    self.start_ticket(tx, &mut rows, *company, definition, ticket_type, fields, *creator, now).await
+                    self.start_ticket(
+                        tx,
+                        &mut rows,
+                        &mut lookups,
+                        *company,
+                        definition,
+                        ticket_type,
+                        fields,
+                        *creator,
+                        now,
+                    )
+                    .await
                 }
                 Command::Complete { company, run, output, actor } => match runs_by_id.get(&run.0) {
                     Some((owner, instance, seq)) if owner == company => {
@@ -194,29 +225,33 @@ impl Store {
         }
         let backend = self.backend();
         let lock = if backend == DbBackend::Postgres { " FOR UPDATE" } else { "" };
-        let values: Vec<SqlValue> = ids.iter().map(|id| int(*id)).collect();
         let instance_rows = sql::all(
             tx,
             backend,
             &format!(
                 "SELECT id, company_id, definition_version_id, status, data, ticket, meta, arrivals, initiator, revision, ticket_id \
                  FROM instances WHERE id IN ({}) ORDER BY id{lock}",
-                sql::placeholders(1, ids.len())
+                sql::id_list(backend)
             ),
-            values.clone(),
+            vec![sql::ids(ids)],
         )
         .await?;
-        let run_rows = sql::all(
-            tx,
-            backend,
-            &format!(
-                "SELECT instance_id, seq, task_key, status, run, input, output, assignment, due_at, overdue \
-                 FROM task_runs WHERE instance_id IN ({}) ORDER BY instance_id, seq",
-                sql::placeholders(1, ids.len())
+        let columns =
+            "t.instance_id, t.seq, t.task_key, t.status, t.run, t.input, t.output, t.assignment, t.due_at, t.overdue";
+        let runs_sql = match backend {
+            // LATERAL makes PostgreSQL look each instance up in the (instance_id, seq) index,
+            // whatever its statistics say; with stale statistics after a burst of new
+            // instances, the IN form below was planned as a sequential scan.
+            DbBackend::Postgres => format!(
+                "SELECT {columns} FROM jsonb_array_elements_text($1::jsonb) AS i(value) \
+                 CROSS JOIN LATERAL (SELECT * FROM task_runs WHERE instance_id = (i.value)::bigint) AS t ORDER BY 1, 2"
             ),
-            values,
-        )
-        .await?;
+            _ => format!(
+                "SELECT {columns} FROM task_runs t WHERE t.instance_id IN ({}) ORDER BY 1, 2",
+                sql::id_list(backend)
+            ),
+        };
+        let run_rows = sql::all(tx, backend, &runs_sql, vec![sql::ids(ids)]).await?;
         let mut runs_by_instance: HashMap<i64, Vec<&QueryResult>> = HashMap::new();
         for row in &run_rows {
             runs_by_instance.entry(row.try_get_by_index(0)?).or_default().push(row);
@@ -289,6 +324,7 @@ impl Store {
             &decision,
             actor,
             entry.new_revision,
+            AuditEvent::of(event),
             now,
         );
         Ok(outcome)
@@ -299,6 +335,7 @@ impl Store {
         &self,
         tx: &impl ConnectionTrait,
         rows: &mut Rows,
+        lookups: &mut Lookups,
         company: CompanyId,
         definition_key: &str,
         ticket_type: &str,
@@ -307,23 +344,37 @@ impl Store {
         now: i64,
     ) -> Result<CommandOutcome> {
         let backend = self.backend();
-        let version = self.active_version(company, definition_key).await?;
-        let definition = self.definition(company, version).await?;
+        let (version, definition) = match lookups.definitions.get(&(company, definition_key.to_owned())) {
+            Some(found) => found.clone(),
+            None => {
+                let version = self.active_version(company, definition_key).await?;
+                let definition = self.definition(company, version).await?;
+                lookups.definitions.insert((company, definition_key.to_owned()), (version, definition.clone()));
+                (version, definition)
+            }
+        };
         let ticket_def = definition.ticket_type(ticket_type).ok_or(StoreError::NotFound("ticket type"))?;
         ticket_def
             .fields
             .validate(fields)
             .map_err(|problems| StoreError::Engine(EngineError::InvalidTicket(problems)))?;
         let creator_email = match creator {
-            Some(user) => sql::one(
-                tx,
-                backend,
-                "SELECT email FROM users WHERE company_id = $1 AND id = $2",
-                vec![int(company.0), int(user.0)],
-            )
-            .await?
-            .map(|row| row.try_get_by_index::<String>(0))
-            .transpose()?,
+            Some(user) => match lookups.emails.get(&(company, user)) {
+                Some(email) => email.clone(),
+                None => {
+                    let email = sql::one(
+                        tx,
+                        backend,
+                        "SELECT email FROM users WHERE company_id = $1 AND id = $2",
+                        vec![int(company.0), int(user.0)],
+                    )
+                    .await?
+                    .map(|row| row.try_get_by_index::<String>(0))
+                    .transpose()?;
+                    lookups.emails.insert((company, user), email.clone());
+                    email
+                }
+            },
             None => None,
         };
         let title = ["title", "subject", "name"]
@@ -381,17 +432,10 @@ impl Store {
         .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
         let instance_id = InstanceId(instance_row.try_get_by_index(0)?);
         rows.ticket_status.push((ticket_id, instance.status));
-        rows.audit.push(row! {
-            "company_id": company.0,
-            "instance_id": instance_id.0,
-            "ticket_id": ticket_id.0,
-            "kind": "ticket_created",
-            "detail": json!({"ticket_type": ticket_type, "version_id": version.0}),
-            "actor_id": creator.map(|c| c.0),
-            "created_at": now,
-        });
         let outcome = outcome(&definition, Some(ticket_id), instance_id, &instance, &decision);
-        rows.record(company, instance_id, Some(ticket_id), &definition, &instance, &decision, creator, 1, now);
+        let event =
+            AuditEvent { kind: "ticket_created", detail: json!({"ticket_type": ticket_type, "version_id": version.0}) };
+        rows.record(company, instance_id, Some(ticket_id), &definition, &instance, &decision, creator, 1, event, now);
         Ok(outcome)
     }
 }
@@ -434,6 +478,42 @@ fn decode_run(definition: &Definition, row: &QueryResult) -> Result<TaskRun> {
         due_at: row.try_get_by_index(8)?,
         overdue: row.try_get_by_index::<i64>(9)? != 0,
     })
+}
+
+/// The command behind an audit event.
+struct AuditEvent {
+    kind: &'static str,
+    /// An object; the state changes are added under `changes`.
+    detail: Value,
+}
+
+impl AuditEvent {
+    fn of(event: &Event) -> Self {
+        let (kind, detail) = match event {
+            Event::Start { .. } => ("instance_started", json!({})),
+            Event::Complete { seq, .. } => ("task_completed", json!({"seq": seq})),
+            Event::Fail { seq, message } => ("task_failed", json!({"seq": seq, "message": message})),
+            Event::Timeout { seq } => ("task_timed_out", json!({"seq": seq})),
+            Event::UpdateData { values } => {
+                ("data_updated", json!({"fields": values.iter().map(|(path, _)| path.as_str()).collect::<Vec<_>>()}))
+            }
+            Event::Activate { task } => ("task_activated_by_hand", json!({"task": task})),
+            Event::SetStatus { status } => ("status_set_by_hand", json!({"status": status.as_str()})),
+            Event::Cancel => ("instance_cancelled", json!({})),
+            Event::Hold => ("instance_held", json!({})),
+            Event::Resume => ("instance_resumed", json!({})),
+        };
+        Self { kind, detail }
+    }
+}
+
+/// What a batch looked up once and reuses for every command.
+#[derive(Default)]
+struct Lookups {
+    /// Active version and definition by (company, definition key).
+    definitions: HashMap<(CompanyId, String), (VersionId, Arc<Definition>)>,
+    /// Email by user.
+    emails: HashMap<(CompanyId, UserId), Option<String>>,
 }
 
 /// One loaded instance within a batch.
@@ -559,34 +639,38 @@ impl Rows {
         decision: &Decision,
         actor: Option<UserId>,
         revision: i64,
+        event: AuditEvent,
         now: i64,
     ) {
         let (c, i, t, a) = (company.0, instance_id.0, ticket.map(|t| t.0), actor.map(|a| a.0));
-        let mut audit = |kind: &str, detail: Value| {
-            self.audit.push(row! {
-                "company_id": c, "instance_id": i, "ticket_id": t, "kind": kind, "detail": detail, "actor_id": a, "created_at": now,
-            });
-        };
+        // One audit event per command, listing every state change it caused.
+        let mut changes = Vec::new();
         for update in &decision.updates {
             let key = instance.run(update.seq).map(|r| definition.tasks[r.task].key.as_str()).unwrap_or_default();
-            audit("task_status", json!({"seq": update.seq, "task": key, "status": update.status.as_str()}));
+            changes.push(
+                json!({"change": "task_status", "seq": update.seq, "task": key, "status": update.status.as_str()}),
+            );
         }
         for run in &decision.new_runs {
             let key = definition.tasks[run.task].key.as_str();
-            audit(
-                "task_activated",
-                json!({"seq": run.seq, "task": key, "run": run.run, "status": run.status.as_str()}),
-            );
+            changes.push(json!({"change": "task_activated", "seq": run.seq, "task": key, "run": run.run, "status": run.status.as_str()}));
         }
         for fault in &decision.faults {
-            audit("error_raised", json!({"kind": fault.kind.as_str(), "message": fault.message}));
+            changes.push(json!({"change": "error_raised", "kind": fault.kind.as_str(), "message": fault.message}));
         }
         if let Some(status) = decision.status {
-            audit("instance_status", json!({"status": status.as_str()}));
+            changes.push(json!({"change": "instance_status", "status": status.as_str()}));
             if let Some(ticket) = ticket {
                 self.ticket_status.push((ticket, status));
             }
         }
+        let mut detail = event.detail;
+        if let Value::Object(map) = &mut detail {
+            map.insert("changes".into(), Value::Array(changes));
+        }
+        self.audit.push(row! {
+            "company_id": c, "instance_id": i, "ticket_id": t, "kind": event.kind, "detail": detail, "actor_id": a, "created_at": now,
+        });
         for update in &decision.updates {
             let completed_by = if update.status == TaskStatus::Completed { a } else { None };
             self.run_updates.push(row! {
@@ -628,13 +712,13 @@ impl Rows {
                 "details": fault.details.clone(), "run_seq": fault.seq.map(i64::from), "status": "NEW", "created_at": now, "updated_at": now,
             });
         }
+        // Automated steps are queued for the workers in this same transaction.
+        // (Notifications for Assigned/Ended effects arrive with the notification work.)
         for effect in &decision.effects {
-            let (kind, payload) = match effect {
-                Effect::Automate { seq } => ("automate", json!({"instance": i, "seq": seq})),
-                Effect::Assigned { seq } => ("notify_assigned", json!({"instance": i, "seq": seq})),
-                Effect::Ended { status } => ("notify_ended", json!({"instance": i, "status": status.as_str()})),
-            };
-            self.jobs.push(row! { "company_id": c, "kind": kind, "payload": payload, "run_at": now, "attempts": 0i64, "created_at": now });
+            if let Effect::Automate { seq } = effect {
+                let payload = json!({"instance": i, "seq": seq});
+                self.jobs.push(row! { "company_id": c, "kind": "automate", "payload": payload, "run_at": now, "attempts": 0i64, "created_at": now });
+            }
         }
     }
 

@@ -95,12 +95,18 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Most events one group commit takes.
     pub batch_size: usize,
+    /// Group committers writing in parallel (PostgreSQL only; SQLite has one writer).
+    pub committers: usize,
 }
 
 impl std::fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may hold a password.
-        f.debug_struct("StoreOptions").field("url", &redact(&self.url)).field("batch_size", &self.batch_size).finish()
+        f.debug_struct("StoreOptions")
+            .field("url", &redact(&self.url))
+            .field("batch_size", &self.batch_size)
+            .field("committers", &self.committers)
+            .finish()
     }
 }
 
@@ -113,7 +119,7 @@ fn redact(url: &str) -> String {
 
 impl StoreOptions {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 16, batch_size: 512 }
+        Self { url: url.into(), max_connections: 16, batch_size: 512, committers: 4 }
     }
 }
 
@@ -148,7 +154,8 @@ impl Store {
         let db = Database::connect(connect).await?;
         let backend = db.get_database_backend();
         migrations::run(&db, backend).await?;
-        let (handle, receiver) = committer::channel();
+        let committers = if backend == DbBackend::Postgres { options.committers.max(1) } else { 1 };
+        let (handle, receivers) = committer::channels(committers);
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -158,7 +165,9 @@ impl Store {
                 committer: handle,
             }),
         };
-        committer::spawn(store.clone(), receiver, options.batch_size.max(1));
+        for receiver in receivers {
+            committer::spawn(store.clone(), receiver, options.batch_size.max(1));
+        }
         Ok(store)
     }
 

@@ -32,9 +32,18 @@ pub async fn one(
     db.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await
 }
 
-/// `$start, $start+1, ...` for `count` values.
-pub fn placeholders(start: usize, count: usize) -> String {
-    (start..start + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+/// A subquery of the ids in the JSON array bound as `$1`, for `id IN (...)`.
+/// One SQL text for any number of ids: prepared once, planned for a short list.
+pub fn id_list(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "SELECT (value)::bigint FROM jsonb_array_elements_text($1::jsonb)",
+        _ => "SELECT value FROM json_each($1)",
+    }
+}
+
+/// Binds ids for [`id_list`].
+pub fn ids(ids: &[i64]) -> Value {
+    json(&serde_json::Value::from(ids.to_vec()))
 }
 
 /// A JSON value for binding.

@@ -159,16 +159,24 @@ impl Store {
             .collect()
     }
 
-    /// Audit event kinds of an instance, oldest first.
-    pub async fn audit_kinds(&self, company: CompanyId, id: InstanceId) -> Result<Vec<String>> {
+    /// Audit events of an instance, oldest first: (kind, detail with its `changes`, actor).
+    pub async fn audit_events(
+        &self,
+        company: CompanyId,
+        id: InstanceId,
+    ) -> Result<Vec<(String, Value, Option<UserId>)>> {
         let rows = sql::all(
             self.db(),
             self.backend(),
-            "SELECT kind FROM audit_events WHERE company_id = $1 AND instance_id = $2 ORDER BY id",
+            "SELECT kind, detail, actor_id FROM audit_events WHERE company_id = $1 AND instance_id = $2 ORDER BY id",
             vec![int(company.0), int(id.0)],
         )
         .await?;
-        rows.iter().map(|r| Ok(r.try_get_by_index(0)?)).collect()
+        rows.iter()
+            .map(|r| {
+                Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index::<Option<i64>>(2)?.map(UserId)))
+            })
+            .collect()
     }
 
     /// The ticket's current status (mirrors its instance).

@@ -178,11 +178,18 @@ async fn document_edit_runs_to_completion(url: String) {
     let all = store.field_history(c.id, created.instance, None).await.unwrap();
     assert!(all.iter().any(|h| h.path == "title" && h.source == "ticket"));
 
-    let audit = store.audit_kinds(c.id, created.instance).await.unwrap();
-    assert_eq!(audit.first().map(String::as_str), Some("ticket_created"));
-    assert_eq!(audit.iter().filter(|k| *k == "task_activated").count(), 3);
-    assert_eq!(audit.iter().filter(|k| *k == "task_status").count(), 3);
-    assert_eq!(audit.last().map(String::as_str), Some("instance_status"));
+    let audit = store.audit_events(c.id, created.instance).await.unwrap();
+    let kinds: Vec<&str> = audit.iter().map(|(kind, _, _)| kind.as_str()).collect();
+    assert_eq!(kinds, vec!["ticket_created", "task_completed", "task_completed", "task_completed"]);
+    assert_eq!(audit[1].2, Some(c.editor), "the actor is recorded");
+    let changes: Vec<&str> = audit
+        .iter()
+        .flat_map(|(_, detail, _)| detail["changes"].as_array().unwrap())
+        .map(|change| change["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(changes.iter().filter(|c| **c == "task_activated").count(), 3);
+    assert_eq!(changes.iter().filter(|c| **c == "task_status").count(), 3);
+    assert_eq!(changes.last(), Some(&"instance_status"));
 }
 
 async fn invalid_ticket_creates_nothing(url: String) {

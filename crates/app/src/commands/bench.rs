@@ -177,6 +177,7 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     };
     let editor = store.add_user(company, user(format!("editor-{suffix}@bench.example"), vec!["editor".into()])).await?;
     let author = store.add_user(company, user(format!("author-{suffix}@bench.example"), vec!["author".into()])).await?;
+    store.vacuum_analyze().await?;
     let document: Value = serde_norway::from_str(EXAMPLES[0].1)?;
     let imported = store.import_definition(company, &document, None).await?;
     store.activate_version(company, &imported.key, imported.version).await?;
@@ -211,6 +212,7 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     }
     let created_seconds = started.elapsed().as_secs_f64();
     let instances = edits.iter().map(Vec::len).sum::<usize>();
+    store.vacuum_analyze().await?;
 
     let started = Instant::now();
     let mut clients = Vec::new();
@@ -232,6 +234,7 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
         client.await??;
     }
     let completions_per_second = (instances * 3) as f64 / started.elapsed().as_secs_f64();
+    store.vacuum_analyze().await?;
     let raw = store.raw_step_rate(args.concurrency.min(8), Duration::from_secs_f64(args.seconds.max(1.0))).await?;
     Ok(PersistedFigure {
         database: database.to_owned(),
