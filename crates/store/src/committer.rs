@@ -431,7 +431,7 @@ impl Store {
         .await?
         .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
         let instance_id = InstanceId(instance_row.try_get_by_index(0)?);
-        rows.ticket_status.push((ticket_id, instance.status));
+        rows.ticket_status.push((company, ticket_id, instance.status));
         let outcome = outcome(&definition, Some(ticket_id), instance_id, &instance, &decision);
         let event =
             AuditEvent { kind: "ticket_created", detail: json!({"ticket_type": ticket_type, "version_id": version.0}) };
@@ -547,7 +547,7 @@ struct Rows {
     audit: Vec<Value>,
     errors: Vec<Value>,
     jobs: Vec<Value>,
-    ticket_status: Vec<(TicketId, InstanceStatus)>,
+    ticket_status: Vec<(CompanyId, TicketId, InstanceStatus)>,
 }
 
 const INSTANCE_UPDATE: Columns = &[
@@ -661,7 +661,7 @@ impl Rows {
         if let Some(status) = decision.status {
             changes.push(json!({"change": "instance_status", "status": status.as_str()}));
             if let Some(ticket) = ticket {
-                self.ticket_status.push((ticket, status));
+                self.ticket_status.push((company, ticket, status));
             }
         }
         let mut detail = event.detail;
@@ -843,19 +843,19 @@ impl Rows {
         sql::bulk_insert(tx, backend, "ticket_errors", ERROR_INSERT, self.errors, None).await?;
         sql::bulk_insert(tx, backend, "jobs", JOB_INSERT, self.jobs, None).await?;
         // One update per ticket, with its last status.
-        let mut last: Vec<(TicketId, InstanceStatus)> = Vec::new();
-        for (ticket, status) in self.ticket_status {
-            match last.iter_mut().find(|(t, _)| *t == ticket) {
-                Some(slot) => slot.1 = status,
-                None => last.push((ticket, status)),
+        let mut last: Vec<(CompanyId, TicketId, InstanceStatus)> = Vec::new();
+        for (company, ticket, status) in self.ticket_status {
+            match last.iter_mut().find(|(_, t, _)| *t == ticket) {
+                Some(slot) => slot.2 = status,
+                None => last.push((company, ticket, status)),
             }
         }
-        for (ticket, status) in last {
+        for (company, ticket, status) in last {
             sql::exec(
                 tx,
                 backend,
-                "UPDATE tickets SET status = $2, updated_at = $3 WHERE id = $1",
-                vec![int(ticket.0), text(status.as_str()), int(now)],
+                "UPDATE tickets SET status = $3, updated_at = $4 WHERE company_id = $1 AND id = $2",
+                vec![int(company.0), int(ticket.0), text(status.as_str()), int(now)],
             )
             .await?;
         }

@@ -14,6 +14,7 @@
 mod bench;
 mod committer;
 mod definitions;
+mod files;
 mod migrations;
 mod people;
 mod sql;
@@ -22,6 +23,7 @@ mod views;
 
 pub use committer::{Command, CommandOutcome};
 pub use definitions::{DefinitionStatus, ImportedVersion, VersionSummary};
+pub use files::{FileMeta, NewFile};
 pub use people::{NewUser, Permission, UserSummary};
 pub use tickets::{NewTicket, TicketCreated};
 pub use views::{HistoryEntry, InstanceView, RunView, TicketErrorView};
@@ -60,6 +62,8 @@ id_type!(
     /// One task run (a task instance).
     RunId,
     TicketErrorId,
+    /// An uploaded file's metadata.
+    FileId,
 );
 
 /// What went wrong in the store, as the web layer and CLI need to tell it apart.

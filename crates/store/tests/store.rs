@@ -8,7 +8,9 @@
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
 use ticketflower_core::engine::{EngineError, Event, InstanceStatus};
-use ticketflower_store::{Command, CompanyId, NewTicket, NewUser, Permission, Store, StoreError, StoreOptions, UserId};
+use ticketflower_store::{
+    Command, CompanyId, NewFile, NewTicket, NewUser, Permission, Store, StoreError, StoreOptions, UserId,
+};
 
 const DOCUMENT_EDIT: &str = include_str!("../../../examples/document-edit.yaml");
 
@@ -41,6 +43,7 @@ on_both_backends! {
     new_versions_leave_running_instances_on_their_snapshot => versions_and_snapshots;
     many_concurrent_completions_are_group_committed => group_commit;
     admin_events_cancel_and_faults_become_ticket_errors => admin_events_and_errors;
+    file_metadata_is_kept_per_ticket_and_company => file_metadata;
 }
 
 fn sqlite_url() -> (tempfile::TempDir, String) {
@@ -485,4 +488,28 @@ async fn connecting_twice_runs_migrations_once() {
     let second = connect(&url).await;
     assert_eq!(second.company_by_name("Kept").await.unwrap(), Some(company));
     assert!(matches!(second.create_company("Kept").await.unwrap_err(), StoreError::Conflict(_)));
+}
+
+async fn file_metadata(url: String) {
+    let store = connect(&url).await;
+    let a = company_with_document_edit(&store).await;
+    let b = company_with_document_edit(&store).await;
+    let ticket = store.create_ticket(a.id, edit_request("With attachment")).await.unwrap().ticket;
+    let file = |ticket, name: &str, size| NewFile {
+        ticket: Some(ticket),
+        file_name: name.into(),
+        content_type: "application/pdf".into(),
+        size_bytes: size,
+        storage_path: format!("files/{name}"),
+        created_by: Some(a.author),
+    };
+    store.add_file(a.id, file(ticket, "plan.pdf", 1234)).await.unwrap();
+    let files = store.ticket_files(a.id, ticket).await.unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!((files[0].file_name.as_str(), files[0].size_bytes), ("plan.pdf", 1234));
+    let invalid = store.add_file(a.id, file(ticket, "../etc/passwd", -1)).await.unwrap_err();
+    assert!(matches!(invalid, StoreError::Invalid(ref problems) if problems.len() == 2), "{invalid:?}");
+    let foreign = store.add_file(b.id, file(ticket, "x.pdf", 1)).await.unwrap_err();
+    assert!(matches!(foreign, StoreError::NotFound(_)), "{foreign:?}");
+    assert!(store.ticket_files(b.id, ticket).await.unwrap().is_empty());
 }
