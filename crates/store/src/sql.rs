@@ -1,7 +1,8 @@
 //! Running portable SQL: `$n` placeholders work on both SQLite and PostgreSQL,
-//! so each statement is written once. Bulk statements pass a batch's rows as one
-//! JSON array, read as a table by `jsonb_to_recordset` (PostgreSQL) or
-//! `json_each` (SQLite): the only place where the SQL differs per backend.
+//! so each statement is written once. Bulk statements read a batch's rows as a
+//! derived table `x`: from one JSON parameter with `jsonb_to_recordset` on
+//! PostgreSQL, from bound `VALUES` chunks on SQLite. That derived table is the
+//! only place where the SQL differs per backend.
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statement, Value};
 
@@ -78,40 +79,61 @@ pub enum Kind {
 /// A column list for bulk statements.
 pub type Columns = &'static [(&'static str, Kind)];
 
-/// The rows as a derived table named `x`: one JSON parameter (`$1`) holding an
-/// array of objects. The SQL text is the same for any number of rows, so each
-/// statement is prepared once and the whole batch travels in one value.
-/// Absent keys are SQL NULL.
-fn json_rows(backend: DbBackend, columns: Columns) -> String {
-    match backend {
-        DbBackend::Postgres => {
-            let types: Vec<String> = columns
-                .iter()
-                .map(|(name, kind)| {
-                    let kind = match kind {
-                        Kind::Int => "bigint",
-                        Kind::Text => "text",
-                        Kind::Json => "jsonb",
-                    };
-                    format!("{name} {kind}")
-                })
-                .collect();
-            format!("jsonb_to_recordset($1::jsonb) AS x({})", types.join(", "))
-        }
-        _ => {
-            let fields: Vec<String> = columns
-                .iter()
-                .map(|(name, kind)| match kind {
-                    Kind::Json => format!("value -> '$.{name}' AS {name}"),
-                    _ => format!("value ->> '$.{name}' AS {name}"),
-                })
-                .collect();
-            format!("(SELECT {} FROM json_each($1)) AS x", fields.join(", "))
-        }
-    }
+/// Rows per statement on SQLite: a batch is written in chunks of this size (plus
+/// one shorter chunk), so each table needs at most this many statement texts and
+/// sqlx's per-connection statement cache keeps all of them prepared.
+const SQLITE_CHUNK: usize = 12;
+
+/// PostgreSQL reads the rows from one JSON parameter as a derived table `x`:
+/// one statement text for any batch size, and one value on the wire.
+fn postgres_rows(columns: Columns) -> String {
+    let types: Vec<String> = columns
+        .iter()
+        .map(|(name, kind)| {
+            let kind = match kind {
+                Kind::Int => "bigint",
+                Kind::Text => "text",
+                Kind::Json => "jsonb",
+            };
+            format!("{name} {kind}")
+        })
+        .collect();
+    format!("jsonb_to_recordset($1::jsonb) AS x({})", types.join(", "))
 }
 
-/// Inserts every row in one statement, returning `returning` columns of each new row.
+/// SQLite binds every cell (extracting them from a JSON parameter with
+/// `json_each` cost more than the inserts): a `VALUES` list of `count` rows,
+/// named like the columns, as the derived table `x`.
+fn sqlite_rows(columns: Columns, count: usize) -> String {
+    let width = columns.len();
+    let tuples: Vec<String> = (0..count)
+        .map(|row| {
+            let cells: Vec<String> = (1..=width).map(|column| format!("${}", row * width + column)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let names: Vec<String> =
+        columns.iter().enumerate().map(|(i, (name, _))| format!("column{} AS {name}", i + 1)).collect();
+    format!("(SELECT {} FROM (VALUES {})) AS x", names.join(", "), tuples.join(", "))
+}
+
+/// The bound values of rows for [`sqlite_rows`]; absent keys are NULL.
+fn sqlite_values(columns: Columns, rows: &[serde_json::Value]) -> Vec<Value> {
+    let mut values = Vec::with_capacity(rows.len() * columns.len());
+    for row in rows {
+        for (name, kind) in columns {
+            let cell = row.get(*name);
+            values.push(match kind {
+                Kind::Int => Value::BigInt(cell.and_then(serde_json::Value::as_i64)),
+                Kind::Text => Value::String(cell.and_then(serde_json::Value::as_str).map(str::to_owned)),
+                Kind::Json => Value::Json(cell.map(|v| Box::new(v.clone()))),
+            });
+        }
+    }
+    values
+}
+
+/// Inserts every row, returning `returning` columns of each new row.
 pub async fn bulk_insert(
     db: &impl ConnectionTrait,
     backend: DbBackend,
@@ -120,21 +142,32 @@ pub async fn bulk_insert(
     rows: Vec<serde_json::Value>,
     returning: Option<&str>,
 ) -> Result<Vec<QueryResult>, DbErr> {
+    let names = columns.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
+    let suffix = returning.map(|r| format!(" RETURNING {r}")).unwrap_or_default();
+    let mut returned = Vec::new();
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Ok(returned);
     }
-    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    let names = names.join(", ");
-    let mut sql = format!("INSERT INTO {table} ({names}) SELECT {names} FROM {}", json_rows(backend, columns));
-    let values = vec![json(&serde_json::Value::Array(rows))];
-    match returning {
-        Some(returning) => {
-            sql.push_str(" RETURNING ");
-            sql.push_str(returning);
-            all(db, backend, &sql, values).await
+    if backend == DbBackend::Postgres {
+        let sql = format!("INSERT INTO {table} ({names}) SELECT {names} FROM {}{suffix}", postgres_rows(columns));
+        let values = vec![json(&serde_json::Value::Array(rows))];
+        return match returning {
+            Some(_) => all(db, backend, &sql, values).await,
+            None => exec(db, backend, &sql, values).await.map(|_| Vec::new()),
+        };
+    }
+    for chunk in rows.chunks(SQLITE_CHUNK) {
+        let sql =
+            format!("INSERT INTO {table} ({names}) SELECT {names} FROM {}{suffix}", sqlite_rows(columns, chunk.len()));
+        let values = sqlite_values(columns, chunk);
+        match returning {
+            Some(_) => returned.extend(all(db, backend, &sql, values).await?),
+            None => {
+                exec(db, backend, &sql, values).await?;
+            }
         }
-        None => exec(db, backend, &sql, values).await.map(|_| Vec::new()),
     }
+    Ok(returned)
 }
 
 /// `UPDATE table SET <set> FROM <rows as x> WHERE <condition>`; returns rows affected.
@@ -150,8 +183,16 @@ pub async fn bulk_update(
     if rows.is_empty() {
         return Ok(0);
     }
-    let sql = format!("UPDATE {table} SET {set} FROM {} WHERE {condition}", json_rows(backend, columns));
-    Ok(exec(db, backend, &sql, vec![json(&serde_json::Value::Array(rows))]).await?.rows_affected())
+    if backend == DbBackend::Postgres {
+        let sql = format!("UPDATE {table} SET {set} FROM {} WHERE {condition}", postgres_rows(columns));
+        return Ok(exec(db, backend, &sql, vec![json(&serde_json::Value::Array(rows))]).await?.rows_affected());
+    }
+    let mut affected = 0;
+    for chunk in rows.chunks(SQLITE_CHUNK) {
+        let sql = format!("UPDATE {table} SET {set} FROM {} WHERE {condition}", sqlite_rows(columns, chunk.len()));
+        affected += exec(db, backend, &sql, sqlite_values(columns, chunk)).await?.rows_affected();
+    }
+    Ok(affected)
 }
 
 /// Builds a JSON row, leaving out `None`s (they become SQL NULL).
