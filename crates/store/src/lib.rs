@@ -15,6 +15,7 @@ mod bench;
 mod committer;
 mod definitions;
 mod files;
+mod history;
 mod migrations;
 mod people;
 mod sql;
@@ -64,6 +65,8 @@ id_type!(
     TicketErrorId,
     /// An uploaded file's metadata.
     FileId,
+    /// One entry of a field's history.
+    HistoryId,
 );
 
 /// What went wrong in the store, as the web layer and CLI need to tell it apart.

@@ -1,7 +1,7 @@
 //! Read models: what pages, the API and tests look at.
 
 use crate::sql::{self, int};
-use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketErrorId, TicketId, UserId};
+use crate::{CompanyId, HistoryId, InstanceId, Result, RunId, Store, StoreError, TicketErrorId, TicketId, UserId};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -41,6 +41,7 @@ impl InstanceView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryEntry {
+    pub id: HistoryId,
     pub path: String,
     pub old: Option<Value>,
     pub new: Option<Value>,
@@ -116,7 +117,7 @@ impl Store {
         let rows = sql::all(
             self.db(),
             self.backend(),
-            "SELECT path, old_value, new_value, revision, source, run_seq, actor_id, created_at FROM field_history \
+            "SELECT path, old_value, new_value, revision, source, run_seq, actor_id, created_at, id FROM field_history \
              WHERE company_id = $1 AND instance_id = $2 AND ($3 IS NULL OR path = $3) ORDER BY id",
             vec![int(company.0), int(id.0), sql::text_opt(path)],
         )
@@ -124,6 +125,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(HistoryEntry {
+                    id: HistoryId(r.try_get_by_index(8)?),
                     path: r.try_get_by_index(0)?,
                     old: r.try_get_by_index(1)?,
                     new: r.try_get_by_index(2)?,

@@ -44,6 +44,7 @@ on_both_backends! {
     many_concurrent_completions_are_group_committed => group_commit;
     admin_events_cancel_and_faults_become_ticket_errors => admin_events_and_errors;
     file_metadata_is_kept_per_ticket_and_company => file_metadata;
+    fields_roll_back_and_tasks_rerun_from_history => rollback_and_rerun;
 }
 
 fn sqlite_url() -> (tempfile::TempDir, String) {
@@ -512,4 +513,42 @@ async fn file_metadata(url: String) {
     let foreign = store.add_file(b.id, file(ticket, "x.pdf", 1)).await.unwrap_err();
     assert!(matches!(foreign, StoreError::NotFound(_)), "{foreign:?}");
     assert!(store.ticket_files(b.id, ticket).await.unwrap().is_empty());
+}
+
+async fn rollback_and_rerun(url: String) {
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let other = company_with_document_edit(&store).await;
+    let created =
+        store.create_ticket(c.id, NewTicket { creator: Some(c.author), ..edit_request("Roll me back") }).await.unwrap();
+    let edit = created.new_runs[0];
+    let asked = complete(&store, c.id, edit, json!({"questions": "First question"}), c.editor).await.unwrap();
+    let answered =
+        complete(&store, c.id, asked.new_runs[0], json!({"author_responses": "An answer"}), c.author).await.unwrap();
+    complete(&store, c.id, answered.new_runs[0], json!({"questions": "Second question"}), c.editor).await.unwrap();
+    let history = store.field_history(c.id, created.instance, Some("questions")).await.unwrap();
+    assert_eq!(history.len(), 2);
+
+    // Another company cannot roll back this field.
+    let foreign = store.rollback_field(other.id, history[0].id, Some(other.editor)).await.unwrap_err();
+    assert!(matches!(foreign, StoreError::NotFound(_)), "{foreign:?}");
+
+    store.rollback_field(c.id, history[0].id, Some(c.editor)).await.unwrap();
+    let view = store.instance(c.id, created.instance).await.unwrap();
+    assert_eq!(view.data["questions"], "First question");
+    let history = store.field_history(c.id, created.instance, Some("questions")).await.unwrap();
+    assert_eq!(history.len(), 3, "the rollback is a history entry too");
+    assert_eq!(history[2].source, "external");
+    assert_eq!(history[2].actor, Some(c.editor));
+    assert_eq!(history[2].old, Some(json!("Second question")));
+
+    // Retry from here: the first edit runs again, with the data as it is now.
+    let rerun = store.rerun_task(c.id, edit, Some(c.editor)).await.unwrap();
+    assert_eq!(rerun.activated, vec!["edit"]);
+    let view = store.instance(c.id, created.instance).await.unwrap();
+    let again = view.runs.iter().find(|r| r.id == rerun.new_runs[0]).unwrap();
+    assert_eq!(again.run, 3);
+    assert_eq!(again.input["answers"], "An answer");
+    let foreign = store.rerun_task(other.id, edit, None).await.unwrap_err();
+    assert!(matches!(foreign, StoreError::NotFound(_)), "{foreign:?}");
 }
