@@ -204,6 +204,12 @@ impl Store {
                     self.decide_loaded(&mut loaded, &mut rows, *company, *instance, event, *actor, now).await
                 }
             };
+            // A database error leaves the transaction unusable (and may have written
+            // part of this command): the whole batch is refused and rolled back.
+            let result = match result {
+                Err(error @ (StoreError::Database(_) | StoreError::Corrupt(_))) => return Err(error),
+                other => other,
+            };
             results.push(result);
         }
         rows.resolve_assignees(self, tx).await?;
@@ -409,7 +415,10 @@ impl Store {
             creator: creator_email,
             meta,
         };
-        let (instance, decision) = engine::start(&definition, new, now)?;
+        // The ticket row exists now: a refusal here must not leave it behind, so it
+        // aborts the whole batch (the ticket was validated above, so it does not happen).
+        let (instance, decision) = engine::start(&definition, new, now)
+            .map_err(|error| StoreError::Corrupt(format!("a validated ticket could not start: {error}")))?;
         let instance_row = sql::one(
             tx,
             backend,
