@@ -70,6 +70,19 @@ enum Command {
         #[arg(long)]
         activate: bool,
     },
+    /// Print a stored definition (YAML by default).
+    Export {
+        /// The definition's key.
+        key: String,
+        #[arg(long)]
+        company: String,
+        /// Version number (default: the latest).
+        #[arg(long)]
+        version: Option<i64>,
+        /// Print JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure engine throughput: in memory, and persisted on SQLite (and PostgreSQL).
     ///
     /// In memory, each example runs to COMPLETED over and over on one core. Persisted,
@@ -97,19 +110,6 @@ enum Command {
         #[arg(long)]
         memory_only: bool,
         /// Print one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print a stored definition (YAML by default).
-    Export {
-        /// The definition's key.
-        key: String,
-        #[arg(long)]
-        company: String,
-        /// Version number (default: the latest).
-        #[arg(long)]
-        version: Option<i64>,
-        /// Print JSON instead of YAML.
         #[arg(long)]
         json: bool,
     },
