@@ -309,29 +309,34 @@ impl Instance {
 
     /// Folds a decision into the state.
     pub fn apply(&mut self, decision: &Decision) {
-        for write in &decision.writes {
-            match &write.write.new {
+        self.apply_owned(decision.clone());
+    }
+
+    /// Folds a decision into the state, moving its values instead of copying them.
+    pub fn apply_owned(&mut self, decision: Decision) {
+        for write in decision.writes {
+            match write.write.new {
                 Some(value) => {
-                    write.write.path.set(&mut self.data, value.clone());
+                    write.write.path.set(&mut self.data, value);
                 }
                 None => {
                     write.write.path.remove(&mut self.data);
                 }
             }
         }
-        for update in &decision.updates {
+        for update in decision.updates {
             if let Some(run) = self.runs.get_mut(update.seq as usize) {
                 run.status = update.status;
                 run.overdue = update.overdue;
                 if update.output.is_some() {
-                    run.output.clone_from(&update.output);
+                    run.output = update.output;
                 }
             }
         }
-        self.runs.extend(decision.new_runs.iter().cloned());
-        for (task, sources) in &decision.arrivals {
-            if let Some(slot) = self.arrivals.get_mut(*task) {
-                slot.clone_from(sources);
+        self.runs.extend(decision.new_runs);
+        for (task, sources) in decision.arrivals {
+            if let Some(slot) = self.arrivals.get_mut(task) {
+                *slot = sources;
             }
         }
         if let Some(status) = decision.status {
@@ -595,7 +600,18 @@ impl<'a> Work<'a> {
         if !self.run_status(seq).is_open() {
             return Err(EngineError::RunClosed { seq, status: self.run_status(seq) });
         }
-        Ok(TaskRun { input: Value::Null, output: None, ..run.clone() })
+        // Only the run's identity and flags are needed; its input and output are not copied.
+        Ok(TaskRun {
+            seq: run.seq,
+            task: run.task,
+            status: run.status,
+            run: run.run,
+            input: Value::Null,
+            output: None,
+            assignment: None,
+            due_at: run.due_at,
+            overdue: run.overdue,
+        })
     }
 
     fn run_status(&self, seq: RunSeq) -> TaskStatus {

@@ -61,7 +61,10 @@ impl FieldPath {
                 return None;
             };
             if segments.peek().is_none() {
-                return map.insert(segment.to_owned(), value);
+                return match map.get_mut(segment) {
+                    Some(slot) => Some(std::mem::replace(slot, value)),
+                    None => map.insert(segment.to_owned(), value),
+                };
             }
             current = map.entry(segment.to_owned()).or_insert_with(|| Value::Object(Map::new()));
         }

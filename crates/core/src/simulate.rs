@@ -117,8 +117,8 @@ pub fn simulate(
         match engine::decide(definition, &instance, &Event::Complete { seq, output: output.clone() }, now) {
             Ok(decision) => {
                 record_faults(&decision, &mut errors);
-                instance.apply(&decision);
                 let activated = decision.new_runs.iter().map(|r| definition.tasks[r.task].key.clone()).collect();
+                instance.apply_owned(decision);
                 steps.push(Step { task: task_key, output, generated, data: instance.data.clone(), activated });
             }
             Err(EngineError::InvalidOutput(problems)) => {

@@ -317,10 +317,12 @@ impl Store {
             .filter(|l| l.company == company)
             .ok_or(StoreError::NotFound("workflow instance"))?;
         let decision = engine::decide(&entry.definition, &entry.instance, event, now)?;
-        entry.instance.apply(&decision);
         entry.new_revision += 1;
         entry.dirty = true;
-        let outcome = outcome(&entry.definition, entry.ticket, instance_id, &entry.instance, &decision);
+        let status = decision.status.unwrap_or(entry.instance.status);
+        let outcome = outcome(&entry.definition, entry.ticket, instance_id, status, &decision);
+        // Rows are recorded from the state before the decision (runs it updates
+        // already exist there); then the decision's values move into the state.
         rows.record(
             company,
             instance_id,
@@ -333,6 +335,7 @@ impl Store {
             AuditEvent::of(event),
             now,
         );
+        entry.instance.apply_owned(decision);
         Ok(outcome)
     }
 
@@ -441,7 +444,7 @@ impl Store {
         .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
         let instance_id = InstanceId(instance_row.try_get_by_index(0)?);
         rows.ticket_status.push((company, ticket_id, instance.status));
-        let outcome = outcome(&definition, Some(ticket_id), instance_id, &instance, &decision);
+        let outcome = outcome(&definition, Some(ticket_id), instance_id, instance.status, &decision);
         let event =
             AuditEvent { kind: "ticket_created", detail: json!({"ticket_type": ticket_type, "version_id": version.0}) };
         rows.record(company, instance_id, Some(ticket_id), &definition, &instance, &decision, creator, 1, event, now);
@@ -453,13 +456,13 @@ fn outcome(
     definition: &Definition,
     ticket: Option<TicketId>,
     instance_id: InstanceId,
-    instance: &Instance,
+    status: InstanceStatus,
     decision: &Decision,
 ) -> CommandOutcome {
     CommandOutcome {
         ticket,
         instance: instance_id,
-        status: instance.status,
+        status,
         activated: decision.new_runs.iter().map(|r| definition.tasks[r.task].key.clone()).collect(),
         new_runs: Vec::new(),
         faults: decision.faults.iter().map(|f| f.message.clone()).collect(),

@@ -146,7 +146,7 @@ fn in_memory(name: &str, yaml: &str, ticket: &str, outputs: &str, duration: Dura
                     .find_map(|run| queues[run.task].pop_front().map(|output| (run.seq, output.clone())));
                 let Some((seq, output)) = next else { anyhow::bail!("{name}: the script ran out of outputs") };
                 let decision = engine::decide(&definition, &instance, &Event::Complete { seq, output }, 0)?;
-                instance.apply(&decision);
+                instance.apply_owned(decision);
                 completions += 1;
             }
             anyhow::ensure!(instance.status == InstanceStatus::Completed, "{name} ended {}", instance.status);
