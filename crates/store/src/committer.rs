@@ -115,9 +115,11 @@ impl Store {
                 tracing::error!(%error, size = requests.len(), "group commit failed; every command in the batch is refused");
                 let message = error.to_string();
                 for request in requests {
-                    let _ = request
-                        .reply
-                        .send(Err(StoreError::Conflict(format!("the change could not be saved: {message}"))));
+                    let refusal = match &error {
+                        StoreError::Conflict(reason) => StoreError::Conflict(reason.clone()),
+                        _ => StoreError::Unavailable(message.clone()),
+                    };
+                    let _ = request.reply.send(Err(refusal));
                 }
             }
         }

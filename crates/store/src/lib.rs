@@ -89,6 +89,9 @@ pub enum StoreError {
     /// A stored document could not be read back (corruption or a bug).
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A batch could not be committed (database down, disk full…); nothing of it was saved.
+    #[error("the change could not be saved, nothing was changed; try again: {0}")]
+    Unavailable(String),
     #[error("the store is shutting down")]
     Closed,
 }
