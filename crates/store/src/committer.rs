@@ -177,6 +177,7 @@ impl Store {
 
         let mut rows = Rows::default();
         let mut lookups = Lookups::default();
+        let mut started: Vec<(InstanceId, Loaded)> = Vec::new();
         let mut results = Vec::with_capacity(requests.len());
         for (index, request) in requests.iter().enumerate() {
             rows.request = index;
@@ -186,6 +187,7 @@ impl Store {
                         tx,
                         &mut rows,
                         &mut lookups,
+                        &mut started,
                         *company,
                         definition,
                         ticket_type,
@@ -217,6 +219,7 @@ impl Store {
         rows.resolve_assignees(self, tx).await?;
         let new_runs = rows.write(tx, backend, &loaded, now).await?;
         write.commit().await?;
+        self.remember(loaded.into_iter().chain(started));
         for (request, run) in new_runs {
             if let Some(Ok(outcome)) = results.get_mut(request) {
                 outcome.new_runs.push(run);
@@ -226,6 +229,8 @@ impl Store {
     }
 
     /// Loads instances (locking them on PostgreSQL) with their runs.
+    /// Locks the instances (on PostgreSQL) and reads their revisions; those the
+    /// cache holds at the same revision are taken from it, the rest are loaded.
     async fn load_instances(&self, tx: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<InstanceId, Loaded>> {
         let mut out = HashMap::new();
         if ids.is_empty() {
@@ -233,12 +238,38 @@ impl Store {
         }
         let backend = self.backend();
         let lock = if backend == DbBackend::Postgres { " FOR UPDATE" } else { "" };
+        let heads = sql::all(
+            tx,
+            backend,
+            &format!("SELECT id, revision FROM instances WHERE id IN ({}) ORDER BY id{lock}", sql::id_list(backend)),
+            vec![sql::ids(ids)],
+        )
+        .await?;
+        let mut missing = Vec::new();
+        {
+            let mut cache =
+                self.inner.instances.lock().map_err(|_| StoreError::Corrupt("instance cache poisoned".into()))?;
+            for head in &heads {
+                let id = InstanceId(head.try_get_by_index(0)?);
+                let revision: i64 = head.try_get_by_index(1)?;
+                match cache.remove(&id) {
+                    Some(cached) if cached.revision == revision => {
+                        out.insert(id, cached);
+                    }
+                    _ => missing.push(id.0),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let ids = missing.as_slice();
         let instance_rows = sql::all(
             tx,
             backend,
             &format!(
                 "SELECT id, company_id, definition_version_id, status, data, ticket, meta, arrivals, initiator, revision, ticket_id \
-                 FROM instances WHERE id IN ({}) ORDER BY id{lock}",
+                 FROM instances WHERE id IN ({}) ORDER BY id",
                 sql::id_list(backend)
             ),
             vec![sql::ids(ids)],
@@ -347,6 +378,7 @@ impl Store {
         tx: &impl ConnectionTrait,
         rows: &mut Rows,
         lookups: &mut Lookups,
+        started: &mut Vec<(InstanceId, Loaded)>,
         company: CompanyId,
         definition_key: &str,
         ticket_type: &str,
@@ -450,7 +482,40 @@ impl Store {
         let event =
             AuditEvent { kind: "ticket_created", detail: json!({"ticket_type": ticket_type, "version_id": version.0}) };
         rows.record(company, instance_id, Some(ticket_id), &definition, &instance, &decision, creator, 1, event, now);
+        started.push((
+            instance_id,
+            Loaded {
+                company,
+                definition,
+                instance,
+                revision: 1,
+                new_revision: 1,
+                ticket: Some(ticket_id),
+                dirty: false,
+            },
+        ));
         Ok(outcome)
+    }
+}
+
+/// Most instances kept decided in memory between batches.
+const CACHED_INSTANCES: usize = 100_000;
+
+impl Store {
+    /// Keeps committed instances for the next batch (final ones are dropped).
+    fn remember(&self, entries: impl Iterator<Item = (InstanceId, Loaded)>) {
+        let Ok(mut cache) = self.inner.instances.lock() else { return };
+        for (id, mut entry) in entries {
+            if entry.instance.status.is_final() {
+                continue;
+            }
+            if cache.len() >= CACHED_INSTANCES {
+                cache.clear();
+            }
+            entry.revision = entry.new_revision;
+            entry.dirty = false;
+            cache.insert(id, entry);
+        }
     }
 }
 
@@ -530,8 +595,8 @@ struct Lookups {
     emails: HashMap<(CompanyId, UserId), Option<String>>,
 }
 
-/// One loaded instance within a batch.
-struct Loaded {
+/// One loaded instance within a batch (and, between batches, in the cache).
+pub(crate) struct Loaded {
     company: CompanyId,
     definition: Arc<Definition>,
     instance: Instance,

@@ -147,6 +147,9 @@ struct Inner {
     /// Compiled definition snapshots by version.
     definitions: RwLock<HashMap<VersionId, Arc<Definition>>>,
     committer: committer::Handle,
+    /// Instances as the committers last wrote them, with their revision; a batch
+    /// uses an entry only when the database still holds that revision.
+    instances: std::sync::Mutex<HashMap<InstanceId, committer::Loaded>>,
 }
 
 impl Store {
@@ -173,6 +176,7 @@ impl Store {
                 sqlite_writer: (backend == DbBackend::Sqlite).then(|| tokio::sync::Mutex::new(())),
                 definitions: RwLock::new(HashMap::new()),
                 committer: handle,
+                instances: std::sync::Mutex::new(HashMap::new()),
             }),
         };
         for receiver in receivers {
@@ -214,6 +218,9 @@ impl Store {
         }
         write.commit().await?;
         if let Ok(mut cache) = self.inner.definitions.write() {
+            cache.clear();
+        }
+        if let Ok(mut cache) = self.inner.instances.lock() {
             cache.clear();
         }
         Ok(())

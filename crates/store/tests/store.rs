@@ -45,6 +45,7 @@ on_both_backends! {
     admin_events_cancel_and_faults_become_ticket_errors => admin_events_and_errors;
     file_metadata_is_kept_per_ticket_and_company => file_metadata;
     fields_roll_back_and_tasks_rerun_from_history => rollback_and_rerun;
+    a_store_reloads_instances_another_store_changed => stale_cache_is_reloaded;
 }
 
 fn sqlite_url() -> (tempfile::TempDir, String) {
@@ -551,4 +552,45 @@ async fn rollback_and_rerun(url: String) {
     assert_eq!(again.input["answers"], "An answer");
     let foreign = store.rerun_task(other.id, edit, None).await.unwrap_err();
     assert!(matches!(foreign, StoreError::NotFound(_)), "{foreign:?}");
+}
+
+async fn stale_cache_is_reloaded(url: String) {
+    // The first store keeps the instance it started in memory; the second
+    // changes it; the first must see that change instead of overwriting it.
+    let first = connect(&url).await;
+    let second = connect(&url).await;
+    let company = first.create_company(&unique("stale")).await.unwrap();
+    let worker = first
+        .add_user(
+            company,
+            NewUser {
+                email: format!("{}@example.com", unique("w")),
+                display_name: String::new(),
+                password_hash: "x".into(),
+                permissions: vec![],
+                roles: vec!["team".into()],
+            },
+        )
+        .await
+        .unwrap();
+    import_and_activate(&first, company, PARALLEL).await;
+    let created = first
+        .create_ticket(
+            company,
+            NewTicket {
+                definition: "parallel".into(),
+                ticket_type: "job".into(),
+                fields: json!({"name": "n"}),
+                creator: None,
+            },
+        )
+        .await
+        .unwrap();
+    let (left, right) = (created.new_runs[0], created.new_runs[1]);
+    complete(&second, company, left, json!({"a": "by the second store"}), worker).await.unwrap();
+    let outcome = complete(&first, company, right, json!({"b": "by the first store"}), worker).await.unwrap();
+    assert_eq!(outcome.activated, vec!["join"], "the first store saw that left had completed");
+    let view = second.instance(company, created.instance).await.unwrap();
+    assert_eq!(view.data, json!({"name": "n", "a": "by the second store", "b": "by the first store"}));
+    assert_eq!(view.revision, 3);
 }
