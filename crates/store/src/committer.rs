@@ -131,6 +131,18 @@ impl Store {
         let tx = &write.tx;
         let now = now_millis();
 
+        // Every query below is limited to the companies of the batch's commands;
+        // each row is then checked against its own command's company.
+        let mut companies: Vec<i64> = requests
+            .iter()
+            .map(|r| match &r.command {
+                Command::Start { company, .. } | Command::Complete { company, .. } | Command::Apply { company, .. } => {
+                    company.0
+                }
+            })
+            .collect();
+        companies.sort_unstable();
+        companies.dedup();
         // Resolve run ids to (instance, seq).
         let run_ids: Vec<i64> = requests
             .iter()
@@ -145,10 +157,11 @@ impl Store {
                 tx,
                 backend,
                 &format!(
-                    "SELECT id, company_id, instance_id, seq FROM task_runs WHERE id IN ({})",
-                    sql::id_list(backend)
+                    "SELECT id, company_id, instance_id, seq FROM task_runs WHERE company_id IN ({}) AND id IN ({})",
+                    sql::id_list(backend, 1),
+                    sql::id_list(backend, 2)
                 ),
-                vec![sql::ids(&run_ids)],
+                vec![sql::ids(&companies), sql::ids(&run_ids)],
             )
             .await?;
             for row in rows {
@@ -173,7 +186,7 @@ impl Store {
             .collect();
         instance_ids.sort_unstable();
         instance_ids.dedup();
-        let mut loaded = self.load_instances(tx, &instance_ids).await?;
+        let mut loaded = self.load_instances(tx, &companies, &instance_ids).await?;
 
         let mut rows = Rows::default();
         let mut lookups = Lookups::default();
@@ -231,7 +244,12 @@ impl Store {
     /// Loads instances (locking them on PostgreSQL) with their runs.
     /// Locks the instances (on PostgreSQL) and reads their revisions; those the
     /// cache holds at the same revision are taken from it, the rest are loaded.
-    async fn load_instances(&self, tx: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<InstanceId, Loaded>> {
+    async fn load_instances(
+        &self,
+        tx: &impl ConnectionTrait,
+        companies: &[i64],
+        ids: &[i64],
+    ) -> Result<HashMap<InstanceId, Loaded>> {
         let mut out = HashMap::new();
         if ids.is_empty() {
             return Ok(out);
@@ -241,8 +259,12 @@ impl Store {
         let heads = sql::all(
             tx,
             backend,
-            &format!("SELECT id, revision FROM instances WHERE id IN ({}) ORDER BY id{lock}", sql::id_list(backend)),
-            vec![sql::ids(ids)],
+            &format!(
+                "SELECT id, revision FROM instances WHERE company_id IN ({}) AND id IN ({}) ORDER BY id{lock}",
+                sql::id_list(backend, 1),
+                sql::id_list(backend, 2)
+            ),
+            vec![sql::ids(companies), sql::ids(ids)],
         )
         .await?;
         let mut missing = Vec::new();
@@ -269,10 +291,11 @@ impl Store {
             backend,
             &format!(
                 "SELECT id, company_id, definition_version_id, status, data, ticket, meta, arrivals, initiator, revision, ticket_id \
-                 FROM instances WHERE id IN ({}) ORDER BY id",
-                sql::id_list(backend)
+                 FROM instances WHERE company_id IN ({}) AND id IN ({}) ORDER BY id",
+                sql::id_list(backend, 1),
+                sql::id_list(backend, 2)
             ),
-            vec![sql::ids(ids)],
+            vec![sql::ids(companies), sql::ids(ids)],
         )
         .await?;
         let columns =
@@ -282,15 +305,18 @@ impl Store {
             // whatever its statistics say; with stale statistics after a burst of new
             // instances, the IN form below was planned as a sequential scan.
             DbBackend::Postgres => format!(
-                "SELECT {columns} FROM jsonb_array_elements_text($1::jsonb) AS i(value) \
-                 CROSS JOIN LATERAL (SELECT * FROM task_runs WHERE instance_id = (i.value)::bigint) AS t ORDER BY 1, 2"
+                "SELECT {columns} FROM jsonb_array_elements_text($2::jsonb) AS i(value) \
+                 CROSS JOIN LATERAL (SELECT * FROM task_runs WHERE instance_id = (i.value)::bigint) AS t \
+                 WHERE t.company_id IN ({}) ORDER BY 1, 2",
+                sql::id_list(backend, 1)
             ),
             _ => format!(
-                "SELECT {columns} FROM task_runs t WHERE t.instance_id IN ({}) ORDER BY 1, 2",
-                sql::id_list(backend)
+                "SELECT {columns} FROM task_runs t WHERE t.company_id IN ({}) AND t.instance_id IN ({}) ORDER BY 1, 2",
+                sql::id_list(backend, 1),
+                sql::id_list(backend, 2)
             ),
         };
-        let run_rows = sql::all(tx, backend, &runs_sql, vec![sql::ids(ids)]).await?;
+        let run_rows = sql::all(tx, backend, &runs_sql, vec![sql::ids(companies), sql::ids(ids)]).await?;
         let mut runs_by_instance: HashMap<i64, Vec<&QueryResult>> = HashMap::new();
         for row in &run_rows {
             runs_by_instance.entry(row.try_get_by_index(0)?).or_default().push(row);

@@ -33,12 +33,12 @@ pub async fn one(
     db.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await
 }
 
-/// A subquery of the ids in the JSON array bound as `$1`, for `id IN (...)`.
+/// A subquery of the ids in the JSON array bound as `$param`, for `id IN (...)`.
 /// One SQL text for any number of ids: prepared once, planned for a short list.
-pub fn id_list(backend: DbBackend) -> &'static str {
+pub fn id_list(backend: DbBackend, param: usize) -> String {
     match backend {
-        DbBackend::Postgres => "SELECT (value)::bigint FROM jsonb_array_elements_text($1::jsonb)",
-        _ => "SELECT value FROM json_each($1)",
+        DbBackend::Postgres => format!("SELECT (value)::bigint FROM jsonb_array_elements_text(${param}::jsonb)"),
+        _ => format!("SELECT value FROM json_each(${param})"),
     }
 }
 
