@@ -70,6 +70,12 @@ enum Command {
         #[arg(long)]
         activate: bool,
     },
+    /// Manage companies (tenants).
+    #[command(subcommand)]
+    Company(CompanyCommand),
+    /// Manage a company's users.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Print a stored definition (YAML by default).
     Export {
         /// The definition's key.
@@ -115,6 +121,49 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum CompanyCommand {
+    /// Create a company.
+    Create {
+        /// The company's name (unique).
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    ///
+    /// Example: `echo 'a long passphrase' | ticketflower user add --company Acme --email ann@acme.test
+    /// --password-stdin --permission workflow_creator --role editor`
+    Add {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        email: String,
+        /// Display name (default: the email).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input (the only way to give one).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// company_admin, workflow_creator or ticket_admin; repeat for several.
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+        /// Company role key (created if new); repeat for several.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// List a company's users with their permissions and roles.
+    List {
+        #[arg(long)]
+        company: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = settings::Settings::from_env();
@@ -137,6 +186,16 @@ fn main() -> ExitCode {
                 json,
             };
             runtime().and_then(|rt| rt.block_on(commands::bench::run(&args)))
+        }
+        Command::Company(CompanyCommand::Create { name }) => {
+            runtime().and_then(|rt| rt.block_on(commands::people::create_company(&settings, &name)))
+        }
+        Command::User(UserCommand::Add { company, email, name, password_stdin: _, permissions, roles }) => {
+            let args = commands::people::AddUser { company, email, name, permissions, roles };
+            runtime().and_then(|rt| rt.block_on(commands::people::add_user(&settings, args)))
+        }
+        Command::User(UserCommand::List { company, json }) => {
+            runtime().and_then(|rt| rt.block_on(commands::people::list_users(&settings, &company, json)))
         }
         Command::Export { key, company, version, json } => runtime()
             .and_then(|rt| rt.block_on(commands::definitions::export(&settings, &key, &company, version, json))),

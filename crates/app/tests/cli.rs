@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The `ticketflower` binary as a user runs it: `validate` and `simulate` on the
 //! examples and on broken files, checking exit codes and the exact output shapes
-//! the issue promises (`FILE: valid`, `FILE: /pointer: message`, one JSON object).
+//! the issue promises (`FILE: valid`, `FILE: /pointer: message`, one JSON object);
+//! and the database commands (`import`, `export`, `company`, `user`) against a
+//! SQLite file in a scratch directory.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -455,4 +457,98 @@ fn help_exits_zero_and_lists_the_subcommands() {
         assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
         assert!(stdout(&output).contains("Usage"), "{}", describe(&output));
     }
+}
+
+/// Runs the binary in `dir` with the default database (`./data/ticketflower.db` there), feeding `input`.
+fn run_in(dir: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ticketflower"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn operators_provision_companies_and_users_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let created = run_in(dir, &["company", "create", "Acme Bakery"], "");
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(dir.join("data/ticketflower.db").exists(), "the default database lives under ./data");
+    let again = run_in(dir, &["company", "create", "Acme Bakery"], "");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+
+    let add = |email: &str, password: &str, extra: &[&str]| {
+        let mut args = vec!["user", "add", "--company", "Acme Bakery", "--email", email, "--password-stdin"];
+        args.extend_from_slice(extra);
+        run_in(dir, &args, password)
+    };
+    let ann = add(
+        "Ann@Acme.test",
+        "a long passphrase\n",
+        &["--permission", "workflow_creator", "--role", "editor", "--role", "qa"],
+    );
+    assert!(ann.status.success(), "{}", stderr(&ann));
+    let short = add("bob@acme.test", "short\n", &[]);
+    assert_eq!(short.status.code(), Some(1));
+    assert!(stderr(&short).contains("at least 10 characters"), "{}", stderr(&short));
+    let wizard = add("bob@acme.test", "a long passphrase\n", &["--permission", "wizard"]);
+    assert_eq!(wizard.status.code(), Some(1));
+    assert!(stderr(&wizard).contains("company_admin, workflow_creator, ticket_admin"), "{}", stderr(&wizard));
+    let twice = add("ann@acme.test", "another long passphrase\n", &[]);
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(stderr(&twice).contains("already exists"), "{}", stderr(&twice));
+    let nowhere = run_in(
+        dir,
+        &["user", "add", "--company", "Nope", "--email", "x@y.z", "--password-stdin"],
+        "a long passphrase\n",
+    );
+    assert_eq!(nowhere.status.code(), Some(1));
+
+    let listed = run_in(dir, &["user", "list", "--company", "Acme Bakery", "--json"], "");
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let users: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    let users = users.as_array().unwrap();
+    assert_eq!(users.len(), 1, "only ann was added: {users:?}");
+    assert_eq!(users[0]["email"], "ann@acme.test");
+    assert_eq!(users[0]["permissions"], serde_json::json!(["workflow_creator"]));
+    assert_eq!(users[0]["roles"], serde_json::json!(["editor", "qa"]));
+}
+
+#[test]
+fn import_then_export_round_trips_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let file = example("document-edit");
+    let file = file.to_str().unwrap();
+    let first = run_in(dir, &["import", file, "--company", "Acme", "--activate"], "");
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).contains("created company \"Acme\""), "{}", stdout(&first));
+    assert!(stdout(&first).contains("version 1"), "{}", stdout(&first));
+    let second = run_in(dir, &["import", file, "--company", "Acme"], "");
+    assert!(stdout(&second).contains("new version of document-edit version 2"), "{}", stdout(&second));
+    let exported = run_in(dir, &["export", "document-edit", "--company", "Acme", "--version", "1", "--json"], "");
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let document: Value = serde_json::from_str(&stdout(&exported)).unwrap();
+    let original: Value = serde_norway::from_str(&std::fs::read_to_string(example("document-edit")).unwrap()).unwrap();
+    assert_eq!(document, original);
+    let keys: Vec<&String> = document.as_object().unwrap().keys().collect();
+    assert_eq!(keys[..3], ["format", "key", "title"], "key order is kept");
+    let missing = run_in(dir, &["export", "nope", "--company", "Acme"], "");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("has no workflow \"nope\""), "{}", stderr(&missing));
+    let broken = dir.join("broken.yaml");
+    std::fs::write(&broken, "format: ticketflower/v1\nkey: broken\n").unwrap();
+    let refused = run_in(dir, &["import", broken.to_str().unwrap(), "--company", "Acme"], "");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stdout(&refused).contains("/title"), "{}", stdout(&refused));
+    assert!(stdout(&refused).contains("not imported"), "{}", stdout(&refused));
 }

@@ -17,6 +17,7 @@ mod definitions;
 mod files;
 mod history;
 mod migrations;
+pub mod passwords;
 mod people;
 mod sql;
 mod tickets;

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod definitions;
+pub mod people;
 pub mod simulate;
 pub mod validate;
 
