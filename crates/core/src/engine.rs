@@ -595,23 +595,14 @@ impl<'a> Work<'a> {
         self.data.as_ref().unwrap_or(&self.state.data)
     }
 
-    fn open_run(&self, seq: RunSeq) -> Result<TaskRun, EngineError> {
+    /// The run, if it is still open (in the state as this decision has changed it so far).
+    fn open_run(&self, seq: RunSeq) -> Result<&'a TaskRun, EngineError> {
         let run = self.state.run(seq).ok_or(EngineError::UnknownRun(seq))?;
-        if !self.run_status(seq).is_open() {
-            return Err(EngineError::RunClosed { seq, status: self.run_status(seq) });
+        let status = self.run_status(seq);
+        if !status.is_open() {
+            return Err(EngineError::RunClosed { seq, status });
         }
-        // Only the run's identity and flags are needed; its input and output are not copied.
-        Ok(TaskRun {
-            seq: run.seq,
-            task: run.task,
-            status: run.status,
-            run: run.run,
-            input: Value::Null,
-            output: None,
-            assignment: None,
-            due_at: run.due_at,
-            overdue: run.overdue,
-        })
+        Ok(run)
     }
 
     fn run_status(&self, seq: RunSeq) -> TaskStatus {

@@ -10,16 +10,12 @@ use ticketflower_core::Problem;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileMeta {
     pub id: FileId,
-    pub ticket: Option<TicketId>,
-    pub file_name: String,
-    pub content_type: String,
-    pub size_bytes: i64,
-    pub storage_path: String,
-    pub created_by: Option<UserId>,
+    #[serde(flatten)]
+    pub file: NewFile,
 }
 
 /// A file to record.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewFile {
     pub ticket: Option<TicketId>,
     pub file_name: String,
@@ -91,12 +87,14 @@ impl Store {
             .map(|r| {
                 Ok(FileMeta {
                     id: FileId(r.try_get_by_index(0)?),
-                    ticket: r.try_get_by_index::<Option<i64>>(1)?.map(TicketId),
-                    file_name: r.try_get_by_index(2)?,
-                    content_type: r.try_get_by_index(3)?,
-                    size_bytes: r.try_get_by_index(4)?,
-                    storage_path: r.try_get_by_index(5)?,
-                    created_by: r.try_get_by_index::<Option<i64>>(6)?.map(UserId),
+                    file: NewFile {
+                        ticket: r.try_get_by_index::<Option<i64>>(1)?.map(TicketId),
+                        file_name: r.try_get_by_index(2)?,
+                        content_type: r.try_get_by_index(3)?,
+                        size_bytes: r.try_get_by_index(4)?,
+                        storage_path: r.try_get_by_index(5)?,
+                        created_by: r.try_get_by_index::<Option<i64>>(6)?.map(UserId),
+                    },
                 })
             })
             .collect()

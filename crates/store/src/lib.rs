@@ -210,22 +210,6 @@ impl Store {
         let tx = sea_orm::TransactionTrait::begin_with_options(&self.inner.db, options).await?;
         Ok(WriteTx { tx, _guard: guard })
     }
-
-    /// Removes everything (tests and benchmarks only).
-    pub async fn wipe_all_data(&self) -> Result<()> {
-        let write = self.write().await?;
-        for table in migrations::TABLES.iter().rev() {
-            sql::exec(&write.tx, self.backend(), &format!("DELETE FROM {table}"), vec![]).await?;
-        }
-        write.commit().await?;
-        if let Ok(mut cache) = self.inner.definitions.write() {
-            cache.clear();
-        }
-        if let Ok(mut cache) = self.inner.instances.lock() {
-            cache.clear();
-        }
-        Ok(())
-    }
 }
 
 /// A write transaction; on SQLite it holds the writer lock until commit or drop.

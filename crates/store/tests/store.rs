@@ -275,25 +275,26 @@ transitions:
   - {from: join, status: COMPLETED}
 "#;
 
+/// A company with the PARALLEL workflow active and one worker of its role.
+async fn company_with_parallel(store: &Store) -> (CompanyId, UserId) {
+    let company = store.create_company(&unique("parallel")).await.unwrap();
+    let worker = NewUser {
+        email: format!("{}@example.com", unique("w")),
+        display_name: String::new(),
+        password_hash: "x".into(),
+        permissions: vec![],
+        roles: vec!["team".into()],
+    };
+    let worker = store.add_user(company, worker).await.unwrap();
+    import_and_activate(store, company, PARALLEL).await;
+    (company, worker)
+}
+
 async fn concurrent_parallel_completions(url: String) {
     // Two stores are two independent connection pools (two nodes).
     let first = connect(&url).await;
     let second = connect(&url).await;
-    let company = first.create_company(&unique("parallel")).await.unwrap();
-    let worker = first
-        .add_user(
-            company,
-            NewUser {
-                email: format!("{}@example.com", unique("w")),
-                display_name: String::new(),
-                password_hash: "x".into(),
-                permissions: vec![],
-                roles: vec!["team".into()],
-            },
-        )
-        .await
-        .unwrap();
-    import_and_activate(&first, company, PARALLEL).await;
+    let (company, worker) = company_with_parallel(&first).await;
     for round in 0..10 {
         let created = first
             .create_ticket(
@@ -508,7 +509,7 @@ async fn file_metadata(url: String) {
     store.add_file(a.id, file(ticket, "plan.pdf", 1234)).await.unwrap();
     let files = store.ticket_files(a.id, ticket).await.unwrap();
     assert_eq!(files.len(), 1);
-    assert_eq!((files[0].file_name.as_str(), files[0].size_bytes), ("plan.pdf", 1234));
+    assert_eq!((files[0].file.file_name.as_str(), files[0].file.size_bytes), ("plan.pdf", 1234));
     let invalid = store.add_file(a.id, file(ticket, "../etc/passwd", -1)).await.unwrap_err();
     assert!(matches!(invalid, StoreError::Invalid(ref problems) if problems.len() == 2), "{invalid:?}");
     let foreign = store.add_file(b.id, file(ticket, "x.pdf", 1)).await.unwrap_err();
@@ -559,21 +560,7 @@ async fn stale_cache_is_reloaded(url: String) {
     // changes it; the first must see that change instead of overwriting it.
     let first = connect(&url).await;
     let second = connect(&url).await;
-    let company = first.create_company(&unique("stale")).await.unwrap();
-    let worker = first
-        .add_user(
-            company,
-            NewUser {
-                email: format!("{}@example.com", unique("w")),
-                display_name: String::new(),
-                password_hash: "x".into(),
-                permissions: vec![],
-                roles: vec!["team".into()],
-            },
-        )
-        .await
-        .unwrap();
-    import_and_activate(&first, company, PARALLEL).await;
+    let (company, worker) = company_with_parallel(&first).await;
     let created = first
         .create_ticket(
             company,

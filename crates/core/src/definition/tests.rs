@@ -955,89 +955,44 @@ fn durations_parse() {
 
 // ---- no panic on any input ----
 
-/// Keys a definition uses, so generated documents often reach deep into the reader.
-const KEYS: &[&str] = &[
-    "format",
-    "key",
-    "title",
-    "description",
-    "ext_ref",
-    "roles",
-    "fields",
-    "tickets",
-    "tasks",
-    "transitions",
-    "triggers",
-    "from",
-    "to",
-    "status",
-    "when",
-    "priority",
-    "on",
-    "input",
-    "output",
-    "input_schema",
-    "output_schema",
-    "type",
-    "depends_on",
-    "join",
-    "watch",
-    "next",
-    "max_runs",
-    "review",
-    "prompt",
-    "action",
-    "assign",
-    "due",
-    "role",
-    "users",
-    "initiator",
-    "field",
-    "policy",
-    "method",
-    "url",
-    "headers",
-    "retry",
-    "timeout_seconds",
-    "on_error",
-    "backoff",
-    "max_attempts",
-    "filter",
-    "data",
-    "cron",
-    "role_access",
-    "properties",
-    "required",
-    "items",
-    "$ref",
-    "$defs",
-    "enum",
-    "const",
-    "pattern",
-    "format",
-    "minimum",
-    "$and",
-    "$or",
-    "$nor",
-    "$not",
-    "$in",
-    "$eq",
-    "$gt",
-    "$exists",
-    "$regex",
-    "$options",
-    "$size",
-    "$all",
-    "$elemMatch",
-    "$literal",
-    "data.x",
-    "output.decision",
-    "ticket.title",
-    "a.b",
-    "",
-    "label",
-    "uri",
-];
+/// Keys a definition uses, so generated documents often reach deep into the
+/// reader: the reader's own key lists and the condition operators (so the fuzzing
+/// follows the code), plus JSON Schema keywords and a few paths and oddities.
+fn keys() -> Vec<&'static str> {
+    let reader = [
+        TOP_KEYS,
+        TICKET_KEYS,
+        TASK_KEYS,
+        ASSIGN_KEYS,
+        ACTION_KEYS,
+        RETRY_KEYS,
+        TRANSITION_KEYS,
+        TRIGGER_KEYS,
+        EXT_REF_KEYS,
+    ];
+    let extra = [
+        "properties",
+        "required",
+        "items",
+        "$ref",
+        "$defs",
+        "enum",
+        "const",
+        "pattern",
+        "minimum",
+        "$literal",
+        "data.x",
+        "output.decision",
+        "ticket.title",
+        "a.b",
+        "",
+    ];
+    let mut keys: Vec<&str> =
+        reader.into_iter().flatten().chain(crate::condition::OPERATORS).copied().chain(extra).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
 
 /// Strings a definition uses as values.
 const WORDS: &[&str] = &[
@@ -1096,7 +1051,7 @@ const WORDS: &[&str] = &[
 
 fn key_strategy() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => proptest::sample::select(KEYS).prop_map(str::to_owned),
+        4 => proptest::sample::select(keys()).prop_map(str::to_owned),
         1 => "[a-z$._]{0,8}",
         1 => any::<String>(),
     ]
