@@ -20,12 +20,29 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "ticketflower", version, about, long_about, max_term_width = 100)]
 struct Cli {
+    /// Without a command, `serve` runs with its defaults.
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the web application (the default without a command).
+    ///
+    /// On the first start with an empty database it creates a demo company
+    /// with one user per permission and role and the example workflows
+    /// activated, and prints the demo logins once.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "TICKETFLOWER_BIND")]
+        bind: std::net::SocketAddr,
+        /// Folder for uploaded files (a `files` folder is made inside).
+        #[arg(long, default_value = "data", env = "TICKETFLOWER_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Mark session cookies Secure (when served over https, e.g. behind a proxy).
+        #[arg(long, env = "TICKETFLOWER_SECURE_COOKIES")]
+        secure_cookies: bool,
+    },
     /// Check workflow definition files and list every problem.
     ///
     /// Prints `FILE: valid` (and any warnings) for a valid file, or one line per
@@ -86,6 +103,29 @@ enum Command {
         #[arg(long)]
         version: Option<i64>,
         /// Print JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure the web application under load (ticket creation, inbox, ticket list).
+    ///
+    /// Fills a fresh database with the demo company and TICKETS Document Edit
+    /// tickets (2 % open), starts the server on a random loopback port and
+    /// drives it at concurrency 1, 16 and 64; prints requests/s, p50 and p99,
+    /// the raw database transaction rate and the query plans.
+    BenchWeb {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Existing tickets to create before measuring.
+        #[arg(long, default_value_t = 1_000_000)]
+        tickets: i64,
+        /// The SQLite file to benchmark on (replaced).
+        #[arg(long, default_value = "data/bench/web.db")]
+        sqlite_path: PathBuf,
+        /// Also benchmark PostgreSQL; a database `ticketflower_bench_web` is (re)created on that server.
+        #[arg(long, env = "TICKETFLOWER_BENCH_POSTGRES_URL")]
+        postgres: Option<String>,
+        /// Print one JSON document.
         #[arg(long)]
         json: bool,
     },
@@ -166,8 +206,24 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,ticketflower=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let settings = settings::Settings::from_env();
-    let result = match cli.command {
+    let command = cli.command.unwrap_or(Command::Serve {
+        bind: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+        data_dir: PathBuf::from("data"),
+        secure_cookies: false,
+    });
+    let result = match command {
+        Command::Serve { bind, data_dir, secure_cookies } => {
+            let args = commands::serve::Args { bind, data_dir, secure_cookies };
+            runtime().and_then(|rt| rt.block_on(commands::serve::run(&settings, args)))
+        }
         Command::Validate { files } => commands::validate::run(&files),
         Command::Simulate { file, ticket, data, outputs, json } => {
             commands::simulate::run(&commands::simulate::Args { file, ticket, data, outputs, json })
@@ -186,6 +242,10 @@ fn main() -> ExitCode {
                 json,
             };
             runtime().and_then(|rt| rt.block_on(commands::bench::run(&args)))
+        }
+        Command::BenchWeb { seconds, tickets, sqlite_path, postgres, json } => {
+            let args = commands::bench_web::Args { seconds, tickets, sqlite_path, postgres, json };
+            runtime().and_then(|rt| rt.block_on(commands::bench_web::run(&args)))
         }
         Command::Company(CompanyCommand::Create { name }) => {
             runtime().and_then(|rt| rt.block_on(commands::people::create_company(&settings, &name)))

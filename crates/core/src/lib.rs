@@ -11,6 +11,7 @@
 
 pub mod condition;
 pub mod definition;
+pub mod diagram;
 pub mod document;
 pub mod engine;
 pub mod path;

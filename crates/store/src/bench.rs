@@ -97,3 +97,91 @@ impl Store {
         Ok(total as f64 / started.elapsed().as_secs_f64())
     }
 }
+
+/// What [`Store::bench_fill_tickets`] made.
+#[derive(Debug, Clone, Copy)]
+pub struct FilledTickets {
+    pub tickets: i64,
+    pub open: i64,
+}
+
+impl Store {
+    /// Copies a template ticket (with its instance and first task run) `count`
+    /// times with plain bulk SQL, for benchmarks that need a large database
+    /// quickly: every `open_every`-th copy stays `IN_PROGRESS` with its run
+    /// open, the others are `COMPLETED` with their run completed. The template
+    /// must be a freshly started ticket of the company with one open run.
+    pub async fn bench_fill_tickets(
+        &self,
+        company: crate::CompanyId,
+        template: crate::TicketId,
+        count: i64,
+        open_every: i64,
+    ) -> Result<FilledTickets> {
+        let backend = self.backend();
+        let series = match backend {
+            DbBackend::Postgres => "SELECT generate_series(1, $3) AS i",
+            _ => "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $3) SELECT i FROM n",
+        };
+        let concat = |a: &str, b: &str| format!("{a} || ' ' || CAST({b} AS TEXT)");
+        let write = self.write().await?;
+        let before = sql::one(&write.tx, backend, "SELECT COALESCE(MAX(id), 0) FROM tickets", vec![])
+            .await?
+            .ok_or(crate::StoreError::Corrupt("no max".into()))?
+            .try_get_by_index::<i64>(0)?;
+        sql::exec(
+            &write.tx,
+            backend,
+            &format!(
+                "INSERT INTO tickets (company_id, ticket_type, definition_version_id, title, fields, status, creator_id, created_at, updated_at) \
+                 SELECT t.company_id, t.ticket_type, t.definition_version_id, {title}, t.fields, \
+                        CASE WHEN s.i % $4 = 0 THEN 'IN_PROGRESS' ELSE 'COMPLETED' END, t.creator_id, t.created_at - $3 + s.i, t.updated_at \
+                 FROM tickets t CROSS JOIN ({series}) s WHERE t.company_id = $1 AND t.id = $2 ORDER BY s.i",
+                title = concat("t.title", "s.i"),
+            ),
+            vec![int(company.0), int(template.0), int(count), int(open_every)],
+        )
+        .await?;
+        sql::exec(
+            &write.tx,
+            backend,
+            "INSERT INTO instances (company_id, ticket_id, definition_version_id, status, data, ticket, meta, arrivals, initiator, revision, created_at, updated_at) \
+             SELECT t.company_id, t.id, i.definition_version_id, t.status, i.data, i.ticket, i.meta, i.arrivals, i.initiator, i.revision, t.created_at, t.updated_at \
+             FROM tickets t CROSS JOIN (SELECT * FROM instances WHERE company_id = $1 AND ticket_id = $2) i \
+             WHERE t.company_id = $1 AND t.id > $3 ORDER BY t.id",
+            vec![int(company.0), int(template.0), int(before)],
+        )
+        .await?;
+        sql::exec(
+            &write.tx,
+            backend,
+            "INSERT INTO task_runs (company_id, instance_id, seq, task_key, status, run, input, output, assignment, eligible_role, assignee_id, due_at, overdue, created_at, updated_at, completed_by) \
+             SELECT n.company_id, n.id, r.seq, r.task_key, CASE WHEN n.status = 'IN_PROGRESS' THEN r.status ELSE 'COMPLETED' END, r.run, r.input, r.output, r.assignment, r.eligible_role, r.assignee_id, r.due_at, r.overdue, n.created_at, n.updated_at, r.completed_by \
+             FROM instances n CROSS JOIN (SELECT r.* FROM task_runs r JOIN instances ti ON ti.id = r.instance_id WHERE ti.company_id = $1 AND ti.ticket_id = $2) r \
+             WHERE n.company_id = $1 AND n.ticket_id > $3 ORDER BY n.id",
+            vec![int(company.0), int(template.0), int(before)],
+        )
+        .await?;
+        write.commit().await?;
+        Ok(FilledTickets { tickets: count, open: count / open_every.max(1) })
+    }
+}
+
+/// Drops and creates a PostgreSQL database next to the one `url` names, and
+/// returns the new database's URL (benchmarks keep their million rows out of
+/// the test database).
+pub async fn recreate_postgres_database(url: &str, name: &str) -> Result<String> {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        return Err(crate::StoreError::Invalid(vec![ticketflower_core::Problem::error("/name", "a plain name")]));
+    }
+    let db = sea_orm::Database::connect(url).await?;
+    sea_orm::ConnectionTrait::execute_unprepared(&db, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    sea_orm::ConnectionTrait::execute_unprepared(&db, &format!("CREATE DATABASE {name}")).await?;
+    db.close().await?;
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let prefix = base.rsplit_once('/').map(|(prefix, _)| prefix).unwrap_or(base);
+    Ok(format!("{prefix}/{name}{query}"))
+}

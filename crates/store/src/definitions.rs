@@ -68,6 +68,19 @@ impl Store {
         document: &Value,
         actor: Option<UserId>,
     ) -> Result<ImportedVersion> {
+        self.save_version(company, document, None, actor).await
+    }
+
+    /// Like [`Store::import_definition`], refusing the save (a conflict) when
+    /// `base` is given and is no longer the key's latest version, so an editor
+    /// working from a stale copy cannot overwrite someone else's save.
+    pub async fn save_version(
+        &self,
+        company: CompanyId,
+        document: &Value,
+        base: Option<i64>,
+        actor: Option<UserId>,
+    ) -> Result<ImportedVersion> {
         let loaded = Definition::load(document);
         let Some(definition) = loaded.definition else {
             return Err(StoreError::Invalid(loaded.problems));
@@ -116,6 +129,15 @@ impl Store {
         .await?
         .ok_or(StoreError::Corrupt("no next version".into()))?
         .try_get_by_index::<i64>(0)?;
+        if let Some(base) = base
+            && base != next - 1
+        {
+            return Err(StoreError::Conflict(format!(
+                "version {} of \"{}\" was saved after the version {base} you started from; reload and apply your change again",
+                next - 1,
+                definition.key
+            )));
+        }
         let row = sql::one(
             &write.tx,
             backend,
@@ -182,6 +204,23 @@ impl Store {
         Ok(VersionId(version_id))
     }
 
+    /// Archives a version: no new tickets start on it; running instances go on.
+    pub async fn archive_version(&self, company: CompanyId, key: &str, version: i64) -> Result<()> {
+        let write = self.write().await?;
+        let changed = sql::exec(
+            &write.tx,
+            self.backend(),
+            "UPDATE definition_versions SET status = 'ARCHIVED' WHERE company_id = $1 AND version = $3 \
+             AND definition_id = (SELECT id FROM definitions WHERE company_id = $1 AND key = $2)",
+            vec![int(company.0), text(key), int(version)],
+        )
+        .await?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound("definition version"));
+        }
+        write.commit().await
+    }
+
     /// The stored document of a version (the latest when `version` is `None`).
     pub async fn export_definition(&self, company: CompanyId, key: &str, version: Option<i64>) -> Result<Value> {
         let row = sql::one(
@@ -236,7 +275,7 @@ impl Store {
 
     /// The compiled definition of a version, from the cache or the database.
     pub async fn definition(&self, company: CompanyId, version: VersionId) -> Result<Arc<Definition>> {
-        if let Some(found) = self.cached_definition(version) {
+        if let Some(found) = self.cached_definition(company, version) {
             return Ok(found);
         }
         let row = sql::one(
@@ -253,13 +292,15 @@ impl Store {
         })?;
         let definition = Arc::new(definition);
         if let Ok(mut cache) = self.inner.definitions.write() {
-            cache.insert(version, definition.clone());
+            cache.insert(version, (company, definition.clone()));
         }
         Ok(definition)
     }
 
-    pub(crate) fn cached_definition(&self, version: VersionId) -> Option<Arc<Definition>> {
-        self.inner.definitions.read().ok().and_then(|cache| cache.get(&version).cloned())
+    /// A cached definition, only when it belongs to `company` (another company's id misses).
+    pub(crate) fn cached_definition(&self, company: CompanyId, version: VersionId) -> Option<Arc<Definition>> {
+        let cache = self.inner.definitions.read().ok()?;
+        cache.get(&version).filter(|(owner, _)| *owner == company).map(|(_, definition)| definition.clone())
     }
 }
 

@@ -11,23 +11,39 @@
 //! `ticketflower_core::engine`, writes all of their effects in one transaction
 //! and acknowledges them only after the commit (group commit).
 
+mod audit;
 mod bench;
+mod comments;
 mod committer;
 mod definitions;
+mod error_queue;
 mod files;
 mod history;
+mod inbox;
 mod migrations;
 pub mod passwords;
 mod people;
+mod roles;
+mod sessions;
 mod sql;
+mod ticket_list;
 mod tickets;
+mod timeline;
 mod views;
 
+pub use bench::{FilledTickets, recreate_postgres_database};
+pub use comments::{CommentView, NewComment, Visibility};
 pub use committer::{Command, CommandOutcome};
 pub use definitions::{DefinitionStatus, ImportedVersion, VersionSummary};
+pub use error_queue::{ErrorFilter, ErrorItem, ErrorStatus};
 pub use files::{FileMeta, NewFile};
+pub use inbox::{Inbox, InboxItem, RunDetail, Worker};
 pub use people::{NewUser, Permission, UserSummary};
+pub use roles::RoleView;
+pub use sessions::{LoginCandidate, SessionUser};
+pub use ticket_list::{TicketFilter, TicketPage, TicketScope, TicketSummary, TicketView};
 pub use tickets::{NewTicket, TicketCreated};
+pub use timeline::AuditEntry;
 pub use views::{HistoryEntry, InstanceView, RunView, TicketErrorView};
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -68,6 +84,8 @@ id_type!(
     FileId,
     /// One entry of a field's history.
     HistoryId,
+    /// One comment of a ticket's conversation.
+    CommentId,
 );
 
 /// What went wrong in the store, as the web layer and CLI need to tell it apart.
@@ -76,6 +94,9 @@ pub enum StoreError {
     /// Missing, or belonging to another company (the two are indistinguishable on purpose).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The caller may not do this (not eligible for a task, for example).
+    #[error("not allowed: {0}")]
+    Forbidden(&'static str),
     /// Input that breaks a rule; every problem listed.
     #[error("invalid input")]
     Invalid(Vec<Problem>),
@@ -145,8 +166,8 @@ struct Inner {
     backend: DbBackend,
     /// SQLite has one writer; write transactions queue here instead of failing with SQLITE_BUSY.
     sqlite_writer: Option<tokio::sync::Mutex<()>>,
-    /// Compiled definition snapshots by version.
-    definitions: RwLock<HashMap<VersionId, Arc<Definition>>>,
+    /// Compiled definition snapshots by version, with the company that owns each.
+    definitions: RwLock<HashMap<VersionId, (CompanyId, Arc<Definition>)>>,
     committer: committer::Handle,
     /// Instances as the committers last wrote them, with their revision; a batch
     /// uses an entry only when the database still holds that revision.

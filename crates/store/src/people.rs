@@ -198,6 +198,12 @@ impl Store {
             .collect()
     }
 
+    /// True when no company exists yet (a fresh database).
+    pub async fn has_no_companies(&self) -> Result<bool> {
+        let row = sql::one(self.db(), self.backend(), "SELECT id FROM companies LIMIT 1", vec![]).await?;
+        Ok(row.is_none())
+    }
+
     /// The id of a user of this company by email.
     pub async fn user_by_email(&self, company: CompanyId, email: &str) -> Result<Option<UserId>> {
         let row = sql::one(

@@ -47,6 +47,32 @@ pub fn ids(ids: &[i64]) -> Value {
     json(&serde_json::Value::from(ids.to_vec()))
 }
 
+/// A subquery of the strings in the JSON array bound at `placeholder` (`$3`),
+/// for `x IN (...)`: one SQL text for any number of strings.
+pub fn text_list(backend: DbBackend, placeholder: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("SELECT jsonb_array_elements_text({placeholder}::jsonb)"),
+        _ => format!("SELECT value FROM json_each({placeholder})"),
+    }
+}
+
+/// Binds strings for [`text_list`].
+pub fn texts(texts: &[String]) -> Value {
+    json(&serde_json::Value::from(texts.to_vec()))
+}
+
+/// The values of a statement assembled piece by piece (only the conditions a
+/// filter uses): [`Params::bind`] adds a value and returns its placeholder.
+#[derive(Debug, Default)]
+pub struct Params(pub Vec<Value>);
+
+impl Params {
+    pub fn bind(&mut self, value: Value) -> String {
+        self.0.push(value);
+        format!("${}", self.0.len())
+    }
+}
+
 /// A JSON value for binding.
 pub fn json(value: &serde_json::Value) -> Value {
     Value::Json(Some(Box::new(value.clone())))

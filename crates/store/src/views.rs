@@ -2,8 +2,10 @@
 
 use crate::sql::{self, int};
 use crate::{CompanyId, HistoryId, InstanceId, Result, RunId, Store, StoreError, TicketErrorId, TicketId, UserId};
+use sea_orm::QueryResult;
 use serde::Serialize;
 use serde_json::Value;
+use ticketflower_core::engine::Assignment;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunView {
@@ -18,6 +20,41 @@ pub struct RunView {
     pub eligible_role: Option<String>,
     pub due_at: Option<i64>,
     pub completed_by: Option<UserId>,
+    /// Who may work it, as resolved when it was activated (none for automated tasks).
+    pub assignment: Option<Assignment>,
+    pub created_at: i64,
+}
+
+/// The columns [`run_view`] reads, from `task_runs` aliased `r`.
+pub(crate) const RUN_COLUMNS: &str = "r.id, r.seq, r.task_key, r.status, r.run, r.input, r.output, r.assignee_id, \
+     r.eligible_role, r.due_at, r.completed_by, r.assignment, r.created_at";
+
+/// How many columns [`RUN_COLUMNS`] has.
+pub(crate) const RUN_COLUMN_COUNT: usize = 13;
+
+/// Reads a run selected with [`RUN_COLUMNS`].
+pub(crate) fn run_view(r: &QueryResult) -> Result<RunView> {
+    let id = RunId(r.try_get_by_index(0)?);
+    let assignment: Option<Value> = r.try_get_by_index(11)?;
+    let assignment = assignment
+        .map(serde_json::from_value::<Assignment>)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("assignment of task run {id}: {e}")))?;
+    Ok(RunView {
+        id,
+        seq: r.try_get_by_index(1)?,
+        task: r.try_get_by_index(2)?,
+        status: r.try_get_by_index(3)?,
+        run: r.try_get_by_index(4)?,
+        input: r.try_get_by_index(5)?,
+        output: r.try_get_by_index(6)?,
+        assignee: r.try_get_by_index::<Option<i64>>(7)?.map(UserId),
+        eligible_role: r.try_get_by_index(8)?,
+        due_at: r.try_get_by_index(9)?,
+        completed_by: r.try_get_by_index::<Option<i64>>(10)?.map(UserId),
+        assignment,
+        created_at: r.try_get_by_index(12)?,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,8 +112,9 @@ impl Store {
         let runs = sql::all(
             self.db(),
             backend,
-            "SELECT id, seq, task_key, status, run, input, output, assignee_id, eligible_role, due_at, completed_by \
-             FROM task_runs WHERE company_id = $1 AND instance_id = $2 ORDER BY seq",
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM task_runs r WHERE r.company_id = $1 AND r.instance_id = $2 ORDER BY r.seq"
+            ),
             vec![int(company.0), int(id.0)],
         )
         .await?;
@@ -86,24 +124,7 @@ impl Store {
             status: row.try_get_by_index(2)?,
             data: row.try_get_by_index(3)?,
             revision: row.try_get_by_index(4)?,
-            runs: runs
-                .iter()
-                .map(|r| {
-                    Ok(RunView {
-                        id: RunId(r.try_get_by_index(0)?),
-                        seq: r.try_get_by_index(1)?,
-                        task: r.try_get_by_index(2)?,
-                        status: r.try_get_by_index(3)?,
-                        run: r.try_get_by_index(4)?,
-                        input: r.try_get_by_index(5)?,
-                        output: r.try_get_by_index(6)?,
-                        assignee: r.try_get_by_index::<Option<i64>>(7)?.map(UserId),
-                        eligible_role: r.try_get_by_index(8)?,
-                        due_at: r.try_get_by_index(9)?,
-                        completed_by: r.try_get_by_index::<Option<i64>>(10)?.map(UserId),
-                    })
-                })
-                .collect::<Result<_>>()?,
+            runs: runs.iter().map(run_view).collect::<Result<_>>()?,
         })
     }
 

@@ -46,6 +46,14 @@ on_both_backends! {
     file_metadata_is_kept_per_ticket_and_company => file_metadata;
     fields_roll_back_and_tasks_rerun_from_history => rollback_and_rerun;
     a_store_reloads_instances_another_store_changed => stale_cache_is_reloaded;
+    the_ticket_list_filters_scopes_and_pages_newest_first => ticket_list;
+    search_finds_words_in_titles_fields_and_comments_and_takes_any_input => ticket_search;
+    comments_keep_their_files_and_stay_in_their_company => ticket_comments;
+    the_inbox_puts_overdue_first_and_shows_only_eligible_runs => inbox_order_and_eligibility;
+    claiming_and_releasing_runs_checks_eligibility_and_state => claim_and_release;
+    of_two_concurrent_claims_exactly_one_wins => claim_race;
+    ticket_errors_are_listed_reviewed_and_resolved => error_queue;
+    company_admins_manage_roles_and_user_access => roles_and_access;
 }
 
 fn sqlite_url() -> (tempfile::TempDir, String) {
@@ -580,4 +588,773 @@ async fn stale_cache_is_reloaded(url: String) {
     let view = second.instance(company, created.instance).await.unwrap();
     assert_eq!(view.data, json!({"name": "n", "a": "by the second store", "b": "by the first store"}));
     assert_eq!(view.revision, 3);
+}
+
+// ---------------------------------------------------------------------------
+// The ticket desk: list, search, comments, inbox, error queue, company admin.
+
+use ticketflower_core::engine::{Assignment, Eligible};
+use ticketflower_store::{
+    ErrorFilter, ErrorStatus, NewComment, RoleId, TicketFilter, TicketId, TicketScope, Visibility, Worker,
+};
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres")
+}
+
+/// Every ticket id the filter selects, page by page, checking each page's shape.
+async fn all_pages(store: &Store, company: CompanyId, filter: &TicketFilter) -> Vec<TicketId> {
+    let mut filter = filter.clone();
+    let mut ids = Vec::new();
+    loop {
+        let page = store.list_tickets(company, &filter).await.unwrap();
+        assert!(page.tickets.len() <= filter.limit as usize);
+        ids.extend(page.tickets.iter().map(|t| t.id));
+        match page.next_before {
+            Some(before) => {
+                assert_eq!(Some(before), page.tickets.last().map(|t| t.id), "the next page starts after this one");
+                filter.before = Some(before);
+            }
+            None => return ids,
+        }
+    }
+}
+
+async fn ids(store: &Store, company: CompanyId, filter: TicketFilter) -> Vec<TicketId> {
+    all_pages(store, company, &filter).await
+}
+
+async fn add_plain_user(store: &Store, company: CompanyId, name: &str, roles: &[&str]) -> (UserId, String) {
+    let email = format!("{}@example.com", unique(name));
+    let id = store
+        .add_user(
+            company,
+            NewUser {
+                email: email.clone(),
+                display_name: name.into(),
+                password_hash: "x".into(),
+                permissions: vec![],
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            },
+        )
+        .await
+        .unwrap();
+    (id, email)
+}
+
+async fn ticket_list(url: String) {
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let other = company_with_document_edit(&store).await;
+    let mut created = Vec::new();
+    for n in 0..7 {
+        let creator = (n % 2 == 0).then_some(c.author);
+        let ticket = NewTicket { creator, ..edit_request(&format!("Ticket number {n}")) };
+        created.push(store.create_ticket(c.id, ticket).await.unwrap());
+    }
+    let foreign = store.create_ticket(other.id, edit_request("Another company's")).await.unwrap();
+    // Ticket 0 is done; ticket 2 waits on its author's answer.
+    complete(&store, c.id, created[0].new_runs[0], json!({"updated_doc": "Done"}), c.editor).await.unwrap();
+    complete(&store, c.id, created[2].new_runs[0], json!({"questions": "Why?"}), c.editor).await.unwrap();
+    let ticket_ids: Vec<TicketId> = created.iter().rev().map(|t| t.ticket).collect();
+
+    // Pages of three: every ticket exactly once, newest first, none of the other company's.
+    let all = TicketFilter { limit: 3, ..TicketFilter::new(TicketScope::All) };
+    let first = store.list_tickets(c.id, &all).await.unwrap();
+    assert_eq!(first.tickets.len(), 3);
+    assert_eq!(first.next_before, Some(ticket_ids[2]));
+    assert_eq!(first.tickets[0].title, "Ticket number 6");
+    assert_eq!(first.tickets[0].creator.as_deref(), Some("Ann Author"));
+    assert_eq!(first.tickets[1].creator, None);
+    assert_eq!(first.tickets[0].ticket_type, "edit-request");
+    assert_eq!(all_pages(&store, c.id, &all).await, ticket_ids);
+    let exact = TicketFilter { limit: 7, ..TicketFilter::new(TicketScope::All) };
+    assert_eq!(store.list_tickets(c.id, &exact).await.unwrap().next_before, None, "no empty last page");
+    assert!(!ids(&store, other.id, TicketFilter::new(TicketScope::All)).await.contains(&created[0].ticket));
+    assert_eq!(ids(&store, other.id, TicketFilter::new(TicketScope::All)).await, vec![foreign.ticket]);
+
+    // Filters.
+    let status = |s: &str| TicketFilter { status: Some(s.into()), ..TicketFilter::new(TicketScope::All) };
+    assert_eq!(ids(&store, c.id, status("COMPLETED")).await, vec![created[0].ticket]);
+    assert_eq!(ids(&store, c.id, status("IN_PROGRESS")).await.len(), 6);
+    let of_type = |t: &str| TicketFilter { ticket_type: Some(t.into()), ..TicketFilter::new(TicketScope::All) };
+    assert_eq!(ids(&store, c.id, of_type("edit-request")).await, ticket_ids);
+    assert!(ids(&store, c.id, of_type("nope")).await.is_empty());
+    let assigned = |u: UserId| TicketFilter { assignee: Some(u), ..TicketFilter::new(TicketScope::All) };
+    assert_eq!(ids(&store, c.id, assigned(c.author)).await, vec![created[2].ticket], "the open answer task");
+    assert!(ids(&store, c.id, assigned(c.editor)).await.is_empty(), "pool tasks are nobody's until claimed");
+    let page = store.list_tickets(c.id, &exact).await.unwrap();
+    let (oldest, newest) = (page.tickets.last().unwrap().created_at, page.tickets[0].created_at);
+    let between = |from: Option<i64>, to: Option<i64>| TicketFilter {
+        created_from: from,
+        created_to: to,
+        ..TicketFilter::new(TicketScope::All)
+    };
+    assert_eq!(ids(&store, c.id, between(Some(oldest), Some(newest + 1))).await, ticket_ids);
+    assert!(ids(&store, c.id, between(Some(newest + 1), None)).await.is_empty(), "from is inclusive");
+    assert!(ids(&store, c.id, between(None, Some(oldest))).await.is_empty(), "to is exclusive");
+    let combined =
+        TicketFilter { status: Some("IN_PROGRESS".into()), before: Some(created[3].ticket), limit: 2, ..status("x") };
+    assert_eq!(all_pages(&store, c.id, &combined).await, vec![created[2].ticket, created[1].ticket]);
+
+    // Scopes.
+    let restricted = |user: UserId, types: &[&str], roles: &[&str]| {
+        TicketFilter::new(TicketScope::Restricted {
+            user,
+            ticket_types: types.iter().map(|t| (*t).to_owned()).collect(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        })
+    };
+    let (outsider, _) = add_plain_user(&store, c.id, "Olga Outsider", &[]).await;
+    assert!(ids(&store, c.id, restricted(outsider, &[], &[])).await.is_empty());
+    assert_eq!(ids(&store, c.id, restricted(outsider, &["edit-request"], &[])).await, ticket_ids, "by ticket type");
+    assert_eq!(ids(&store, c.id, restricted(outsider, &[], &["editor"])).await, ticket_ids, "eligible by role");
+    let authored: Vec<TicketId> = [6, 4, 2, 0].iter().map(|n| created[*n].ticket).collect();
+    assert_eq!(ids(&store, c.id, restricted(c.author, &[], &[])).await, authored, "created by the user");
+    assert_eq!(
+        ids(&store, c.id, restricted(c.editor, &[], &[])).await,
+        vec![created[2].ticket, created[0].ticket],
+        "with a task the user completed"
+    );
+    assert!(store.ticket_visible(c.id, created[2].ticket, &TicketScope::All).await.unwrap());
+    let author_scope = TicketScope::Restricted { user: c.author, ticket_types: vec![], roles: vec![] };
+    assert!(store.ticket_visible(c.id, created[2].ticket, &author_scope).await.unwrap());
+    assert!(!store.ticket_visible(c.id, created[1].ticket, &author_scope).await.unwrap());
+    assert!(!store.ticket_visible(other.id, created[2].ticket, &TicketScope::All).await.unwrap());
+
+    // One ticket.
+    let view = store.ticket(c.id, created[2].ticket).await.unwrap();
+    assert_eq!(view.title, "Ticket number 2");
+    assert_eq!((view.definition_key.as_str(), view.version), ("document-edit", 1));
+    assert_eq!(view.status, "IN_PROGRESS");
+    assert_eq!(view.fields["submitted_doc"], "Draft text");
+    assert_eq!((view.creator, view.creator_name.as_deref()), (Some(c.author), Some("Ann Author")));
+    assert_eq!(view.instance, Some(created[2].instance));
+    let missing = store.ticket(other.id, created[2].ticket).await.unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound(_)), "{missing:?}");
+    assert!(matches!(store.ticket(c.id, TicketId(i64::MAX)).await.unwrap_err(), StoreError::NotFound(_)));
+
+    // The plan of the list query names the index each filter needs.
+    for (filter, index) in [
+        (TicketFilter::new(TicketScope::All), "tickets_company_id"),
+        (status("NEW"), "tickets_company_status"),
+        (of_type("edit-request"), "tickets_company_type"),
+    ] {
+        let plan = store.explain_ticket_list(c.id, &filter).await.unwrap();
+        assert!(!plan.is_empty());
+        if !is_postgres(&url) {
+            assert!(plan.iter().any(|line| line.contains(index)), "{index} in {plan:#?}");
+            assert!(!plan.iter().any(|line| line.contains("TEMP B-TREE")), "no sort: {plan:#?}");
+        }
+    }
+    let searching = TicketFilter { search: Some("x".into()), ..restricted(c.author, &["a"], &["b"]) };
+    assert!(!store.explain_ticket_list(c.id, &searching).await.unwrap().is_empty());
+}
+
+async fn ticket_search(url: String) {
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let other = company_with_document_edit(&store).await;
+    let ticket = |title: &str, doc: &str| NewTicket {
+        fields: json!({"title": title, "submitted_doc": doc}),
+        creator: Some(c.author),
+        ..edit_request("")
+    };
+    let zebra = store.create_ticket(c.id, ticket("Quarterly report", "The zebra numbers look odd")).await.unwrap();
+    let budget = store.create_ticket(c.id, ticket("Budget plan", "Draft 2025")).await.unwrap();
+    store
+        .create_ticket(
+            other.id,
+            NewTicket { fields: json!({"title": "Zebra", "submitted_doc": "zebra"}), ..edit_request("") },
+        )
+        .await
+        .unwrap();
+    store
+        .add_comment(
+            c.id,
+            NewComment {
+                ticket: budget.ticket,
+                author: c.editor,
+                body: "Please recheck the giraffe totals".into(),
+                visibility: Visibility::Internal,
+                files: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let search = |words: &str| TicketFilter { search: Some(words.into()), ..TicketFilter::new(TicketScope::All) };
+    let found = |words: &'static str| {
+        let store = store.clone();
+        let company = c.id;
+        async move { ids(&store, company, search(words)).await }
+    };
+    assert_eq!(found("zebra").await, vec![zebra.ticket], "a word of a field");
+    assert_eq!(found("ZEBRA").await, vec![zebra.ticket], "in any case");
+    assert_eq!(found("budget").await, vec![budget.ticket], "a word of the title");
+    assert_eq!(found("2025").await, vec![budget.ticket], "a number");
+    assert_eq!(found("giraffe").await, vec![budget.ticket], "a word of a comment");
+    assert_eq!(found("budget giraffe").await, vec![budget.ticket], "words from the ticket and a comment");
+    assert!(found("zebra giraffe").await.is_empty(), "every word is required");
+    assert!(found("submitted").await.is_empty(), "field names are not indexed");
+    assert!(found("zeb").await.is_empty(), "whole words");
+    assert_eq!(found("zebra\"").await, vec![zebra.ticket]);
+    assert_eq!(found("-zebra").await, vec![zebra.ticket]);
+    assert_eq!(found("   ").await.len(), 2, "blank input does not filter");
+    for hostile in [
+        "\"foo AND (",
+        "(((",
+        "\"",
+        "*",
+        "NEAR(zebra",
+        "zebra OR",
+        "a:* & !b | (c",
+        "'; DROP TABLE tickets; --",
+        "title:zebra",
+        "^zebra",
+        "\\",
+        "%_",
+    ] {
+        let result = store.list_tickets(c.id, &search(hostile)).await;
+        assert!(result.is_ok(), "{hostile}: {result:?}");
+    }
+    let filtered = TicketFilter { status: Some("IN_PROGRESS".into()), limit: 1, ..search("the") };
+    assert_eq!(all_pages(&store, c.id, &filtered).await, vec![budget.ticket, zebra.ticket]);
+    let scoped = TicketFilter {
+        search: Some("zebra".into()),
+        ..TicketFilter::new(TicketScope::Restricted { user: c.editor, ticket_types: vec![], roles: vec![] })
+    };
+    assert!(ids(&store, c.id, scoped).await.is_empty(), "search stays within the scope");
+}
+
+fn attachment(name: &str) -> NewFile {
+    NewFile {
+        ticket: None,
+        file_name: name.into(),
+        content_type: "text/plain".into(),
+        size_bytes: 12,
+        storage_path: format!("files/{name}"),
+        created_by: None,
+    }
+}
+
+async fn ticket_comments(url: String) {
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let other = company_with_document_edit(&store).await;
+    let created = store.create_ticket(c.id, edit_request("Talk about it")).await.unwrap();
+    let reply = NewComment {
+        ticket: created.ticket,
+        author: c.editor,
+        body: "  We are on it.  ".into(),
+        visibility: Visibility::Public,
+        files: vec![attachment("notes.txt"), attachment("more.txt")],
+    };
+    let first = store.add_comment(c.id, reply.clone()).await.unwrap();
+    let note = NewComment {
+        author: c.author,
+        body: "Internal only".into(),
+        visibility: Visibility::Internal,
+        files: vec![],
+        ..reply.clone()
+    };
+    let second = store.add_comment(c.id, note).await.unwrap();
+
+    let comments = store.comments(c.id, created.ticket).await.unwrap();
+    assert_eq!(comments.iter().map(|c| c.id).collect::<Vec<_>>(), vec![first, second]);
+    assert_eq!(comments[0].body, "We are on it.");
+    assert_eq!((comments[0].author, comments[0].author_name.as_str()), (Some(c.editor), "Eddie Editor"));
+    assert_eq!(comments[0].visibility, Visibility::Public);
+    assert_eq!(comments[1].visibility, Visibility::Internal);
+    assert!(comments[0].created_at > 0);
+    let names: Vec<&str> = comments[0].files.iter().map(|f| f.file.file_name.as_str()).collect();
+    assert_eq!(names, vec!["notes.txt", "more.txt"]);
+    assert_eq!(comments[0].files[0].file.ticket, Some(created.ticket), "attachments belong to the ticket");
+    assert_eq!(comments[0].files[0].file.created_by, Some(c.editor), "uploaded by the author");
+    assert!(comments[1].files.is_empty());
+    assert_eq!(store.ticket_files(c.id, created.ticket).await.unwrap().len(), 2);
+    let file = store.file(c.id, comments[0].files[1].id).await.unwrap();
+    assert_eq!(file, comments[0].files[1]);
+    assert!(matches!(store.file(other.id, file.id).await.unwrap_err(), StoreError::NotFound(_)));
+
+    assert_eq!(Visibility::parse("internal"), Some(Visibility::Internal));
+    assert_eq!(Visibility::parse(Visibility::Public.as_str()), Some(Visibility::Public));
+    assert_eq!(Visibility::parse("secret"), None);
+
+    // Invalid input: every problem, nothing written.
+    let invalid =
+        NewComment { body: " \n ".into(), files: vec![attachment("ok.txt"), attachment("../x")], ..reply.clone() };
+    let error = store.add_comment(c.id, invalid).await.unwrap_err();
+    let StoreError::Invalid(problems) = error else { panic!("unexpected {error:?}") };
+    let pointers: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+    assert_eq!(pointers, vec!["/body", "/files/1/file_name"]);
+    assert_eq!(store.comments(c.id, created.ticket).await.unwrap().len(), 2);
+    assert_eq!(store.ticket_files(c.id, created.ticket).await.unwrap().len(), 2);
+
+    // Another company's ticket (or author) is not found, and nothing is written.
+    let foreign = store.add_comment(other.id, NewComment { author: other.editor, ..reply.clone() }).await.unwrap_err();
+    assert!(matches!(foreign, StoreError::NotFound(_)), "{foreign:?}");
+    let foreign_author =
+        store.add_comment(c.id, NewComment { author: other.editor, ..reply.clone() }).await.unwrap_err();
+    assert!(matches!(foreign_author, StoreError::NotFound(_)), "{foreign_author:?}");
+    assert!(matches!(store.comments(other.id, created.ticket).await.unwrap_err(), StoreError::NotFound(_)));
+    assert_eq!(store.count_rows(other.id, "comments").await.unwrap(), 0);
+    assert_eq!(store.count_rows(c.id, "comments").await.unwrap(), 2);
+
+    let audit = store.audit_events(c.id, created.instance).await.unwrap();
+    let added: Vec<_> = audit.iter().filter(|(kind, _, _)| kind == "comment_added").collect();
+    assert_eq!(added.len(), 2);
+    assert_eq!(added[0].1["comment"], first.0);
+    assert_eq!(added[0].1["visibility"], "public");
+    assert_eq!(added[0].2, Some(c.editor));
+}
+
+const INBOX_FLOW: &str = r#"
+format: ticketflower/v1
+key: inbox-flow
+title: Inbox flow
+roles: [editor]
+fields: {type: object, properties: {}}
+tickets:
+  - key: request
+    title: Request
+    fields: {type: object, properties: {title: {type: string}}}
+tasks:
+  - {key: review, title: Review, type: form, depends_on: [], assign: {role: editor}, due: P1D, output_schema: {type: object, properties: {}}}
+  - {key: pair, title: Pair, type: form, depends_on: [], assign: {users: [PAIR_A, PAIR_B]}, output_schema: {type: object, properties: {}}}
+  - {key: own, title: Own, type: form, depends_on: [], assign: {initiator: true}, output_schema: {type: object, properties: {}}}
+  - {key: done, title: Done, type: form, depends_on: [review, pair, own], output_schema: {type: object, properties: {}}}
+transitions:
+  - {from: done, status: COMPLETED}
+"#;
+
+/// A company running INBOX_FLOW with its people.
+struct Desk {
+    c: Company,
+    editor_email: String,
+    editor2: UserId,
+    editor2_email: String,
+    pat: UserId,
+    pat_email: String,
+    editor_roles: Vec<String>,
+    no_roles: Vec<String>,
+}
+
+impl Desk {
+    fn editor(&self) -> Worker<'_> {
+        Worker { user: self.c.editor, email: &self.editor_email, roles: &self.editor_roles }
+    }
+    fn editor2(&self) -> Worker<'_> {
+        Worker { user: self.editor2, email: &self.editor2_email, roles: &self.editor_roles }
+    }
+    fn pat(&self) -> Worker<'_> {
+        Worker { user: self.pat, email: &self.pat_email, roles: &self.no_roles }
+    }
+    fn author(&self) -> Worker<'_> {
+        Worker { user: self.c.author, email: &self.c.author_email, roles: &self.no_roles }
+    }
+}
+
+async fn desk(store: &Store) -> Desk {
+    let c = company_with_document_edit(store).await;
+    let editor_email = store.user(c.id, c.editor).await.unwrap().email;
+    let (editor2, editor2_email) = add_plain_user(store, c.id, "Second Editor", &["editor"]).await;
+    let (pat, pat_email) = add_plain_user(store, c.id, "Pat Pair", &[]).await;
+    // Emails in a definition may be written in any case.
+    let flow = INBOX_FLOW.replace("PAIR_A", &pat_email.to_uppercase()).replace("PAIR_B", "nobody@example.com");
+    import_and_activate(store, c.id, &flow).await;
+    Desk {
+        c,
+        editor_email,
+        editor2,
+        editor2_email,
+        pat,
+        pat_email,
+        editor_roles: vec!["editor".into()],
+        no_roles: vec![],
+    }
+}
+
+/// Starts an INBOX_FLOW ticket; returns it with its runs by task key.
+async fn request(
+    store: &Store,
+    desk: &Desk,
+    title: &str,
+) -> (ticketflower_store::TicketCreated, HashMap<String, RunId>) {
+    let created = store
+        .create_ticket(
+            desk.c.id,
+            NewTicket {
+                definition: "inbox-flow".into(),
+                ticket_type: "request".into(),
+                fields: json!({"title": title}),
+                creator: Some(desk.c.author),
+            },
+        )
+        .await
+        .unwrap();
+    let runs = created.activated.iter().cloned().zip(created.new_runs.iter().copied()).collect();
+    (created, runs)
+}
+
+use std::collections::HashMap;
+use ticketflower_store::RunId;
+
+async fn inbox_order_and_eligibility(url: String) {
+    let store = connect(&url).await;
+    let d = desk(&store).await;
+    let (t1, r1) = request(&store, &d, "First").await;
+    let (_t2, r2) = request(&store, &d, "Second").await;
+    let (t3, r3) = request(&store, &d, "Third").await;
+    // The third ticket's review times out: it is overdue.
+    let seq = store.run_detail(d.c.id, r3["review"]).await.unwrap().run.seq;
+    store
+        .execute(Command::Apply {
+            company: d.c.id,
+            instance: t3.instance,
+            event: Event::Timeout { seq: u32::try_from(seq).unwrap() },
+            actor: None,
+        })
+        .await
+        .unwrap();
+
+    let inbox = store.inbox(d.c.id, &d.editor(), 50).await.unwrap();
+    assert!(inbox.mine.is_empty());
+    let runs: Vec<RunId> = inbox.unclaimed.iter().map(|i| i.run).collect();
+    assert_eq!(runs, vec![r3["review"], r1["review"], r2["review"]], "overdue first, then by due time");
+    let overdue: Vec<bool> = inbox.unclaimed.iter().map(|i| i.overdue).collect();
+    assert_eq!(overdue, vec![true, false, false]);
+    let item = &inbox.unclaimed[1];
+    assert_eq!((item.ticket, item.ticket_title.as_str(), item.task_key.as_str()), (Some(t1.ticket), "First", "review"));
+    assert_eq!((item.instance, item.status.as_str()), (t1.instance, "OPEN"));
+    assert_eq!(item.eligible_role.as_deref(), Some("editor"));
+    assert!(item.due_at.unwrap() > item.created_at);
+    assert_eq!((item.assignee, item.assignee_name.as_deref()), (None, None));
+    let version = store.ticket(d.c.id, t1.ticket).await.unwrap().version_id;
+    assert_eq!(item.version_id, version);
+    assert_eq!(store.inbox(d.c.id, &d.editor(), 2).await.unwrap().unclaimed.len(), 2, "the limit");
+
+    // Named users (in any case) see the pool task listing them; no due time: oldest first.
+    let pat = store.inbox(d.c.id, &d.pat(), 50).await.unwrap();
+    assert!(pat.mine.is_empty());
+    assert_eq!(pat.unclaimed.iter().map(|i| i.run).collect::<Vec<_>>(), vec![r1["pair"], r2["pair"], r3["pair"]]);
+    assert!(pat.unclaimed.iter().all(|i| i.due_at.is_none() && !i.overdue));
+
+    // The initiator's task is assigned to the ticket's creator at once.
+    let author = store.inbox(d.c.id, &d.author(), 50).await.unwrap();
+    assert_eq!(author.mine.iter().map(|i| i.run).collect::<Vec<_>>(), vec![r1["own"], r2["own"], r3["own"]]);
+    assert_eq!(author.mine[0].assignee_name.as_deref(), Some("Ann Author"));
+    assert!(author.unclaimed.is_empty());
+
+    // Closed runs leave the inbox.
+    complete(&store, d.c.id, r2["own"], json!({}), d.c.author).await.unwrap();
+    let author = store.inbox(d.c.id, &d.author(), 50).await.unwrap();
+    assert_eq!(author.mine.iter().map(|i| i.run).collect::<Vec<_>>(), vec![r1["own"], r3["own"]]);
+
+    // Another company's worker with the same role sees nothing of this one.
+    let other = company_with_document_edit(&store).await;
+    let roles = vec!["editor".to_owned()];
+    let email = format!("{}@example.com", unique("x"));
+    let stranger = Worker { user: other.editor, email: &email, roles: &roles };
+    let theirs = store.inbox(other.id, &stranger, 50).await.unwrap();
+    assert!(theirs.mine.is_empty() && theirs.unclaimed.is_empty());
+    let same_user_wrong_company = store.inbox(other.id, &d.editor(), 50).await.unwrap();
+    assert!(same_user_wrong_company.unclaimed.is_empty());
+
+    let plan = store.explain_inbox(d.c.id, &d.editor(), 50).await.unwrap();
+    assert!(plan.iter().any(|l| l.starts_with("mine: ")) && plan.iter().any(|l| l.starts_with("unclaimed: ")));
+    if !is_postgres(&url) {
+        assert!(plan.iter().any(|l| l.contains("task_runs_assignee")), "{plan:#?}");
+        // Neither list reads every run of the company.
+        let full_scan = |l: &String| l.split(": ").nth(1).map(str::trim) == Some("SCAN p");
+        assert!(!plan.iter().any(full_scan), "{plan:#?}");
+    }
+}
+
+async fn claim_and_release(url: String) {
+    let store = connect(&url).await;
+    let d = desk(&store).await;
+    let (t1, r1) = request(&store, &d, "First").await;
+    let (_t2, r2) = request(&store, &d, "Second").await;
+
+    let detail = store.run_detail(d.c.id, r1["review"]).await.unwrap();
+    assert_eq!((detail.instance, detail.ticket, detail.ticket_title.as_str()), (t1.instance, Some(t1.ticket), "First"));
+    assert_eq!(detail.initiator.as_deref(), Some(d.c.author_email.as_str()));
+    assert_eq!(detail.run.task, "review");
+    assert!(detail.run.created_at > 0);
+    assert_eq!(
+        detail.run.assignment.as_ref().map(|a| &a.eligible),
+        Some(&Eligible::Role("editor".into())),
+        "{detail:?}"
+    );
+    assert!(detail.may_work(&d.editor()) && detail.may_work(&d.editor2()));
+    assert!(!detail.may_work(&d.pat()) && !detail.may_work(&d.author()));
+    let pair = store.run_detail(d.c.id, r1["pair"]).await.unwrap();
+    assert!(
+        matches!(pair.run.assignment, Some(Assignment { eligible: Eligible::Users(ref users), .. }) if users.len() == 2)
+    );
+    assert!(pair.may_work(&d.pat()) && !pair.may_work(&d.editor()));
+    let own = store.run_detail(d.c.id, r1["own"]).await.unwrap();
+    assert_eq!(own.run.assignee, Some(d.c.author));
+    assert!(own.may_work(&d.author()) && !own.may_work(&d.pat()));
+
+    // Claim: it moves from the pool to mine, and nobody else may have it.
+    store.claim_run(d.c.id, r1["review"], &d.editor()).await.unwrap();
+    store.claim_run(d.c.id, r1["review"], &d.editor()).await.unwrap();
+    let inbox = store.inbox(d.c.id, &d.editor(), 50).await.unwrap();
+    assert_eq!(inbox.mine.iter().map(|i| i.run).collect::<Vec<_>>(), vec![r1["review"]]);
+    assert_eq!(inbox.mine[0].assignee_name.as_deref(), Some("Eddie Editor"));
+    assert_eq!(inbox.unclaimed.iter().map(|i| i.run).collect::<Vec<_>>(), vec![r2["review"]]);
+    let taken = store.claim_run(d.c.id, r1["review"], &d.editor2()).await.unwrap_err();
+    assert!(matches!(taken, StoreError::Conflict(ref m) if m.contains("Eddie Editor")), "{taken:?}");
+    let claimed = store.run_detail(d.c.id, r1["review"]).await.unwrap();
+    assert!(claimed.may_work(&d.editor()) && !claimed.may_work(&d.editor2()));
+    let filter = TicketFilter { assignee: Some(d.c.editor), ..TicketFilter::new(TicketScope::All) };
+    assert_eq!(ids(&store, d.c.id, filter).await, vec![t1.ticket], "the list's assignee filter sees claims");
+
+    // Not eligible: refused, and nothing changes.
+    let refused = store.claim_run(d.c.id, r2["review"], &d.pat()).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Forbidden(_)), "{refused:?}");
+    let refused = store.claim_run(d.c.id, r1["pair"], &d.editor()).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Forbidden(_)), "{refused:?}");
+    assert_eq!(store.run_detail(d.c.id, r2["review"]).await.unwrap().run.assignee, None);
+    store.claim_run(d.c.id, r1["pair"], &d.pat()).await.unwrap();
+    assert_eq!(store.run_detail(d.c.id, r1["pair"]).await.unwrap().run.assignee, Some(d.pat));
+
+    // Release: only the holder, back to the pool.
+    let not_yours = store.release_run(d.c.id, r1["review"], &d.editor2()).await.unwrap_err();
+    assert!(matches!(not_yours, StoreError::Conflict(_)), "{not_yours:?}");
+    store.release_run(d.c.id, r1["review"], &d.editor()).await.unwrap();
+    let inbox = store.inbox(d.c.id, &d.editor2(), 50).await.unwrap();
+    assert_eq!(inbox.unclaimed.iter().map(|i| i.run).collect::<Vec<_>>(), vec![r1["review"], r2["review"]]);
+    store.claim_run(d.c.id, r1["review"], &d.editor2()).await.unwrap();
+
+    // Closed runs cannot be claimed or released.
+    complete(&store, d.c.id, r1["review"], json!({}), d.editor2).await.unwrap();
+    let closed = store.claim_run(d.c.id, r1["review"], &d.editor()).await.unwrap_err();
+    assert!(matches!(closed, StoreError::Conflict(_)), "{closed:?}");
+    let closed = store.release_run(d.c.id, r1["review"], &d.editor2()).await.unwrap_err();
+    assert!(matches!(closed, StoreError::Conflict(_)), "{closed:?}");
+
+    // Another company: not found, whoever asks.
+    let other = company_with_document_edit(&store).await;
+    for result in [
+        store.run_detail(other.id, r2["review"]).await.map(|_| ()),
+        store.claim_run(other.id, r2["review"], &d.editor()).await,
+        store.release_run(other.id, r1["pair"], &d.pat()).await,
+    ] {
+        assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
+    }
+    assert_eq!(store.run_detail(d.c.id, r1["pair"]).await.unwrap().run.assignee, Some(d.pat));
+
+    let audit = store.audit_events(d.c.id, t1.instance).await.unwrap();
+    let desk_events: Vec<(&str, Option<UserId>)> = audit
+        .iter()
+        .filter(|(kind, _, _)| matches!(kind.as_str(), "task_claimed" | "task_released"))
+        .map(|(kind, _, actor)| (kind.as_str(), *actor))
+        .collect();
+    assert_eq!(
+        desk_events,
+        vec![
+            ("task_claimed", Some(d.c.editor)),
+            ("task_claimed", Some(d.pat)),
+            ("task_released", Some(d.c.editor)),
+            ("task_claimed", Some(d.editor2)),
+        ]
+    );
+    let claimed = audit.iter().find(|(kind, _, _)| kind == "task_claimed").unwrap();
+    assert_eq!(claimed.1["task"], "review");
+}
+
+async fn claim_race(url: String) {
+    // Two stores are two nodes with their own connection pools.
+    let first = connect(&url).await;
+    let second = connect(&url).await;
+    let d = desk(&first).await;
+    for round in 0..5 {
+        let (_, runs) = request(&first, &d, &format!("Race {round}")).await;
+        let run = runs["review"];
+        let (editor, editor2) = (d.editor(), d.editor2());
+        let (one, two) = tokio::join!(first.claim_run(d.c.id, run, &editor), second.claim_run(d.c.id, run, &editor2));
+        let winners = [&one, &two].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(winners, 1, "round {round}: {one:?} {two:?}");
+        let loser = if one.is_ok() { two } else { one };
+        assert!(matches!(loser, Err(StoreError::Conflict(_))), "round {round}: {loser:?}");
+        let holder = first.run_detail(d.c.id, run).await.unwrap().run.assignee.unwrap();
+        assert!(holder == d.c.editor || holder == d.editor2);
+        let winner = if holder == d.c.editor { d.editor() } else { d.editor2() };
+        let inbox = first.inbox(d.c.id, &winner, 50).await.unwrap();
+        assert!(inbox.mine.iter().any(|i| i.run == run));
+    }
+}
+
+async fn error_queue(url: String) {
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let other = company_with_document_edit(&store).await;
+    import_and_activate(&store, c.id, STALLS).await;
+    import_and_activate(&store, other.id, STALLS).await;
+    let stall = |company: CompanyId, editor: UserId| {
+        let store = store.clone();
+        async move {
+            let created = store
+                .create_ticket(
+                    company,
+                    NewTicket {
+                        definition: "stalls".into(),
+                        ticket_type: "t".into(),
+                        fields: json!({}),
+                        creator: None,
+                    },
+                )
+                .await
+                .unwrap();
+            complete(&store, company, created.new_runs[0], json!({"ok": false}), editor).await.unwrap();
+            created
+        }
+    };
+    let first = stall(c.id, c.editor).await;
+    let second = stall(c.id, c.editor).await;
+    let foreign = stall(other.id, other.editor).await;
+    let filter = |status: Option<&str>, kind: Option<&str>, ticket: Option<TicketId>| ErrorFilter {
+        status: status.map(str::to_owned),
+        kind: kind.map(str::to_owned),
+        ticket,
+        limit: 50,
+    };
+
+    let all = store.ticket_errors(c.id, &filter(None, None, None)).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.ticket).collect::<Vec<_>>(), vec![Some(second.ticket), Some(first.ticket)]);
+    let error = &all[1];
+    assert_eq!((error.kind.as_str(), error.status.as_str()), ("WORKFLOW_TRANSITION", "NEW"));
+    assert_eq!((error.instance, error.ticket_title.as_deref()), (first.instance, Some("T")));
+    assert!(error.message.contains("stalled"), "{}", error.message);
+    assert_eq!(error.resolution, None);
+    assert_eq!(store.ticket_error(c.id, error.id).await.unwrap(), *error);
+    let of_first = store.ticket_errors(c.id, &filter(None, None, Some(first.ticket))).await.unwrap();
+    assert_eq!(of_first.len(), 1);
+    assert_eq!(
+        store.ticket_errors(c.id, &filter(Some("NEW"), Some("WORKFLOW_TRANSITION"), None)).await.unwrap().len(),
+        2
+    );
+    assert!(store.ticket_errors(c.id, &filter(None, Some("TASK_UPDATE"), None)).await.unwrap().is_empty());
+    assert_eq!(
+        store.ticket_errors(c.id, &ErrorFilter { limit: 1, ..filter(None, None, None) }).await.unwrap().len(),
+        1
+    );
+
+    // Review, then resolve: the notes accumulate with who wrote them.
+    store.review_error(c.id, error.id, ErrorStatus::Reviewed, "Looking into it", c.editor).await.unwrap();
+    let reviewed = store.ticket_error(c.id, error.id).await.unwrap();
+    assert_eq!(reviewed.status, "REVIEWED");
+    let resolution = reviewed.resolution.unwrap();
+    assert!(resolution.ends_with("Eddie Editor (REVIEWED): Looking into it"), "{resolution}");
+    store.review_error(c.id, error.id, ErrorStatus::Resolved, "Completed by hand", c.author).await.unwrap();
+    store.review_error(c.id, error.id, ErrorStatus::Resolved, "", c.author).await.unwrap();
+    let resolved = store.ticket_error(c.id, error.id).await.unwrap();
+    assert_eq!(resolved.status, "RESOLVED");
+    let lines: Vec<String> = resolved.resolution.unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].ends_with("Ann Author (RESOLVED): Completed by hand"), "{lines:?}");
+    assert!(resolved.updated_at >= resolved.created_at);
+    let back = store.review_error(c.id, error.id, ErrorStatus::Reviewed, "again", c.editor).await.unwrap_err();
+    assert!(matches!(back, StoreError::Conflict(_)), "{back:?}");
+    let new = store.review_error(c.id, all[0].id, ErrorStatus::New, "", c.editor).await.unwrap_err();
+    assert!(matches!(new, StoreError::Invalid(ref p) if p[0].pointer == "/status"), "{new:?}");
+    assert_eq!(store.ticket_errors(c.id, &filter(Some("RESOLVED"), None, None)).await.unwrap().len(), 1);
+    assert_eq!(store.ticket_errors(c.id, &filter(Some("NEW"), None, None)).await.unwrap().len(), 1);
+    assert_eq!(ErrorStatus::parse("REVIEWED"), Some(ErrorStatus::Reviewed));
+
+    // Another company's errors: not listed, not found, not reviewable.
+    let theirs = store.ticket_errors(other.id, &filter(None, None, None)).await.unwrap();
+    assert_eq!(theirs.iter().map(|e| e.ticket).collect::<Vec<_>>(), vec![Some(foreign.ticket)]);
+    assert!(matches!(store.ticket_error(other.id, error.id).await.unwrap_err(), StoreError::NotFound(_)));
+    let foreign_review =
+        store.review_error(other.id, all[0].id, ErrorStatus::Reviewed, "x", other.editor).await.unwrap_err();
+    assert!(matches!(foreign_review, StoreError::NotFound(_)), "{foreign_review:?}");
+    let foreign_actor =
+        store.review_error(c.id, all[0].id, ErrorStatus::Reviewed, "x", other.editor).await.unwrap_err();
+    assert!(matches!(foreign_actor, StoreError::NotFound(_)), "{foreign_actor:?}");
+    assert_eq!(store.ticket_error(c.id, all[0].id).await.unwrap().status, "NEW");
+
+    let audit = store.audit_events(c.id, first.instance).await.unwrap();
+    let kinds: Vec<&str> = audit.iter().map(|(kind, _, _)| kind.as_str()).filter(|k| k.starts_with("error_")).collect();
+    assert_eq!(kinds, vec!["error_reviewed", "error_resolved", "error_resolved"]);
+}
+
+async fn roles_and_access(url: String) {
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let other = company_with_document_edit(&store).await;
+    let roles = store.list_roles(c.id).await.unwrap();
+    let summary: Vec<(&str, i64)> = roles.iter().map(|r| (r.key.as_str(), r.members)).collect();
+    assert_eq!(summary, vec![("author", 1), ("editor", 1)]);
+    let editor_role = roles[1].id;
+
+    let warehouse = store.create_role(c.id, "warehouse", "Warehouse").await.unwrap();
+    let hr = store.create_role(c.id, "hr", " ").await.unwrap();
+    let invalid = store.create_role(c.id, "Bad Key!", "Bad").await.unwrap_err();
+    assert!(matches!(invalid, StoreError::Invalid(ref p) if p[0].pointer == "/key"), "{invalid:?}");
+    let duplicate = store.create_role(c.id, "warehouse", "Again").await.unwrap_err();
+    assert!(matches!(duplicate, StoreError::Conflict(_)), "{duplicate:?}");
+    store.create_role(other.id, "warehouse", "Theirs").await.unwrap();
+    store.rename_role(c.id, warehouse, "Stock room").await.unwrap();
+    let blank = store.rename_role(c.id, warehouse, "  ").await.unwrap_err();
+    assert!(matches!(blank, StoreError::Invalid(ref p) if p[0].pointer == "/title"), "{blank:?}");
+    let foreign = store.rename_role(other.id, warehouse, "Stolen").await.unwrap_err();
+    assert!(matches!(foreign, StoreError::NotFound(_)), "{foreign:?}");
+    let roles = store.list_roles(c.id).await.unwrap();
+    let titles: Vec<(&str, &str, i64)> = roles.iter().map(|r| (r.key.as_str(), r.title.as_str(), r.members)).collect();
+    assert_eq!(
+        titles,
+        vec![("author", "author", 1), ("editor", "editor", 1), ("hr", "hr", 0), ("warehouse", "Stock room", 0)]
+    );
+
+    let editor = store.user(c.id, c.editor).await.unwrap();
+    assert_eq!((editor.display_name.as_str(), editor.roles.as_slice()), ("Eddie Editor", &["editor".to_owned()][..]));
+    assert_eq!(editor.permissions, vec!["ticket_admin"]);
+    assert!(matches!(store.user(other.id, c.editor).await.unwrap_err(), StoreError::NotFound(_)));
+
+    // Replace both lists at once.
+    store
+        .set_user_access(
+            c.id,
+            c.author,
+            &[Permission::WorkflowCreator, Permission::TicketAdmin],
+            &[warehouse, editor_role, hr],
+        )
+        .await
+        .unwrap();
+    let author = store.user(c.id, c.author).await.unwrap();
+    assert_eq!(author.permissions, vec!["ticket_admin", "workflow_creator"]);
+    assert_eq!(author.roles, vec!["editor", "hr", "warehouse"]);
+    let members: Vec<i64> = store.list_roles(c.id).await.unwrap().iter().map(|r| r.members).collect();
+    assert_eq!(members, vec![0, 2, 1, 1]);
+    store.set_user_access(c.id, c.author, &[], &[hr]).await.unwrap();
+    let author = store.user(c.id, c.author).await.unwrap();
+    assert!(author.permissions.is_empty());
+    assert_eq!(author.roles, vec!["hr"]);
+
+    // Another company's role or user: not found, nothing changed.
+    let their_role = store.list_roles(other.id).await.unwrap()[0].id;
+    let foreign_role = store.set_user_access(c.id, c.author, &[], &[warehouse, their_role]).await.unwrap_err();
+    assert!(matches!(foreign_role, StoreError::NotFound(_)), "{foreign_role:?}");
+    let missing_role = store.set_user_access(c.id, c.author, &[], &[RoleId(i64::MAX)]).await.unwrap_err();
+    assert!(matches!(missing_role, StoreError::NotFound(_)), "{missing_role:?}");
+    assert_eq!(store.user(c.id, c.author).await.unwrap().roles, vec!["hr"]);
+    let foreign_user = store.set_user_access(other.id, c.author, &[], &[]).await.unwrap_err();
+    assert!(matches!(foreign_user, StoreError::NotFound(_)), "{foreign_user:?}");
+
+    // The last company admin keeps the permission.
+    store.set_user_access(c.id, c.editor, &[Permission::CompanyAdmin], &[editor_role]).await.unwrap();
+    let last = store.set_user_access(c.id, c.editor, &[], &[editor_role]).await.unwrap_err();
+    assert!(matches!(last, StoreError::Conflict(_)), "{last:?}");
+    assert_eq!(store.user(c.id, c.editor).await.unwrap().permissions, vec!["company_admin"]);
+    store.set_user_access(c.id, c.author, &[Permission::CompanyAdmin], &[]).await.unwrap();
+    store.set_user_access(c.id, c.editor, &[Permission::TicketAdmin], &[editor_role]).await.unwrap();
+
+    let names = store.user_names(c.id, &[c.editor, c.author, other.editor, UserId(i64::MAX)]).await.unwrap();
+    assert_eq!(names.len(), 2);
+    assert_eq!(names[&c.editor], "Eddie Editor");
+    assert_eq!(names[&c.author], "Ann Author");
+    assert!(store.user_names(c.id, &[]).await.unwrap().is_empty());
 }

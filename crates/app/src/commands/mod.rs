@@ -1,8 +1,10 @@
 //! One module per subcommand; each returns the process exit code.
 
 pub mod bench;
+pub mod bench_web;
 pub mod definitions;
 pub mod people;
+pub mod serve;
 pub mod simulate;
 pub mod validate;
 

@@ -1,0 +1,275 @@
+//! `ticketflower bench-web`: the web application under load on loopback.
+//!
+//! For each database: a fresh database with the demo company and a million
+//! Document Edit tickets (2 % still open), the real server on a random port,
+//! and a Rust load generator at concurrency 1, 16 and 64 for three requests:
+//! creating a ticket (a form POST that starts its workflow), the editor's
+//! inbox and the ticket list. It prints requests/s, p50 and p99, the raw
+//! database transaction rate measured in the same run, and the query plans
+//! of the inbox and list queries.
+
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use ticketflower_store::{Store, StoreOptions, TicketScope};
+use ticketflower_web::{AppState, WebSettings, demo};
+
+pub struct Args {
+    pub seconds: f64,
+    pub tickets: i64,
+    pub sqlite_path: std::path::PathBuf,
+    pub postgres: Option<String>,
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Figure {
+    database: String,
+    request: String,
+    concurrency: usize,
+    requests: usize,
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct DatabaseReport {
+    database: String,
+    existing_tickets: i64,
+    fill_seconds: f64,
+    raw_transactions_per_second: f64,
+    ticket_creation_to_raw_at_16: f64,
+    figures: Vec<Figure>,
+    list_plan: Vec<String>,
+    inbox_plan: Vec<String>,
+}
+
+pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
+    let mut targets = Vec::new();
+    if let Some(parent) = args.sqlite_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", args.sqlite_path.display()));
+    }
+    targets.push(("sqlite".to_owned(), format!("sqlite://{}?mode=rwc", args.sqlite_path.display())));
+    if let Some(url) = &args.postgres {
+        let url = ticketflower_store::recreate_postgres_database(url, "ticketflower_bench_web").await?;
+        targets.push(("postgres".to_owned(), url));
+    }
+    let mut reports = Vec::new();
+    for (database, url) in targets {
+        reports.push(run_database(&database, &url, args).await?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn run_database(database: &str, url: &str, args: &Args) -> anyhow::Result<DatabaseReport> {
+    let store = Store::connect(StoreOptions::new(url)).await?;
+    let logins = demo::seed(&store, demo::COMPANY).await?;
+    let company = store.company_by_name(demo::COMPANY).await?.ok_or_else(|| anyhow::anyhow!("no demo company"))?;
+    let author =
+        logins.iter().find(|l| l.email.starts_with("author@")).cloned().ok_or_else(|| anyhow::anyhow!("no author"))?;
+    let editor =
+        logins.iter().find(|l| l.email.starts_with("editor@")).cloned().ok_or_else(|| anyhow::anyhow!("no editor"))?;
+    let desk =
+        logins.iter().find(|l| l.email.starts_with("desk@")).cloned().ok_or_else(|| anyhow::anyhow!("no desk"))?;
+    let author_id = store.user_by_email(company, &author.email).await?;
+    let template = store
+        .create_ticket(
+            company,
+            ticketflower_store::NewTicket {
+                definition: "document-edit".into(),
+                ticket_type: "edit-request".into(),
+                fields: serde_json::json!({"title": "Quarterly report", "submitted_doc": "Revenue grew in every region."}),
+                creator: author_id,
+            },
+        )
+        .await?;
+    let started = Instant::now();
+    let mut filled = 0;
+    while filled < args.tickets {
+        let chunk = (args.tickets - filled).min(100_000);
+        store.bench_fill_tickets(company, template.ticket, chunk, 50).await?;
+        filled += chunk;
+    }
+    store.vacuum_analyze().await?;
+    let fill_seconds = started.elapsed().as_secs_f64();
+    if !args.json {
+        println!("{database}: {filled} tickets in {fill_seconds:.0} s");
+    }
+
+    let files = tempfile_dir()?;
+    let state = AppState::new(store.clone(), WebSettings { files_dir: files, secure_cookies: false });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(ticketflower_web::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+
+    let author_client = logged_in(&base, &author.email, &author.password).await?;
+    let editor_client = logged_in(&base, &editor.email, &editor.password).await?;
+    let desk_client = logged_in(&base, &desk.email, &desk.password).await?;
+    let token = csrf_token(&author_client, &base).await?;
+    let duration = Duration::from_secs_f64(args.seconds);
+    let mut figures = Vec::new();
+    for concurrency in [1usize, 16, 64] {
+        let create = {
+            let (client, base, token) = (author_client.clone(), base.clone(), token.clone());
+            load(concurrency, duration, move |n| {
+                let (client, base, token) = (client.clone(), base.clone(), token.clone());
+                async move {
+                    let title = format!("Load test ticket {n}");
+                    let response = client
+                        .post(format!("{base}/tickets/new/document-edit/edit-request"))
+                        .form(&[("_csrf", token.as_str()), ("title", title.as_str()), ("submitted_doc", "Some text.")])
+                        .send()
+                        .await?;
+                    anyhow::ensure!(response.status() == 303, "ticket creation answered {}", response.status());
+                    Ok(())
+                }
+            })
+            .await?
+        };
+        figures.push(figure(database, "create ticket (POST)", concurrency, create));
+        for (name, client, path) in [
+            ("inbox (GET /inbox)", editor_client.clone(), "/inbox"),
+            ("ticket list (GET /tickets)", desk_client.clone(), "/tickets"),
+        ] {
+            let url = format!("{base}{path}");
+            let samples = load(concurrency, duration, move |_| {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    let response = client.get(&url).send().await?;
+                    anyhow::ensure!(response.status() == 200, "{url} answered {}", response.status());
+                    response.bytes().await?;
+                    Ok(())
+                }
+            })
+            .await?;
+            figures.push(figure(database, name, concurrency, samples));
+        }
+        if !args.json {
+            for f in figures.iter().rev().take(3).collect::<Vec<_>>().into_iter().rev() {
+                println!(
+                    "{:<9} {:<28} c={:<3} {:>8.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+                    f.database, f.request, f.concurrency, f.requests_per_second, f.p50_ms, f.p99_ms
+                );
+            }
+        }
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let raw = store.raw_step_rate(16, Duration::from_secs_f64(args.seconds)).await?;
+    let create_16 = figures
+        .iter()
+        .find(|f| f.request.starts_with("create") && f.concurrency == 16)
+        .map(|f| f.requests_per_second)
+        .unwrap_or_default();
+    let list_filter = ticketflower_store::TicketFilter::new(TicketScope::All);
+    let list_plan = store.explain_ticket_list(company, &list_filter).await?;
+    let editor_id = store.user_by_email(company, &editor.email).await?.ok_or_else(|| anyhow::anyhow!("no editor"))?;
+    let roles = vec!["editor".to_owned()];
+    let worker = ticketflower_store::Worker { user: editor_id, email: &editor.email, roles: &roles };
+    let inbox_plan = store.explain_inbox(company, &worker, 200).await?;
+    if !args.json {
+        println!(
+            "{database}: raw INSERT+UPDATE transactions {raw:.0}/s (16 workers); ticket creation at c=16 is {:.2}× raw",
+            create_16 / raw
+        );
+        println!("{database}: ticket list plan:\n  {}", list_plan.join("\n  "));
+        println!("{database}: inbox plan:\n  {}", inbox_plan.join("\n  "));
+    }
+    Ok(DatabaseReport {
+        database: database.to_owned(),
+        existing_tickets: filled,
+        fill_seconds,
+        raw_transactions_per_second: raw,
+        ticket_creation_to_raw_at_16: create_16 / raw,
+        figures,
+        list_plan,
+        inbox_plan,
+    })
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("ticketflower-bench-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+async fn logged_in(base: &str, email: &str, password: &str) -> anyhow::Result<reqwest::Client> {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(128)
+        .build()?;
+    let response =
+        client.post(format!("{base}/login")).form(&[("email", email), ("password", password)]).send().await?;
+    anyhow::ensure!(response.status() == 303, "login of {email} answered {}", response.status());
+    Ok(client)
+}
+
+async fn csrf_token(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    let page = client.get(format!("{base}/account/password")).send().await?.text().await?;
+    let marker = "name=\"_csrf\" value=\"";
+    let start = page.find(marker).ok_or_else(|| anyhow::anyhow!("no csrf token"))? + marker.len();
+    Ok(page[start..start + 64].to_owned())
+}
+
+/// Runs `request` from `concurrency` workers for `duration`; returns each request's latency.
+async fn load<F, Fut>(concurrency: usize, duration: Duration, request: F) -> anyhow::Result<Vec<Duration>>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let request = request.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = worker * 1_000_000;
+            while started.elapsed() < duration {
+                let sent = Instant::now();
+                request(n).await?;
+                latencies.push(sent.elapsed());
+                n += 1;
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await??);
+    }
+    all.sort();
+    // Requests per second over the real elapsed time, including the tail.
+    all.push(started.elapsed());
+    Ok(all)
+}
+
+fn figure(database: &str, request: &str, concurrency: usize, mut samples: Vec<Duration>) -> Figure {
+    let elapsed = samples.pop().unwrap_or_default();
+    let at = |q: f64| -> f64 {
+        if samples.is_empty() {
+            return 0.0;
+        }
+        let index = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[index].as_secs_f64() * 1000.0
+    };
+    Figure {
+        database: database.to_owned(),
+        request: request.to_owned(),
+        concurrency,
+        requests: samples.len(),
+        requests_per_second: samples.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    }
+}

@@ -1,0 +1,330 @@
+//! The staff inbox (SPEC §7): my open task runs, and the unclaimed ones I may
+//! claim, overdue first; one run's detail; claiming and releasing a run.
+//!
+//! Who may work a run was resolved when it was activated and stored on it:
+//! `eligible_role` for a role, and the `assignment` JSON (`{"eligible":
+//! {"users": [emails]}, "policy": …}`) for named users, the initiator or an
+//! email field. The committer assigns runs with one eligible user, and
+//! `round_robin`/`least_loaded` role runs, when it writes them; the rest are
+//! pool runs that an eligible user claims. A claim only sets `assignee_id`,
+//! which the engine does not track, so it needs no engine event: a
+//! conditional `UPDATE` makes exactly one of two racing claims win.
+
+use crate::audit::{self, NewAuditEvent};
+use crate::sql::{self, Params, int, text};
+use crate::ticket_list::OPEN;
+use crate::views::{RUN_COLUMN_COUNT, RUN_COLUMNS, run_view};
+use crate::{
+    CompanyId, InstanceId, Result, RunId, RunView, Store, StoreError, TicketId, UserId, VersionId, now_millis,
+};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
+use serde::Serialize;
+use serde_json::json;
+use ticketflower_core::engine::{Assignment, Eligible};
+
+/// One open task run in an inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxItem {
+    pub run: RunId,
+    pub instance: InstanceId,
+    pub ticket: Option<TicketId>,
+    pub ticket_title: String,
+    pub version_id: VersionId,
+    pub task_key: String,
+    pub status: String,
+    pub assignee: Option<UserId>,
+    pub assignee_name: Option<String>,
+    pub eligible_role: Option<String>,
+    pub due_at: Option<i64>,
+    /// Past its due time (or marked overdue by a timeout).
+    pub overdue: bool,
+    pub created_at: i64,
+}
+
+/// A worker's inbox, each list overdue first, then by due time (none last), then oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Inbox {
+    /// Open runs assigned to the worker.
+    pub mine: Vec<InboxItem>,
+    /// Open runs nobody has claimed that the worker may claim.
+    pub unclaimed: Vec<InboxItem>,
+}
+
+/// The person asking: who they are and what makes them eligible.
+#[derive(Debug, Clone, Copy)]
+pub struct Worker<'a> {
+    pub user: UserId,
+    pub email: &'a str,
+    /// Company role keys the user holds.
+    pub roles: &'a [String],
+}
+
+/// One task run with its instance and ticket.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    pub run: RunView,
+    pub instance: InstanceId,
+    pub ticket: Option<TicketId>,
+    pub ticket_title: String,
+    pub version_id: VersionId,
+    /// The email of the instance's initiator (the ticket's creator).
+    pub initiator: Option<String>,
+}
+
+impl RunDetail {
+    /// Whether the worker may work (claim, complete, see the form of) this run:
+    /// it is assigned to them, or unassigned and they are eligible (they hold
+    /// its role, or their email is listed; a run without an assignment is
+    /// open to anyone). This says who, not when: a closed run is not checked here.
+    pub fn may_work(&self, worker: &Worker) -> bool {
+        match self.run.assignee {
+            Some(assignee) => assignee == worker.user,
+            None => eligible(self.run.assignment.as_ref(), worker),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        matches!(self.run.status.as_str(), "OPEN" | "IN_PROGRESS" | "PENDING")
+    }
+}
+
+fn eligible(assignment: Option<&Assignment>, worker: &Worker) -> bool {
+    match assignment.map(|a| &a.eligible) {
+        None => true,
+        Some(Eligible::Role(role)) => worker.roles.iter().any(|r| r == role),
+        Some(Eligible::Users(emails)) => emails.iter().any(|e| e.eq_ignore_ascii_case(worker.email.trim())),
+    }
+}
+
+/// Most items in each list of an inbox.
+const MAX_INBOX: u32 = 500;
+
+impl Store {
+    /// The worker's inbox: at most `limit` runs in each list.
+    pub async fn inbox(&self, company: CompanyId, worker: &Worker<'_>, limit: u32) -> Result<Inbox> {
+        let backend = self.backend();
+        let ((mine_sql, mine_params), (unclaimed_sql, unclaimed_params)) =
+            self.inbox_queries(company, worker, limit, now_millis());
+        let mine = sql::all(self.db(), backend, &mine_sql, mine_params.0).await?;
+        let unclaimed = sql::all(self.db(), backend, &unclaimed_sql, unclaimed_params.0).await?;
+        Ok(Inbox {
+            mine: mine.iter().map(inbox_item).collect::<Result<_>>()?,
+            unclaimed: unclaimed.iter().map(inbox_item).collect::<Result<_>>()?,
+        })
+    }
+
+    /// The plans of the two queries [`Store::inbox`] runs: `mine:` lines, then `unclaimed:` lines.
+    pub async fn explain_inbox(&self, company: CompanyId, worker: &Worker<'_>, limit: u32) -> Result<Vec<String>> {
+        let ((mine_sql, mine_params), (unclaimed_sql, unclaimed_params)) =
+            self.inbox_queries(company, worker, limit, now_millis());
+        let mut lines: Vec<String> =
+            self.explain(&mine_sql, mine_params).await?.into_iter().map(|l| format!("mine: {l}")).collect();
+        lines.extend(
+            self.explain(&unclaimed_sql, unclaimed_params).await?.into_iter().map(|l| format!("unclaimed: {l}")),
+        );
+        Ok(lines)
+    }
+
+    /// Both inbox queries. The runs are found by index (`task_runs_assignee
+    /// (assignee_id, status)` for mine; `task_runs_inbox (company_id, status,
+    /// eligible_role, due_at)` or `task_runs_assignee` for the two halves of
+    /// unclaimed: the worker's roles, and runs without a role that list the
+    /// worker's email), sorted and cut to the page on `task_runs` alone; only
+    /// the page's runs are then joined to their instance, ticket and assignee.
+    fn inbox_queries(
+        &self,
+        company: CompanyId,
+        worker: &Worker<'_>,
+        limit: u32,
+        now: i64,
+    ) -> ((String, Params), (String, Params)) {
+        let backend = self.backend();
+        let limit = limit.clamp(1, MAX_INBOX);
+        let order = "overdue_now DESC, due_missing, due_at, created_at, id";
+        let query = |conditions: &dyn Fn(&mut Params) -> Vec<String>| {
+            let mut params = Params::default();
+            let company = params.bind(int(company.0));
+            let now = params.bind(int(now));
+            let branches: Vec<String> = conditions(&mut params)
+                .into_iter()
+                .map(|condition| {
+                    format!(
+                        "SELECT p.id, p.instance_id, p.task_key, p.status, p.assignee_id, p.eligible_role, p.due_at, \
+                         p.created_at, CAST(CASE WHEN p.overdue <> 0 OR p.due_at < {now} THEN 1 ELSE 0 END AS BIGINT) \
+                         AS overdue_now, CAST(CASE WHEN p.due_at IS NULL THEN 1 ELSE 0 END AS BIGINT) AS due_missing \
+                         FROM task_runs p WHERE p.company_id = {company} AND p.status IN {OPEN} AND {condition}"
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "SELECT r.id, r.instance_id, i.ticket_id, COALESCE(t.title, ''), i.definition_version_id, r.task_key, \
+                 r.status, r.assignee_id, u.display_name, r.eligible_role, r.due_at, r.overdue_now, r.created_at \
+                 FROM ({} ORDER BY {order} LIMIT {limit}) r \
+                 JOIN instances i ON i.id = r.instance_id LEFT JOIN tickets t ON t.id = i.ticket_id \
+                 LEFT JOIN users u ON u.id = r.assignee_id WHERE i.company_id = {company} \
+                 ORDER BY r.overdue_now DESC, r.due_missing, r.due_at, r.created_at, r.id",
+                branches.join(" UNION ALL ")
+            );
+            (sql, params)
+        };
+        let mine = query(&|params| vec![format!("p.assignee_id = {}", params.bind(int(worker.user.0)))]);
+        let unclaimed = query(&|params| {
+            let roles = params.bind(sql::texts(worker.roles));
+            let email = params.bind(text(worker.email.trim().to_lowercase()));
+            let listed = match backend {
+                DbBackend::Postgres => format!(
+                    "EXISTS (SELECT 1 FROM jsonb_array_elements_text(p.assignment -> 'eligible' -> 'users') AS e(value) \
+                     WHERE lower(e.value) = {email})"
+                ),
+                _ => format!(
+                    "EXISTS (SELECT 1 FROM json_each(p.assignment, '$.eligible.users') AS e WHERE lower(e.value) = {email})"
+                ),
+            };
+            // Two halves rather than one OR, which made SQLite read every run of the company.
+            vec![
+                format!("p.assignee_id IS NULL AND p.eligible_role IN ({})", sql::text_list(backend, &roles)),
+                format!("p.assignee_id IS NULL AND p.eligible_role IS NULL AND {listed}"),
+            ]
+        });
+        (mine, unclaimed)
+    }
+
+    /// A task run with its instance and ticket.
+    pub async fn run_detail(&self, company: CompanyId, run: RunId) -> Result<RunDetail> {
+        self.load_run_detail(self.db(), company, run).await
+    }
+
+    async fn load_run_detail(&self, db: &impl ConnectionTrait, company: CompanyId, run: RunId) -> Result<RunDetail> {
+        let row = sql::one(
+            db,
+            self.backend(),
+            &format!(
+                "SELECT {RUN_COLUMNS}, r.instance_id, i.ticket_id, COALESCE(t.title, ''), i.definition_version_id, i.initiator \
+                 FROM task_runs r JOIN instances i ON i.id = r.instance_id LEFT JOIN tickets t ON t.id = i.ticket_id \
+                 WHERE r.company_id = $1 AND r.id = $2 AND i.company_id = $1"
+            ),
+            vec![int(company.0), int(run.0)],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("task"))?;
+        let at = RUN_COLUMN_COUNT;
+        Ok(RunDetail {
+            run: run_view(&row)?,
+            instance: InstanceId(row.try_get_by_index(at)?),
+            ticket: row.try_get_by_index::<Option<i64>>(at + 1)?.map(TicketId),
+            ticket_title: row.try_get_by_index(at + 2)?,
+            version_id: VersionId(row.try_get_by_index(at + 3)?),
+            initiator: row.try_get_by_index(at + 4)?,
+        })
+    }
+
+    /// Claims an open, unassigned run the worker is eligible for (claiming
+    /// one's own run again does nothing). Audited as `task_claimed`.
+    pub async fn claim_run(&self, company: CompanyId, run: RunId, worker: &Worker<'_>) -> Result<()> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let detail = self.load_run_detail(&write.tx, company, run).await?;
+        if !detail.is_open() {
+            return Err(StoreError::Conflict("this task is no longer open".into()));
+        }
+        match detail.run.assignee {
+            Some(assignee) if assignee == worker.user => return Ok(()),
+            Some(assignee) => {
+                let name = self.display_name(&write.tx, company, assignee).await?;
+                return Err(StoreError::Conflict(format!("already claimed by {name}")));
+            }
+            None => {}
+        }
+        if !detail.may_work(worker) {
+            return Err(StoreError::Forbidden("you are not eligible for this task"));
+        }
+        // Conditional: of two claims racing past the checks above, one updates the row.
+        let claimed = sql::exec(
+            &write.tx,
+            backend,
+            &format!(
+                "UPDATE task_runs SET assignee_id = $3, updated_at = $4 \
+                 WHERE company_id = $1 AND id = $2 AND assignee_id IS NULL AND status IN {OPEN}"
+            ),
+            vec![int(company.0), int(run.0), int(worker.user.0), int(now_millis())],
+        )
+        .await?;
+        if claimed.rows_affected() == 0 {
+            return Err(StoreError::Conflict("someone else claimed this task first".into()));
+        }
+        audit::record(&write.tx, backend, run_audit(company, &detail, "task_claimed", worker.user)).await?;
+        write.commit().await
+    }
+
+    /// Gives back a run the worker holds, so others eligible can claim it.
+    /// Audited as `task_released`.
+    pub async fn release_run(&self, company: CompanyId, run: RunId, worker: &Worker<'_>) -> Result<()> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let detail = self.load_run_detail(&write.tx, company, run).await?;
+        if !detail.is_open() {
+            return Err(StoreError::Conflict("this task is no longer open".into()));
+        }
+        if detail.run.assignee != Some(worker.user) {
+            return Err(StoreError::Conflict("this task is not claimed by you".into()));
+        }
+        let released = sql::exec(
+            &write.tx,
+            backend,
+            &format!(
+                "UPDATE task_runs SET assignee_id = NULL, updated_at = $4 \
+                 WHERE company_id = $1 AND id = $2 AND assignee_id = $3 AND status IN {OPEN}"
+            ),
+            vec![int(company.0), int(run.0), int(worker.user.0), int(now_millis())],
+        )
+        .await?;
+        if released.rows_affected() == 0 {
+            return Err(StoreError::Conflict("this task changed meanwhile; reload it".into()));
+        }
+        audit::record(&write.tx, backend, run_audit(company, &detail, "task_released", worker.user)).await?;
+        write.commit().await
+    }
+
+    async fn display_name(&self, db: &impl ConnectionTrait, company: CompanyId, user: UserId) -> Result<String> {
+        let row = sql::one(
+            db,
+            self.backend(),
+            "SELECT display_name FROM users WHERE company_id = $1 AND id = $2",
+            vec![int(company.0), int(user.0)],
+        )
+        .await?;
+        Ok(match row {
+            Some(row) => row.try_get_by_index(0)?,
+            None => "someone else".to_owned(),
+        })
+    }
+}
+
+fn run_audit(company: CompanyId, detail: &RunDetail, kind: &'static str, actor: UserId) -> NewAuditEvent {
+    NewAuditEvent {
+        company,
+        instance: Some(detail.instance),
+        ticket: detail.ticket,
+        kind,
+        detail: json!({"run": detail.run.id.0, "seq": detail.run.seq, "task": detail.run.task}),
+        actor: Some(actor),
+    }
+}
+
+fn inbox_item(r: &QueryResult) -> Result<InboxItem> {
+    Ok(InboxItem {
+        run: RunId(r.try_get_by_index(0)?),
+        instance: InstanceId(r.try_get_by_index(1)?),
+        ticket: r.try_get_by_index::<Option<i64>>(2)?.map(TicketId),
+        ticket_title: r.try_get_by_index(3)?,
+        version_id: VersionId(r.try_get_by_index(4)?),
+        task_key: r.try_get_by_index(5)?,
+        status: r.try_get_by_index(6)?,
+        assignee: r.try_get_by_index::<Option<i64>>(7)?.map(UserId),
+        assignee_name: r.try_get_by_index(8)?,
+        eligible_role: r.try_get_by_index(9)?,
+        due_at: r.try_get_by_index(10)?,
+        overdue: r.try_get_by_index::<i64>(11)? != 0,
+        created_at: r.try_get_by_index(12)?,
+    })
+}

@@ -1,0 +1,363 @@
+//! The ticket list and a ticket's page header (SPEC §7): filters, full-text
+//! search and keyset pagination, newest first, over a company's tickets.
+//!
+//! The list query is assembled from the filter's conditions only (no
+//! `$n IS NULL OR …` terms), so each combination gets a plan that uses its
+//! index: `(company_id, id)`, `(company_id, status, id)` or
+//! `(company_id, ticket_type, id)`, read backwards from `before`.
+//! [`Store::explain_ticket_list`] shows the plan of exactly that query.
+//!
+//! Search is the one backend-specific part: SQLite matches the FTS5 tables
+//! `ticket_search` and `comment_search` (kept by triggers, see migrations.rs);
+//! PostgreSQL matches the GIN-indexed expressions [`TICKET_DOCUMENT`] and
+//! [`COMMENT_DOCUMENT`]. On both, every whitespace-separated word of the input
+//! (up to eight) must occur, as whole words, in the ticket or in one of its
+//! comments, and no input can be a syntax error.
+
+use crate::sql::{self, Params, int, text};
+use crate::{CompanyId, InstanceId, Result, Store, StoreError, TicketId, UserId, VersionId};
+use sea_orm::DbBackend;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Which tickets a user may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketScope {
+    /// Every ticket of the company (ticket admins).
+    All,
+    /// Tickets whose type is in `ticket_types` (the user's roles' `role_access`),
+    /// or created by `user`, or with a task run assigned to or completed by
+    /// `user`, or eligible to one of `roles`.
+    Restricted { user: UserId, ticket_types: Vec<String>, roles: Vec<String> },
+}
+
+/// What the ticket list shows. Conditions left `None` do not filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketFilter {
+    pub scope: TicketScope,
+    pub ticket_type: Option<String>,
+    pub status: Option<String>,
+    /// Tickets with an open task run assigned to this user.
+    pub assignee: Option<UserId>,
+    /// Created at or after (ms).
+    pub created_from: Option<i64>,
+    /// Created before (ms).
+    pub created_to: Option<i64>,
+    /// Words to find in the title, the fields or the comments.
+    pub search: Option<String>,
+    /// Keyset pagination: only tickets with ids below this one.
+    pub before: Option<TicketId>,
+    /// Tickets per page (1 to [`TicketFilter::MAX_LIMIT`]).
+    pub limit: u32,
+}
+
+impl TicketFilter {
+    pub const MAX_LIMIT: u32 = 500;
+
+    /// The first page of 50, in `scope`, unfiltered.
+    pub fn new(scope: TicketScope) -> Self {
+        Self {
+            scope,
+            ticket_type: None,
+            status: None,
+            assignee: None,
+            created_from: None,
+            created_to: None,
+            search: None,
+            before: None,
+            limit: 50,
+        }
+    }
+}
+
+/// One line of the ticket list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketSummary {
+    pub id: TicketId,
+    pub title: String,
+    pub ticket_type: String,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The creator's display name.
+    pub creator: Option<String>,
+}
+
+/// One page of the list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TicketPage {
+    pub tickets: Vec<TicketSummary>,
+    /// The `before` of the next page, when there is one.
+    pub next_before: Option<TicketId>,
+}
+
+/// A ticket with what its page shows at the top.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketView {
+    pub id: TicketId,
+    pub title: String,
+    pub ticket_type: String,
+    pub definition_key: String,
+    pub version: i64,
+    pub version_id: VersionId,
+    pub status: String,
+    pub fields: Value,
+    pub creator: Option<UserId>,
+    pub creator_name: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub instance: Option<InstanceId>,
+}
+
+/// PostgreSQL: a ticket's searchable text (title, and the fields' string and
+/// number values). The GIN index `tickets_search` is on exactly this expression.
+pub(crate) const TICKET_DOCUMENT: &str =
+    "(to_tsvector('simple', {t}.title) || jsonb_to_tsvector('simple', {t}.fields, '[\"string\", \"numeric\"]'))";
+
+/// PostgreSQL: a comment's searchable text (GIN index `comments_search`).
+pub(crate) const COMMENT_DOCUMENT: &str = "to_tsvector('simple', {c}.body)";
+
+/// The SQL of a list filter, without its ordering.
+struct Conditions {
+    params: Params,
+    sql: Vec<String>,
+}
+
+impl Store {
+    /// A page of the company's tickets that `filter` selects, newest first.
+    pub async fn list_tickets(&self, company: CompanyId, filter: &TicketFilter) -> Result<TicketPage> {
+        let limit = page_size(filter.limit);
+        let (sql, params) = self.ticket_list_query(company, filter, limit);
+        let rows = sql::all(self.db(), self.backend(), &sql, params.0).await?;
+        let mut tickets = rows
+            .iter()
+            .map(|r| {
+                Ok(TicketSummary {
+                    id: TicketId(r.try_get_by_index(0)?),
+                    title: r.try_get_by_index(1)?,
+                    ticket_type: r.try_get_by_index(2)?,
+                    status: r.try_get_by_index(3)?,
+                    created_at: r.try_get_by_index(4)?,
+                    updated_at: r.try_get_by_index(5)?,
+                    creator: r.try_get_by_index(6)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // One row more than the page says whether another page follows.
+        let next_before = if tickets.len() > limit as usize {
+            tickets.truncate(limit as usize);
+            tickets.last().map(|t| t.id)
+        } else {
+            None
+        };
+        Ok(TicketPage { tickets, next_before })
+    }
+
+    /// The query plan of the query [`Store::list_tickets`] runs for `filter`
+    /// (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL), one line per step.
+    pub async fn explain_ticket_list(&self, company: CompanyId, filter: &TicketFilter) -> Result<Vec<String>> {
+        let (sql, params) = self.ticket_list_query(company, filter, page_size(filter.limit));
+        self.explain(&sql, params).await
+    }
+
+    /// A ticket with its definition, creator and instance.
+    pub async fn ticket(&self, company: CompanyId, id: TicketId) -> Result<TicketView> {
+        let row = sql::one(
+            self.db(),
+            self.backend(),
+            "SELECT t.id, t.title, t.ticket_type, d.key, v.version, t.definition_version_id, t.status, t.fields, \
+             t.creator_id, u.display_name, t.created_at, t.updated_at, \
+             (SELECT MIN(i.id) FROM instances i WHERE i.company_id = t.company_id AND i.ticket_id = t.id) \
+             FROM tickets t JOIN definition_versions v ON v.id = t.definition_version_id \
+             JOIN definitions d ON d.id = v.definition_id LEFT JOIN users u ON u.id = t.creator_id \
+             WHERE t.company_id = $1 AND t.id = $2",
+            vec![int(company.0), int(id.0)],
+        )
+        .await?
+        .ok_or(StoreError::NotFound("ticket"))?;
+        Ok(TicketView {
+            id: TicketId(row.try_get_by_index(0)?),
+            title: row.try_get_by_index(1)?,
+            ticket_type: row.try_get_by_index(2)?,
+            definition_key: row.try_get_by_index(3)?,
+            version: row.try_get_by_index(4)?,
+            version_id: VersionId(row.try_get_by_index(5)?),
+            status: row.try_get_by_index(6)?,
+            fields: row.try_get_by_index(7)?,
+            creator: row.try_get_by_index::<Option<i64>>(8)?.map(UserId),
+            creator_name: row.try_get_by_index(9)?,
+            created_at: row.try_get_by_index(10)?,
+            updated_at: row.try_get_by_index(11)?,
+            instance: row.try_get_by_index::<Option<i64>>(12)?.map(InstanceId),
+        })
+    }
+
+    /// Whether `scope` lets its user see the ticket (false also when it is
+    /// missing or another company's): the check behind a ticket's page, its
+    /// comments and its files.
+    pub async fn ticket_visible(&self, company: CompanyId, id: TicketId, scope: &TicketScope) -> Result<bool> {
+        let mut conditions = self.conditions(company, scope);
+        let ticket = conditions.params.bind(int(id.0));
+        conditions.sql.push(format!("t.id = {ticket}"));
+        let sql = format!("SELECT t.id FROM tickets t WHERE {}", conditions.sql.join(" AND "));
+        Ok(sql::one(self.db(), self.backend(), &sql, conditions.params.0).await?.is_some())
+    }
+
+    fn ticket_list_query(&self, company: CompanyId, filter: &TicketFilter, limit: u32) -> (String, Params) {
+        let backend = self.backend();
+        let mut conditions = self.conditions(company, &filter.scope);
+        let Conditions { params, sql: where_ } = &mut conditions;
+        let company_param = "$1";
+        if let Some(ticket_type) = &filter.ticket_type {
+            where_.push(format!("t.ticket_type = {}", params.bind(text(ticket_type))));
+        }
+        if let Some(status) = &filter.status {
+            where_.push(format!("t.status = {}", params.bind(text(status))));
+        }
+        if let Some(assignee) = filter.assignee {
+            let user = params.bind(int(assignee.0));
+            where_.push(format!(
+                "t.id IN (SELECT i.ticket_id FROM task_runs r JOIN instances i ON i.id = r.instance_id \
+                 WHERE r.assignee_id = {user} AND r.status IN {OPEN} AND r.company_id = {company_param} \
+                 AND i.company_id = {company_param})"
+            ));
+        }
+        if let Some(from) = filter.created_from {
+            where_.push(format!("t.created_at >= {}", params.bind(int(from))));
+        }
+        if let Some(to) = filter.created_to {
+            where_.push(format!("t.created_at < {}", params.bind(int(to))));
+        }
+        // Each word must be in the ticket or in one of its comments: a ticket and
+        // its conversation are searched as one document.
+        for word in search_words(filter.search.as_deref()) {
+            where_.push(match backend {
+                DbBackend::Postgres => {
+                    let query = params.bind(text(word));
+                    format!(
+                        "t.id IN (SELECT s.id FROM tickets s WHERE s.company_id = {company_param} \
+                         AND {} @@ plainto_tsquery('simple', {query}) \
+                         UNION SELECT c.ticket_id FROM comments c WHERE c.company_id = {company_param} \
+                         AND {} @@ plainto_tsquery('simple', {query}))",
+                        TICKET_DOCUMENT.replace("{t}", "s"),
+                        COMMENT_DOCUMENT.replace("{c}", "c"),
+                    )
+                }
+                _ => {
+                    let query = params.bind(text(fts5_string(word)));
+                    format!(
+                        "t.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {query} \
+                         UNION SELECT c.ticket_id FROM comment_search JOIN comments c ON c.id = comment_search.rowid \
+                         WHERE comment_search MATCH {query} AND c.company_id = {company_param})"
+                    )
+                }
+            });
+        }
+        if let Some(before) = filter.before {
+            where_.push(format!("t.id < {}", params.bind(int(before.0))));
+        }
+        // The limit is written into the text (it is a number we chose): a bound
+        // LIMIT leaves PostgreSQL's generic plan guessing how many rows are wanted.
+        let sql = format!(
+            "SELECT t.id, t.title, t.ticket_type, t.status, t.created_at, t.updated_at, u.display_name \
+             FROM tickets t LEFT JOIN users u ON u.id = t.creator_id WHERE {} ORDER BY t.id DESC LIMIT {}",
+            where_.join(" AND "),
+            limit + 1
+        );
+        (sql, conditions.params)
+    }
+
+    /// The company (always `$1`) and the scope's conditions on tickets `t`.
+    fn conditions(&self, company: CompanyId, scope: &TicketScope) -> Conditions {
+        let backend = self.backend();
+        let mut params = Params::default();
+        let company_param = params.bind(int(company.0));
+        let mut sql = vec![format!("t.company_id = {company_param}")];
+        if let TicketScope::Restricted { user, ticket_types, roles } = scope {
+            let types = params.bind(sql::texts(ticket_types));
+            let user = params.bind(int(user.0));
+            let roles = params.bind(sql::texts(roles));
+            // The run check is made per ticket as the list walks down its index
+            // (three index lookups, and the walk stops at the page's end). On
+            // PostgreSQL, OFFSET 0 keeps the planner from turning it into a hash
+            // of every visible ticket, built from all of the company's runs.
+            let per_row = if backend == DbBackend::Postgres { " OFFSET 0" } else { "" };
+            sql.push(format!(
+                "(t.ticket_type IN ({}) OR t.creator_id = {user} OR EXISTS (SELECT 1 FROM instances i \
+                 JOIN task_runs r ON r.instance_id = i.id WHERE i.company_id = {company_param} AND i.ticket_id = t.id \
+                 AND r.company_id = {company_param} AND (r.assignee_id = {user} OR r.completed_by = {user} \
+                 OR r.eligible_role IN ({})){per_row}))",
+                sql::text_list(backend, &types),
+                sql::text_list(backend, &roles),
+            ));
+        }
+        Conditions { params, sql }
+    }
+
+    /// The plan of a query, one line per step.
+    pub(crate) async fn explain(&self, query: &str, params: Params) -> Result<Vec<String>> {
+        let backend = self.backend();
+        match backend {
+            DbBackend::Postgres => {
+                let rows = sql::all(self.db(), backend, &format!("EXPLAIN {query}"), params.0).await?;
+                rows.iter().map(|r| Ok(r.try_get_by_index::<String>(0)?)).collect()
+            }
+            _ => {
+                let rows = sql::all(self.db(), backend, &format!("EXPLAIN QUERY PLAN {query}"), params.0).await?;
+                // Rows are (id, parent, notused, detail); indent each step under its parent.
+                let mut depth: Vec<(i64, usize)> = Vec::new();
+                rows.iter()
+                    .map(|r| {
+                        let id: i64 = r.try_get_by_index(0)?;
+                        let parent: i64 = r.try_get_by_index(1)?;
+                        let detail: String = r.try_get_by_index(3)?;
+                        let level = depth.iter().find(|(node, _)| *node == parent).map_or(0, |(_, d)| d + 1);
+                        depth.push((id, level));
+                        Ok(format!("{}{detail}", "  ".repeat(level)))
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// The statuses of a task run that is still to be worked.
+pub(crate) const OPEN: &str = "('OPEN', 'IN_PROGRESS', 'PENDING')";
+
+fn page_size(limit: u32) -> u32 {
+    limit.clamp(1, TicketFilter::MAX_LIMIT)
+}
+
+/// Most words of a search that are used (each is a condition of the query).
+const MAX_SEARCH_WORDS: usize = 8;
+
+/// The whitespace-separated words of a search input.
+fn search_words(input: Option<&str>) -> impl Iterator<Item = &str> {
+    input.unwrap_or_default().split_whitespace().take(MAX_SEARCH_WORDS)
+}
+
+/// One word as an FTS5 string: quoted, so FTS5 tokenizes it into a phrase and
+/// operators, parentheses, `*` and quotes in the input are only text, never a
+/// syntax error (a word of punctuation alone is an empty phrase, matching nothing).
+fn fts5_string(word: &str) -> String {
+    format!("\"{}\"", word.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fts5_string, search_words};
+
+    #[test]
+    fn fts5_strings_quote_the_whole_word() {
+        assert_eq!(fts5_string("invoice"), "\"invoice\"");
+        assert_eq!(fts5_string("\"foo"), "\"\"\"foo\"");
+        assert_eq!(fts5_string("ann@example.com"), "\"ann@example.com\"");
+    }
+
+    #[test]
+    fn searches_use_at_most_eight_words() {
+        assert_eq!(search_words(Some(" a  b\tc ")).collect::<Vec<_>>(), vec!["a", "b", "c"]);
+        assert_eq!(search_words(Some("1 2 3 4 5 6 7 8 9 10")).count(), 8);
+        assert_eq!(search_words(None).count(), 0);
+    }
+}

@@ -1,0 +1,182 @@
+//! End to end in headless Chromium (Debian's `chromium` + `chromium-driver`):
+//! log in, submit a Document Edit ticket, work both tasks as two different
+//! people through the editor/author loop, and see the ticket COMPLETED. Every
+//! page visited is saved as a screenshot under `target/e2e/`.
+//!
+//! Without `/usr/bin/chromedriver` the test says so and passes, unless
+//! `TICKETFLOWER_E2E=1` (set by CI), which makes a missing browser a failure.
+
+use crate::support::{App, Backend};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use thirtyfour::prelude::*;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Driver {
+    process: Child,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Browser {
+    driver: WebDriver,
+    base: String,
+    shots: PathBuf,
+    count: u32,
+}
+
+impl Browser {
+    async fn visit(&mut self, path: &str, name: &str) {
+        self.driver.goto(format!("{}{path}", self.base)).await.unwrap();
+        self.shot(name).await;
+    }
+
+    async fn shot(&mut self, name: &str) {
+        self.count += 1;
+        let path = self.shots.join(format!("{:02}-{name}.png", self.count));
+        self.driver.screenshot(&path).await.unwrap();
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let element = self.driver.query(By::Css(css)).first().await.unwrap();
+        element.clear().await.unwrap();
+        element.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.driver.query(By::Css(css)).first().await.unwrap().click().await.unwrap();
+    }
+
+    async fn source(&self) -> String {
+        self.driver.source().await.unwrap()
+    }
+
+    async fn login(&mut self, email: &str, password: &str, who: &str) {
+        self.visit("/login", &format!("login-{who}")).await;
+        self.fill("#email", email).await;
+        self.fill("#password", password).await;
+        self.click("button[type=submit]").await;
+        self.shot(&format!("inbox-{who}")).await;
+    }
+
+    async fn logout(&self) {
+        self.click("form[action='/logout'] button").await;
+    }
+
+    /// Opens the first task in the inbox whose title is `title`, claiming it if needed.
+    async fn open_task(&mut self, title: &str, who: &str) {
+        self.visit("/inbox", &format!("inbox-{who}")).await;
+        let link = self.driver.query(By::LinkText(title)).first().await.unwrap();
+        link.click().await.unwrap();
+        self.shot(&format!("task-{who}")).await;
+        if self.source().await.contains("/claim\"") {
+            self.click("form[action$='/claim'] button").await;
+            self.shot(&format!("claimed-{who}")).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
+    if !std::path::Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var("TICKETFLOWER_E2E").is_err(),
+            "TICKETFLOWER_E2E is set but {CHROMEDRIVER} is missing (apt-get install -y chromium chromium-driver)"
+        );
+        eprintln!("{CHROMEDRIVER} is missing; the browser test did not run");
+        return;
+    }
+    let app = App::spawn(Backend::Sqlite).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _driver = Driver {
+        process: Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    let mut capabilities = DesiredCapabilities::chrome();
+    for arg in
+        ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--window-size=1280,1000"]
+    {
+        capabilities.add_arg(arg).unwrap();
+    }
+    capabilities.set_binary("/usr/bin/chromium").unwrap();
+    let mut driver = None;
+    for _ in 0..50 {
+        match WebDriver::new(format!("http://127.0.0.1:{port}"), capabilities.clone()).await {
+            Ok(found) => {
+                driver = Some(found);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let driver = driver.expect("chromedriver did not start");
+    let mut browser = Browser { driver, base: app.base.clone(), shots: screenshots_dir(), count: 0 };
+    let (author, editor) = (app.a.login("author"), app.a.login("editor"));
+
+    // The author submits a ticket.
+    browser.login(&author.email, &author.password, "author").await;
+    browser.visit("/tickets/new", "new-ticket").await;
+    browser.click("a[href='/tickets/new/document-edit/edit-request']").await;
+    browser.shot("ticket-form").await;
+    browser.fill("#input-title", "Autumn newsletter").await;
+    browser.fill("#input-submitted_doc", "Dear readers, autumn is here.").await;
+    browser.click("form button[type=submit].primary").await;
+    browser.shot("ticket-created").await;
+    let ticket_url = browser.driver.current_url().await.unwrap().to_string();
+    assert!(browser.source().await.contains("Autumn newsletter"));
+    browser.logout().await;
+
+    // The editor asks a question.
+    browser.login(&editor.email, &editor.password, "editor").await;
+    browser.open_task("Edit Document", "editor").await;
+    browser.fill("#input-questions", "May we shorten the intro?").await;
+    browser.click("form[action$='/complete'] button.primary").await;
+    browser.shot("edit-sent-back").await;
+    browser.logout().await;
+
+    // The author answers.
+    browser.login(&author.email, &author.password, "author").await;
+    browser.open_task("Answer Questions", "author").await;
+    assert!(browser.source().await.contains("May we shorten the intro?"));
+    browser.fill("#input-author_responses", "Yes, please.").await;
+    browser.click("form[action$='/complete'] button.primary").await;
+    browser.shot("answered").await;
+    browser.logout().await;
+
+    // The editor finishes the document.
+    browser.login(&editor.email, &editor.password, "editor").await;
+    browser.open_task("Edit Document", "editor").await;
+    browser.fill("#input-updated_doc", "Autumn is here. (shortened)").await;
+    browser.click("form[action$='/complete'] button.primary").await;
+    browser.shot("edit-done").await;
+    browser.logout().await;
+
+    // The author sees the ticket completed.
+    browser.login(&author.email, &author.password, "author").await;
+    browser.driver.goto(&ticket_url).await.unwrap();
+    browser.shot("ticket-completed").await;
+    let page = browser.source().await;
+    assert!(page.contains("COMPLETED"), "{page}");
+    let instance = crate::support::link_starting(&page, "/instances/");
+    // Authors see their ticket's workflow view too.
+    browser.visit(&instance, "instance-view").await;
+    assert!(browser.source().await.contains("data-task=\"answer\""));
+    browser.driver.clone().quit().await.unwrap();
+}

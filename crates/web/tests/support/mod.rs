@@ -1,0 +1,338 @@
+//! Test support: a real server on a random port over a fresh database, two
+//! seeded demo companies, and a small cookie-keeping HTTP client.
+#![allow(dead_code)]
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use ticketflower_store::{Store, StoreOptions};
+use ticketflower_web::demo::DemoLogin;
+use ticketflower_web::{AppState, WebSettings, demo};
+
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+pub struct Company {
+    pub name: String,
+    pub logins: Vec<DemoLogin>,
+}
+
+impl Company {
+    /// The demo login whose email starts with `who@`.
+    pub fn login(&self, who: &str) -> DemoLogin {
+        let prefix = format!("{who}@");
+        self.logins.iter().find(|l| l.email.starts_with(&prefix)).cloned().unwrap_or_else(|| panic!("no {who}"))
+    }
+}
+
+pub struct App {
+    pub base: String,
+    pub store: Store,
+    pub a: Company,
+    pub b: Company,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix} {nanos} {}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+impl App {
+    /// On PostgreSQL when `TICKETFLOWER_TEST_POSTGRES_URL` is set.
+    pub async fn spawn_postgres() -> Option<App> {
+        let url = std::env::var("TICKETFLOWER_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())?;
+        Some(App::spawn(Backend::Postgres(url)).await)
+    }
+
+    pub async fn spawn(backend: Backend) -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+            Backend::Postgres(url) => url,
+        };
+        let store =
+            Store::connect(StoreOptions::new(&url)).await.unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        let a = Company { name: unique("Alpha"), logins: Vec::new() };
+        let b = Company { name: unique("Beta"), logins: Vec::new() };
+        let a = Company { logins: demo::seed(&store, &a.name).await.unwrap(), ..a };
+        let b = Company { logins: demo::seed(&store, &b.name).await.unwrap(), ..b };
+        let files_dir = dir.path().join("files");
+        let state = AppState::new(store.clone(), WebSettings { files_dir, secure_cookies: false });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(ticketflower_web::serve(listener, state, async move {
+            let _ = stopped.await;
+        }));
+        App { base, store, a, b, _dir: dir, _shutdown: shutdown }
+    }
+
+    /// A client logged in as the company's `who@` demo user.
+    pub async fn client_for(&self, company: &Company, who: &str) -> Client {
+        let login = company.login(who);
+        let client = Client::new(&self.base);
+        client.login(&login.email, &login.password).await;
+        client
+    }
+
+    /// Objects of company A for isolation tests: a ticket with a run, a
+    /// comment with a file, and a ticket error.
+    pub async fn a_objects(&self) -> Objects {
+        let author = self.client_for(&self.a, "author").await;
+        let created = author
+            .post_form(
+                "/tickets/new/document-edit/edit-request",
+                &[("title", "Private thing"), ("submitted_doc", "secret")],
+            )
+            .await;
+        let ticket_path = created.location.split('?').next().unwrap().to_owned();
+        let ticket: i64 = ticket_path.rsplit('/').next().unwrap().parse().unwrap();
+        let token = author.csrf_token().await;
+        let form = reqwest::multipart::Form::new()
+            .text("_csrf", token)
+            .text("body", "with a file")
+            .text("visibility", "public")
+            .part("files", reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("hello.txt"));
+        let response =
+            author.http.post(format!("{}{ticket_path}/comments", self.base)).multipart(form).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let page = author.get_ok(&ticket_path).await;
+        let file = link_starting(&page, "/files/").rsplit('/').next().unwrap().parse().unwrap();
+        let instance = link_starting(&page, "/instances/").rsplit('/').next().unwrap().parse().unwrap();
+        let run = link_starting(&page, "/tasks/").rsplit('/').next().unwrap().parse().unwrap();
+        let owner = self.client_for(&self.a, "owner").await;
+        let error = self.raise_error(&owner).await;
+        let company = self.store.company_by_name(&self.a.name).await.unwrap().unwrap();
+        let document = ticketflower_core::document::parse(
+            &private_workflow(PRIVATE_KEY, "Private intake"),
+            ticketflower_core::document::Syntax::Yaml,
+        )
+        .unwrap();
+        let imported = self.store.import_definition(company, &document, None).await.unwrap();
+        assert_eq!(imported.version, 1);
+        let user = self.store.user_by_email(company, &self.a.login("editor").email).await.unwrap().unwrap().0;
+        let role = self.store.list_roles(company).await.unwrap()[0].id.0;
+        Objects { ticket, instance, run, file, error, user, role }
+    }
+
+    /// Makes company A raise a ticket error (an automated step that failed
+    /// for good) and returns its id.
+    pub async fn raise_error(&self, owner: &Client) -> i64 {
+        let company = self.store.company_by_name(&self.a.name).await.unwrap().unwrap();
+        let ticket = self
+            .store
+            .create_ticket(
+                company,
+                ticketflower_store::NewTicket {
+                    definition: "document-edit".into(),
+                    ticket_type: "edit-request".into(),
+                    fields: serde_json::json!({"title": "Error maker", "submitted_doc": "x"}),
+                    creator: None,
+                },
+            )
+            .await
+            .unwrap();
+        let outcome = self
+            .store
+            .execute(ticketflower_store::Command::Apply {
+                company,
+                instance: ticket.instance,
+                event: ticketflower_core::engine::Event::Fail { seq: 0, message: "the partner API is down".into() },
+                actor: None,
+            })
+            .await
+            .unwrap();
+        assert!(!outcome.faults.is_empty(), "failing a run raises an error");
+        let page = owner.get_ok("/errors?status=NEW").await;
+        first_link(&page, "/errors/").expect("an error was raised").rsplit('/').next().unwrap().parse().unwrap()
+    }
+}
+
+pub struct Objects {
+    pub ticket: i64,
+    pub instance: i64,
+    pub run: i64,
+    pub file: i64,
+    pub error: i64,
+    pub user: i64,
+    pub role: i64,
+}
+
+/// The key of a workflow only company A has.
+pub const PRIVATE_KEY: &str = "private-intake";
+
+/// A small valid workflow: one approval, then done.
+pub fn private_workflow(key: &str, title: &str) -> String {
+    format!(
+        "format: ticketflower/v1\nkey: {key}\ntitle: {title}\nroles: [staff]\n\
+         fields: {{type: object, properties: {{title: {{type: string}}}}}}\n\
+         tickets:\n  - key: request\n    title: Request\n    fields: {{type: object, required: [title], properties: {{title: {{type: string, title: Title}}}}}}\n\
+         tasks:\n  - key: review\n    title: Review\n    type: approval\n    assign: {{role: staff}}\n\
+         transitions:\n  - {{from: start, to: review}}\n  - {{from: review, status: COMPLETED}}\n"
+    )
+}
+
+/// The first `href` in `html` that starts with `prefix` (without a query).
+pub fn first_link(html: &str, prefix: &str) -> Option<String> {
+    let needle = format!("href=\"{prefix}");
+    let start = html.find(&needle)? + "href=\"".len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].split('?').next()?.to_owned())
+}
+
+pub fn link_starting(html: &str, prefix: &str) -> String {
+    first_link(html, prefix).unwrap_or_else(|| panic!("no link starting {prefix} in {html}"))
+}
+
+/// The first task link of an inbox page.
+pub fn first_task_link(html: &str) -> String {
+    link_starting(html, "/tasks/")
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub location: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let http =
+            reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Client { base: base.to_owned(), http }
+    }
+
+    /// A client that sends this cookie (`name=value`) on every request.
+    pub fn with_cookie(base: &str, cookie: &str) -> Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Client { base: base.to_owned(), http }
+    }
+
+    async fn read(response: reqwest::Response) -> Response {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let location =
+            headers.get(reqwest::header::LOCATION).map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body = response.text().await.unwrap_or_default();
+        Response { status, location, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        if path.ends_with("/events") {
+            // A stream: only the head matters.
+            let status = response.status();
+            return Response {
+                status,
+                location: String::new(),
+                headers: response.headers().clone(),
+                body: String::new(),
+            };
+        }
+        Client::read(response).await
+    }
+
+    pub async fn get_ok(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status, StatusCode::OK, "GET {path}: {}", response.body);
+        response.body
+    }
+
+    /// The CSRF token of the current session (from any page with a form).
+    pub async fn csrf_token(&self) -> String {
+        let page = self.get_ok("/account/password").await;
+        let marker = "name=\"_csrf\" value=\"";
+        let start = page.find(marker).expect("a csrf field") + marker.len();
+        page[start..start + 64].to_owned()
+    }
+
+    /// Posts a form with the session's CSRF token, as the browser would.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf_token_or_empty().await;
+        self.post_raw(path, fields, Some(&token), None).await
+    }
+
+    async fn csrf_token_or_empty(&self) -> String {
+        let page = self.get("/account/password").await;
+        let marker = "name=\"_csrf\" value=\"";
+        match page.body.find(marker) {
+            Some(start) => page.body[start + marker.len()..start + marker.len() + 64].to_owned(),
+            None => String::new(),
+        }
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        token: Option<&str>,
+        origin: Option<&str>,
+    ) -> Response {
+        let mut pairs: Vec<(&str, &str)> = fields.to_vec();
+        if let Some(token) = token {
+            pairs.push(("_csrf", token));
+        }
+        let mut request = self.http.post(format!("{}{path}", self.base)).form(&pairs);
+        if let Some(origin) = origin {
+            request = request.header(reqwest::header::ORIGIN, origin);
+        }
+        Client::read(request.send().await.unwrap()).await
+    }
+
+    pub async fn post_login(&self, email: &str, password: &str) -> Response {
+        let response = self
+            .http
+            .post(format!("{}/login", self.base))
+            .form(&[("email", email), ("password", password), ("next", "/inbox")])
+            .send()
+            .await
+            .unwrap();
+        Client::read(response).await
+    }
+
+    /// Logs in; returns the Set-Cookie header of the new session.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let response = self.post_login(email, password).await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "login as {email}: {}", response.body);
+        response.headers.get(reqwest::header::SET_COOKIE).unwrap().to_str().unwrap().to_owned()
+    }
+}
+
+/// Reads from a Server-Sent Events response until one whole event arrived.
+pub async fn next_event(stream: &mut reqwest::Response) -> String {
+    let mut text = String::new();
+    loop {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(15), stream.chunk())
+            .await
+            .expect("an event within 15 s")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(end) = text.find("\n\n") {
+            let event = text[..end].to_owned();
+            if event.contains("event: state") {
+                return event;
+            }
+            text = text[end + 2..].to_owned();
+        }
+    }
+}
