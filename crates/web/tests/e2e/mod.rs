@@ -178,5 +178,37 @@ async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
     // Authors see their ticket's workflow view too.
     browser.visit(&instance, "instance-view").await;
     assert!(browser.source().await.contains("data-task=\"answer\""));
+    browser.logout().await;
+
+    // A tour of the other pages as the owner, for the screenshots.
+    let owner = app.a.login("owner");
+    browser.login(&owner.email, &owner.password, "owner").await;
+    for (path, name) in [
+        ("/tickets", "ticket-list"),
+        ("/tickets?q=autumn", "ticket-search"),
+        ("/definitions", "workflows"),
+        ("/definitions/venue-map", "workflow-venue-map"),
+        ("/definitions/order-fulfilment", "workflow-order-fulfilment"),
+        ("/definitions/customer-support/versions/1/tasks/triage", "task-definition"),
+        ("/definitions/document-edit/edit", "workflow-editor"),
+        ("/definitions/document-edit/versions/1/simulate", "simulate"),
+        ("/definitions/new", "upload"),
+        ("/errors", "errors"),
+        ("/admin/users", "admin-users"),
+        ("/admin/roles", "admin-roles"),
+    ] {
+        browser.visit(path, name).await;
+        let page = browser.source().await;
+        assert!(!page.contains("Something went wrong"), "{path}");
+    }
+    browser.visit("/definitions/document-edit/versions/1/simulate", "simulate-form").await;
+    browser.click("form[action$='/simulate'] button.primary").await;
+    browser.shot("simulated").await;
+    assert!(browser.source().await.contains("Result"));
+    browser.visit("/definitions/new", "upload-again").await;
+    browser.fill("#document", "format: ticketflower/v1\nkey: broken\ntitle: Broken\ntasks:\n  - {key: a, title: A, type: nope}\ntransitions:\n  - {from: start, to: b}\n").await;
+    browser.click("form[action='/definitions/upload'] button.primary").await;
+    browser.shot("upload-problems").await;
+    assert!(browser.source().await.contains("error at /tasks/0/type"));
     browser.driver.clone().quit().await.unwrap();
 }
