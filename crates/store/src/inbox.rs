@@ -99,6 +99,11 @@ fn eligible(assignment: Option<&Assignment>, worker: &Worker) -> bool {
 /// Most items in each list of an inbox.
 const MAX_INBOX: u32 = 500;
 
+/// The inbox's sort key: 0 for runs marked overdue, else the due time, or the
+/// largest BIGINT for runs without one. Written exactly like the
+/// `task_runs_pool` index expression so the index serves it.
+const DUE_KEY: &str = "(CASE WHEN p.overdue <> 0 THEN 0 ELSE COALESCE(p.due_at, 9223372036854775807) END)";
+
 impl Store {
     /// The worker's inbox: at most `limit` runs in each list.
     pub async fn inbox(&self, company: CompanyId, worker: &Worker<'_>, limit: u32) -> Result<Inbox> {
@@ -125,12 +130,16 @@ impl Store {
         Ok(lines)
     }
 
-    /// Both inbox queries. The runs are found by index (`task_runs_assignee
-    /// (assignee_id, status)` for mine; `task_runs_inbox (company_id, status,
-    /// eligible_role, due_at)` or `task_runs_assignee` for the two halves of
-    /// unclaimed: the worker's roles, and runs without a role that list the
-    /// worker's email), sorted and cut to the page on `task_runs` alone; only
-    /// the page's runs are then joined to their instance, ticket and assignee.
+    /// Both inbox queries. Overdue first is due time first: runs marked
+    /// overdue sort first, then by due time (a run whose due time has passed
+    /// sorts before every run still on time), and runs without a due time come
+    /// last (`due_key`).
+    /// Unclaimed runs are read per role from the partial index
+    /// `task_runs_pool (company_id, eligible_role, due_key, id)` of open,
+    /// unassigned runs, each branch already in order and cut to the page, so
+    /// the page costs the same with 20 or 20,000 open runs; mine come from
+    /// `task_runs_assignee (assignee_id, status)`. Only the page's runs are then
+    /// joined to their instance, ticket and assignee.
     fn inbox_queries(
         &self,
         company: CompanyId,
@@ -140,7 +149,6 @@ impl Store {
     ) -> ((String, Params), (String, Params)) {
         let backend = self.backend();
         let limit = limit.clamp(1, MAX_INBOX);
-        let order = "overdue_now DESC, due_missing, due_at, created_at, id";
         let query = |conditions: &dyn Fn(&mut Params) -> Vec<String>| {
             let mut params = Params::default();
             let company = params.bind(int(company.0));
@@ -149,27 +157,27 @@ impl Store {
                 .into_iter()
                 .map(|condition| {
                     format!(
-                        "SELECT p.id, p.instance_id, p.task_key, p.status, p.assignee_id, p.eligible_role, p.due_at, \
-                         p.created_at, CAST(CASE WHEN p.overdue <> 0 OR p.due_at < {now} THEN 1 ELSE 0 END AS BIGINT) \
-                         AS overdue_now, CAST(CASE WHEN p.due_at IS NULL THEN 1 ELSE 0 END AS BIGINT) AS due_missing \
-                         FROM task_runs p WHERE p.company_id = {company} AND p.status IN {OPEN} AND {condition}"
+                        "SELECT * FROM (SELECT p.id, p.instance_id, p.task_key, p.status, p.assignee_id, p.eligible_role, \
+                         p.due_at, p.created_at, p.overdue, {DUE_KEY} AS due_key FROM task_runs p \
+                         WHERE p.company_id = {company} AND p.status IN {OPEN} AND {condition} \
+                         ORDER BY {DUE_KEY}, p.id LIMIT {limit}) b"
                     )
                 })
                 .collect();
             let sql = format!(
                 "SELECT r.id, r.instance_id, i.ticket_id, COALESCE(t.title, ''), i.definition_version_id, r.task_key, \
-                 r.status, r.assignee_id, u.display_name, r.eligible_role, r.due_at, r.overdue_now, r.created_at \
-                 FROM ({} ORDER BY {order} LIMIT {limit}) r \
+                 r.status, r.assignee_id, u.display_name, r.eligible_role, r.due_at, \
+                 CAST(CASE WHEN r.overdue <> 0 OR r.due_at < {now} THEN 1 ELSE 0 END AS BIGINT), r.created_at \
+                 FROM (SELECT * FROM ({}) a ORDER BY due_key, id LIMIT {limit}) r \
                  JOIN instances i ON i.id = r.instance_id LEFT JOIN tickets t ON t.id = i.ticket_id \
                  LEFT JOIN users u ON u.id = r.assignee_id WHERE i.company_id = {company} \
-                 ORDER BY r.overdue_now DESC, r.due_missing, r.due_at, r.created_at, r.id",
+                 ORDER BY r.due_key, r.id",
                 branches.join(" UNION ALL ")
             );
             (sql, params)
         };
         let mine = query(&|params| vec![format!("p.assignee_id = {}", params.bind(int(worker.user.0)))]);
         let unclaimed = query(&|params| {
-            let roles = params.bind(sql::texts(worker.roles));
             let email = params.bind(text(worker.email.trim().to_lowercase()));
             let listed = match backend {
                 DbBackend::Postgres => format!(
@@ -180,11 +188,15 @@ impl Store {
                     "EXISTS (SELECT 1 FROM json_each(p.assignment, '$.eligible.users') AS e WHERE lower(e.value) = {email})"
                 ),
             };
-            // Two halves rather than one OR, which made SQLite read every run of the company.
-            vec![
-                format!("p.assignee_id IS NULL AND p.eligible_role IN ({})", sql::text_list(backend, &roles)),
-                format!("p.assignee_id IS NULL AND p.eligible_role IS NULL AND {listed}"),
-            ]
+            // One branch per role (each an ordered range of the pool index),
+            // and one for runs without a role that list the worker's email.
+            let mut branches: Vec<String> = worker
+                .roles
+                .iter()
+                .map(|role| format!("p.assignee_id IS NULL AND p.eligible_role = {}", params.bind(text(role))))
+                .collect();
+            branches.push(format!("p.assignee_id IS NULL AND p.eligible_role IS NULL AND {listed}"));
+            branches
         });
         (mine, unclaimed)
     }

@@ -26,7 +26,7 @@ pub const TABLES: &[&str] = &[
     "comments",
 ];
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, SESSIONS), (3, DESK)];
+const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, SESSIONS), (3, DESK), (5, INBOX_POOL)];
 
 // Foreign keys guard the structural tables. The append-only tables written by
 // every engine step (task runs, field history, audit events, ticket errors,
@@ -284,6 +284,16 @@ INSERT INTO ticket_search (rowid, title, fields) SELECT id, title,
 const SEARCH_POSTGRES: &str = r#"
 CREATE INDEX tickets_search ON tickets USING GIN ((to_tsvector('simple', title) || jsonb_to_tsvector('simple', fields, '["string", "numeric"]')));
 CREATE INDEX comments_search ON comments USING GIN (to_tsvector('simple', body))
+"#;
+
+// The unclaimed side of the inbox: open, unassigned runs per role in due
+// order (no due time last), so a page is an ordered index range however many
+// runs wait (see `Store::inbox`). The expression and the predicate are written
+// exactly as the inbox query writes them.
+const INBOX_POOL: &str = r#"
+CREATE INDEX task_runs_pool ON task_runs
+    (company_id, eligible_role, (CASE WHEN overdue <> 0 THEN 0 ELSE COALESCE(due_at, 9223372036854775807) END), id)
+    WHERE assignee_id IS NULL AND status IN ('OPEN', 'IN_PROGRESS', 'PENDING')
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {

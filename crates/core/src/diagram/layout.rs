@@ -807,7 +807,7 @@ fn order(
                     positions[item] = position;
                 }
             }
-            transpose(&mut orders, &mut positions, links, &between);
+            transpose(&mut orders, &mut positions, links, &Neighbours { upper: upper_links, lower: lower_links });
             let count = total(&positions);
             if count < best_crossings {
                 best_crossings = count;
@@ -830,25 +830,32 @@ fn attachment(link: &Link, at_upper: bool, positions: &[usize]) -> f64 {
 
 /// Swaps neighbours in a rank while that lowers the crossings around the rank
 /// (breaks the ties barycenters leave, such as several edges from one box).
-fn transpose(orders: &mut [Vec<usize>], positions: &mut [usize], links: &[Link], between: &[Vec<usize>]) {
-    let around = |rank: usize, positions: &[usize]| {
-        let above = if rank > 0 { crossings(links, &between[rank - 1], positions) } else { 0 };
-        above + crossings(links, &between[rank], positions)
+fn transpose(orders: &mut [Vec<usize>], positions: &mut [usize], links: &[Link], neighbours: &Neighbours) {
+    // Crossings among the links of `left` and `right` alone, with `left` on the
+    // left; the other crossings do not change when the two swap.
+    let crossings_between = |left: usize, right: usize, positions: &[usize]| {
+        let mut count = 0;
+        for (lists, far_is_upper) in [(neighbours.upper, true), (neighbours.lower, false)] {
+            for &a in &lists[left] {
+                for &b in &lists[right] {
+                    if attachment(&links[a], far_is_upper, positions) > attachment(&links[b], far_is_upper, positions) {
+                        count += 1;
+                    }
+                }
+            }
+        }
+        count
     };
     for _ in 0..8 {
         let mut improved = false;
-        for (rank, order) in orders.iter_mut().enumerate() {
+        for order in orders.iter_mut() {
             for position in 1..order.len() {
-                let before = around(rank, positions);
                 let (left, right) = (order[position - 1], order[position]);
-                positions[left] = position;
-                positions[right] = position - 1;
-                if around(rank, positions) < before {
+                if crossings_between(right, left, positions) < crossings_between(left, right, positions) {
                     order.swap(position - 1, position);
+                    positions[left] = position;
+                    positions[right] = position - 1;
                     improved = true;
-                } else {
-                    positions[left] = position - 1;
-                    positions[right] = position;
                 }
             }
         }
@@ -856,6 +863,12 @@ fn transpose(orders: &mut [Vec<usize>], positions: &mut [usize], links: &[Link],
             break;
         }
     }
+}
+
+/// Each item's links to the rank above and to the rank below.
+struct Neighbours<'a> {
+    upper: &'a [Vec<usize>],
+    lower: &'a [Vec<usize>],
 }
 
 /// Pairs of the given links (all between the same two ranks) that cross.

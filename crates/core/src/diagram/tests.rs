@@ -523,7 +523,8 @@ proptest! {
 }
 
 #[test]
-fn scratch_timing() {
+fn large_tangled_graphs_still_lay_out_cleanly() {
+    // Far denser than a real workflow: sixty boxes, twice as many edges, half labelled.
     let mut seed: u64 = 7;
     let mut next = |n: usize| {
         seed ^= seed << 13;
@@ -531,18 +532,15 @@ fn scratch_timing() {
         seed ^= seed << 17;
         (seed % n as u64) as usize
     };
-    for (count, edge_count) in [(20, 35), (40, 80), (60, 120)] {
-        let nodes = vec![Size { width: 180.0, height: 54.0 }; count];
+    for (count, edge_count) in [(20, 35), (60, 120)] {
         let edges = (0..edge_count)
-            .map(|i| GraphEdge {
-                from: if i < count { i } else { next(count) },
+            .map(|index| GraphEdge {
+                from: if index < count { index } else { next(count) },
                 to: next(count),
-                label: (i % 2 == 0).then_some(Size { width: 200.0, height: 20.0 }),
+                label: (index % 2 == 0).then_some(Size { width: 200.0, height: 20.0 }),
             })
             .collect();
-        let graph = Graph { nodes, edges };
-        let started = std::time::Instant::now();
-        let layout = compute(&graph);
-        eprintln!("{count} nodes {edge_count} edges: {:?} ({}x{})", started.elapsed(), layout.width, layout.height);
+        let graph = Graph { nodes: vec![Size { width: 180.0, height: 54.0 }; count], edges };
+        assert_clean(&compute(&graph));
     }
 }
