@@ -118,10 +118,52 @@ impl FromRequestParts<AppState> for CurrentUser {
         };
         let Some(token) = session_token(&parts.headers) else { return Err(login_required()) };
         let token_hash = hash_token(token);
-        let Some(session) = state.store.session_user(&token_hash).await? else { return Err(login_required()) };
+        let session = match state.sessions.get(&token_hash) {
+            Some(session) => session,
+            None => {
+                let Some(session) = state.store.session_user(&token_hash).await? else { return Err(login_required()) };
+                state.sessions.put(&token_hash, &session);
+                session
+            }
+        };
         let user = CurrentUser { session, token_hash };
         parts.extensions.insert(user.clone());
         Ok(user)
+    }
+}
+
+/// Recently read sessions, so a request does not read its session, its
+/// permissions and its roles from the database every time. An entry is used
+/// for at most [`SESSION_CACHE_TTL`]; logout, password changes and access
+/// changes drop the entries they affect on this node at once (another node
+/// sees them within the TTL).
+#[derive(Default)]
+pub struct SessionCache {
+    entries: Mutex<HashMap<String, (SessionUser, Instant)>>,
+}
+
+pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(5);
+
+impl SessionCache {
+    fn get(&self, token_hash: &str) -> Option<SessionUser> {
+        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (session, read_at) = entries.get(token_hash)?;
+        let expired = session.expires_at <= ticketflower_store::now_millis();
+        (read_at.elapsed() < SESSION_CACHE_TTL && !expired).then(|| session.clone())
+    }
+
+    fn put(&self, token_hash: &str, session: &SessionUser) {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= 10_000 {
+            entries.retain(|_, (_, read_at)| read_at.elapsed() < SESSION_CACHE_TTL);
+        }
+        entries.insert(token_hash.to_owned(), (session.clone(), Instant::now()));
+    }
+
+    /// Forgets every cached session of a user (after logout, a password or access change).
+    pub fn forget_user(&self, user: ticketflower_store::UserId) {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.retain(|_, (session, _)| session.user != user);
     }
 }
 
@@ -266,6 +308,7 @@ fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
 
 pub async fn logout_post(State(state): State<AppState>, posted: Posted) -> WebResult<Response> {
     state.store.delete_session(&posted.user.token_hash).await?;
+    state.sessions.forget_user(posted.user.id());
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(SET_COOKIE, session_cookie(&state, "", 0));
     Ok(response)
@@ -339,5 +382,6 @@ pub async fn password_post(State(state): State<AppState>, posted: Posted) -> Web
     };
     state.store.set_password_hash(user.company(), user.id(), &hash).await?;
     state.store.delete_other_sessions(user.company(), user.id(), &user.token_hash).await?;
+    state.sessions.forget_user(user.id());
     Ok(Redirect::to("/account/password?done=1").into_response())
 }

@@ -36,12 +36,13 @@ pub struct AppState {
     pub store: Store,
     pub settings: Arc<WebSettings>,
     pub throttle: Arc<auth::Throttle>,
+    pub sessions: Arc<auth::SessionCache>,
     pub live: live::Hub,
 }
 
 impl AppState {
     pub fn new(store: Store, settings: WebSettings) -> Self {
-        Self { store, settings: Arc::new(settings), throttle: Arc::default(), live: live::Hub::default() }
+        Self { store, settings: Arc::new(settings), throttle: Arc::default(), sessions: Arc::default(), live: live::Hub::default() }
     }
 }
 

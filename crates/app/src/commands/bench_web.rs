@@ -176,7 +176,7 @@ async fn run_database(database: &str, url: &str, args: &Args) -> anyhow::Result<
     let editor_id = store.user_by_email(company, &editor.email).await?.ok_or_else(|| anyhow::anyhow!("no editor"))?;
     let roles = vec!["editor".to_owned()];
     let worker = ticketflower_store::Worker { user: editor_id, email: &editor.email, roles: &roles };
-    let inbox_plan = store.explain_inbox(company, &worker, 200).await?;
+    let inbox_plan = store.explain_inbox(company, &worker, 50).await?;
     if !args.json {
         println!(
             "{database}: raw INSERT+UPDATE transactions {raw:.0}/s (16 workers); ticket creation at c=16 is {:.2}× raw",

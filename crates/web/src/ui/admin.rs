@@ -206,6 +206,7 @@ pub async fn user_post(State(state): State<AppState>, Path(id): Path<i64>, poste
         return Err(WebError::Conflict("you cannot take company_admin away from yourself".into()));
     }
     state.store.set_user_access(user.company(), person.id, &permissions, &role_ids).await?;
+    state.sessions.forget_user(person.id);
     Ok(Redirect::to(&format!("/admin/users/{id}")).into_response())
 }
 

@@ -18,7 +18,8 @@ use ticketflower_core::definition::{Task, TaskKind};
 use ticketflower_core::engine::EngineError;
 use ticketflower_store::{Command, InboxItem, RunDetail, RunId, StoreError};
 
-const INBOX_LIMIT: u32 = 200;
+/// Tasks shown per section; the most urgent come first.
+const INBOX_LIMIT: u32 = 50;
 
 pub async fn index(State(state): State<AppState>, user: CurrentUser) -> WebResult<Page> {
     let inbox = state.store.inbox(user.company(), &user.worker(), INBOX_LIMIT).await?;
@@ -60,10 +61,18 @@ pub async fn index(State(state): State<AppState>, user: CurrentUser) -> WebResul
     };
     let body = html! {
         h1 { "Inbox" }
-        h2 { "My tasks (" (inbox.mine.len()) ")" }
+        h2 {
+            "My tasks ("
+            @if inbox.mine.len() as u32 >= INBOX_LIMIT { "the " (INBOX_LIMIT) " most urgent" } @else { (inbox.mine.len()) }
+            ")"
+        }
         @if inbox.mine.is_empty() { div.empty { "Nothing assigned to you. Claim a task below, or enjoy the quiet." } }
         @else { (table(&inbox.mine, false)) }
-        h2 { "Unclaimed tasks for my roles (" (inbox.unclaimed.len()) ")" }
+        h2 {
+            "Unclaimed tasks for my roles ("
+            @if inbox.unclaimed.len() as u32 >= INBOX_LIMIT { "the " (INBOX_LIMIT) " most urgent" } @else { (inbox.unclaimed.len()) }
+            ")"
+        }
         @if inbox.unclaimed.is_empty() { div.empty { "No unclaimed tasks." } }
         @else { (table(&inbox.unclaimed, true)) }
     };
