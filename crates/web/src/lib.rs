@@ -42,7 +42,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, settings: WebSettings) -> Self {
-        Self { store, settings: Arc::new(settings), throttle: Arc::default(), sessions: Arc::default(), live: live::Hub::default() }
+        Self {
+            store,
+            settings: Arc::new(settings),
+            throttle: Arc::default(),
+            sessions: Arc::default(),
+            live: live::Hub::default(),
+        }
     }
 }
 
