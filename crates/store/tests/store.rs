@@ -46,6 +46,7 @@ on_both_backends! {
     file_metadata_is_kept_per_ticket_and_company => file_metadata;
     fields_roll_back_and_tasks_rerun_from_history => rollback_and_rerun;
     a_store_reloads_instances_another_store_changed => stale_cache_is_reloaded;
+    round_robin_and_least_loaded_spread_work_over_a_role => assignment_policies;
     the_ticket_list_filters_scopes_and_pages_newest_first => ticket_list;
     search_finds_words_in_titles_fields_and_comments_and_takes_any_input => ticket_search;
     comments_keep_their_files_and_stay_in_their_company => ticket_comments;
@@ -1357,4 +1358,71 @@ async fn roles_and_access(url: String) {
     assert_eq!(names[&c.editor], "Eddie Editor");
     assert_eq!(names[&c.author], "Ann Author");
     assert!(store.user_names(c.id, &[]).await.unwrap().is_empty());
+}
+
+const CUSTOMER_SUPPORT: &str = include_str!("../../../examples/customer-support.yaml");
+
+/// `round_robin` hands triage to each support user in turn; `least_loaded`
+/// gives "respond" to the support user with the fewest open tasks.
+async fn assignment_policies(url: String) {
+    let store = connect(&url).await;
+    let company = store.create_company(&unique("support company")).await.unwrap();
+    let mut agents = Vec::new();
+    for name in ["one", "two", "three"] {
+        let user = store
+            .add_user(
+                company,
+                NewUser {
+                    email: format!("{}@example.com", unique(name)),
+                    display_name: name.into(),
+                    password_hash: "x".into(),
+                    permissions: vec![],
+                    roles: vec!["support".into()],
+                },
+            )
+            .await
+            .unwrap();
+        agents.push(user);
+    }
+    import_and_activate(&store, company, CUSTOMER_SUPPORT).await;
+    let ticket = || NewTicket {
+        definition: "customer-support".into(),
+        ticket_type: "support-request".into(),
+        fields: json!({"subject": "Cannot log in", "description": "Password refused."}),
+        creator: None,
+    };
+    let mut triage_assignees = Vec::new();
+    let mut triage_runs = Vec::new();
+    for _ in 0..6 {
+        let created = store.create_ticket(company, ticket()).await.unwrap();
+        let run = store.run_detail(company, created.new_runs[0]).await.unwrap();
+        triage_assignees.push(run.run.assignee.expect("round_robin assigns at once"));
+        triage_runs.push(created.new_runs[0]);
+    }
+    // Each agent gets every third ticket, in a fixed rotation.
+    for (index, assignee) in triage_assignees.iter().enumerate() {
+        assert_eq!(*assignee, triage_assignees[index % 3], "{triage_assignees:?}");
+    }
+    let mut distinct = triage_assignees[..3].to_vec();
+    distinct.sort();
+    let mut all = agents.clone();
+    all.sort();
+    assert_eq!(distinct, all, "all three agents take turns");
+
+    // Agent one finishes triage of their first ticket: "respond" goes to the
+    // least loaded agent — agent one, with 1 open triage left against 2 each.
+    let first_of = |agent: UserId| triage_runs[triage_assignees.iter().position(|a| *a == agent).unwrap()];
+    let one = triage_assignees[0];
+    let output = json!({"category": "technical", "needs_specialist": false});
+    let done = complete(&store, company, first_of(one), output, one).await.unwrap();
+    assert_eq!(done.activated, vec!["respond"]);
+    let respond = store.run_detail(company, done.new_runs[0]).await.unwrap();
+    let loads = |agent: UserId| triage_assignees.iter().filter(|a| **a == agent).count() - usize::from(agent == one);
+    let least = agents.iter().copied().min_by_key(|agent| (loads(*agent), agent.0)).unwrap();
+    assert_eq!(
+        respond.run.assignee,
+        Some(least),
+        "least loaded: {:?}",
+        agents.iter().map(|a| (a, loads(*a))).collect::<Vec<_>>()
+    );
 }

@@ -42,6 +42,7 @@ on_both_backends! {
     company_admins_manage_users_roles_and_passwords => admin_pages;
     instance_changes_arrive_as_server_sent_events => live_updates;
     no_input_makes_a_server_error => junk_never_500s;
+    a_ticket_form_takes_file_uploads_and_keeps_nothing_when_invalid => ticket_files;
 }
 
 /// Every route the application declares, read from its source, so a new
@@ -640,4 +641,44 @@ async fn junk_never_500s(app: &App) {
         let response = owner.get(path).await;
         assert!(response.status.as_u16() < 500, "GET {path} answered {}: {}", response.status, response.body);
     }
+}
+
+async fn ticket_files(app: &App) {
+    let company = app.store.company_by_name(&app.a.name).await.unwrap().unwrap();
+    let yaml = support::private_workflow("claims", "Claims").replace(
+        "properties: {title: {type: string, title: Title}}}",
+        "properties: {title: {type: string, title: Title, minLength: 3}, receipt: {title: Receipt, contentMediaType: application/pdf}}}",
+    );
+    let document = ticketflower_core::document::parse(&yaml, ticketflower_core::document::Syntax::Yaml).unwrap();
+    let imported = app.store.import_definition(company, &document, None).await.unwrap();
+    app.store.activate_version(company, "claims", imported.version).await.unwrap();
+    let owner = app.client_for(&app.a, "owner").await;
+    let form = owner.get_ok("/tickets/new/claims/request").await;
+    assert!(form.contains("enctype=\"multipart/form-data\"") && form.contains("type=\"file\""), "{form}");
+    let owner = &owner;
+    let send = |title: &'static str| async move {
+        let token = owner.csrf_token().await;
+        let form = reqwest::multipart::Form::new().text("_csrf", token).text("title", title).part(
+            "receipt",
+            reqwest::multipart::Part::bytes(b"%PDF-1.4 receipt".to_vec())
+                .file_name("receipt.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+        let response =
+            owner.http.post(format!("{}/tickets/new/claims/request", app.base)).multipart(form).send().await.unwrap();
+        (response.status(), response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()))
+    };
+    let files_before = app.store.count_rows(company, "files").await.unwrap();
+    let (status, _) = send("no").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a too-short title is refused");
+    assert_eq!(app.store.count_rows(company, "files").await.unwrap(), files_before, "and no file was kept");
+    let (status, location) = send("Taxi to the airport").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let page = owner.get_ok(location.unwrap().split('?').next().unwrap()).await;
+    let file = support::link_starting(&page, "/files/");
+    let download = owner.http.get(format!("{}{file}", app.base)).send().await.unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    assert!(download.headers().get("content-disposition").unwrap().to_str().unwrap().contains("receipt.pdf"));
+    assert_eq!(download.bytes().await.unwrap().as_ref(), b"%PDF-1.4 receipt");
 }
