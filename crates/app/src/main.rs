@@ -125,6 +125,9 @@ enum Command {
         /// Also benchmark PostgreSQL; a database `ticketflower_bench_web` is (re)created on that server.
         #[arg(long, env = "TICKETFLOWER_BENCH_POSTGRES_URL")]
         postgres: Option<String>,
+        /// Measure only these requests (create, inbox, list); repeat or separate with commas.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
         /// Print one JSON document.
         #[arg(long)]
         json: bool,
@@ -243,8 +246,8 @@ fn main() -> ExitCode {
             };
             runtime().and_then(|rt| rt.block_on(commands::bench::run(&args)))
         }
-        Command::BenchWeb { seconds, tickets, sqlite_path, postgres, json } => {
-            let args = commands::bench_web::Args { seconds, tickets, sqlite_path, postgres, json };
+        Command::BenchWeb { seconds, tickets, sqlite_path, postgres, only, json } => {
+            let args = commands::bench_web::Args { seconds, tickets, sqlite_path, postgres, only, json };
             runtime().and_then(|rt| rt.block_on(commands::bench_web::run(&args)))
         }
         Command::Company(CompanyCommand::Create { name }) => {

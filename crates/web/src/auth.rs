@@ -261,6 +261,7 @@ pub struct LoginForm {
 pub async fn login_post(
     State(state): State<AppState>,
     ConnectInfo(address): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> WebResult<Response> {
     let next = safe_next(form.next.as_deref());
@@ -292,7 +293,8 @@ pub async fn login_post(
     let expires_at = ticketflower_store::now_millis() + SESSION_LIFETIME.as_millis() as i64;
     state.store.create_session(&hash_token(&token), &candidate, &random_token(32), expires_at).await?;
     let mut response = Redirect::to(&next).into_response();
-    response.headers_mut().append(SET_COOKIE, session_cookie(&state, &token, SESSION_LIFETIME.as_secs()));
+    let cookie = session_cookie(&state, &headers, &token, SESSION_LIFETIME.as_secs());
+    response.headers_mut().append(SET_COOKIE, cookie);
     Ok(response)
 }
 
@@ -300,17 +302,23 @@ pub async fn login_post(
 static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| passwords::hash(&random_token(16)).unwrap_or_default());
 
-fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
-    let secure = if state.settings.secure_cookies { "; Secure" } else { "" };
+/// The session cookie; `Secure` when configured or when a proxy says the
+/// browser came over https (`X-Forwarded-Proto: https`).
+fn session_cookie(state: &AppState, headers: &HeaderMap, token: &str, max_age: u64) -> HeaderValue {
+    let forwarded_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    let secure = if state.settings.secure_cookies || forwarded_https { "; Secure" } else { "" };
     let cookie = format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("tf_session=; Max-Age=0"))
 }
 
-pub async fn logout_post(State(state): State<AppState>, posted: Posted) -> WebResult<Response> {
+pub async fn logout_post(State(state): State<AppState>, headers: HeaderMap, posted: Posted) -> WebResult<Response> {
     state.store.delete_session(&posted.user.token_hash).await?;
     state.sessions.forget_user(posted.user.id());
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().append(SET_COOKIE, session_cookie(&state, "", 0));
+    response.headers_mut().append(SET_COOKIE, session_cookie(&state, &headers, "", 0));
     Ok(response)
 }
 

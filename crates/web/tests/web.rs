@@ -287,6 +287,17 @@ async fn login_security(app: &App) {
     assert_ne!(first, second, "each login makes a new session");
     let cookie = first.split(';').next().unwrap().to_owned();
     assert!(first.contains("HttpOnly") && first.contains("SameSite=Lax"), "{first}");
+    assert!(!first.contains("Secure"), "plain http on loopback");
+    let behind_proxy = client
+        .http
+        .post(format!("{}/login", app.base))
+        .header("x-forwarded-proto", "https")
+        .form(&[("email", login.email.as_str()), ("password", login.password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let secure = behind_proxy.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(secure.contains("; Secure"), "behind an https proxy: {secure}");
     client.post_form("/logout", &[]).await;
     let after = client.get("/inbox").await;
     assert_eq!(after.status, StatusCode::SEE_OTHER, "logged out");

@@ -18,7 +18,15 @@ pub struct Args {
     pub tickets: i64,
     pub sqlite_path: std::path::PathBuf,
     pub postgres: Option<String>,
+    /// Which requests to measure: any of create, inbox, list.
+    pub only: Vec<String>,
     pub json: bool,
+}
+
+impl Args {
+    fn measures(&self, request: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|r| r == request)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -118,28 +126,38 @@ async fn run_database(database: &str, url: &str, args: &Args) -> anyhow::Result<
     let duration = Duration::from_secs_f64(args.seconds);
     let mut figures = Vec::new();
     for concurrency in [1usize, 16, 64] {
-        let create = {
-            let (client, base, token) = (author_client.clone(), base.clone(), token.clone());
-            load(concurrency, duration, move |n| {
-                let (client, base, token) = (client.clone(), base.clone(), token.clone());
-                async move {
-                    let title = format!("Load test ticket {n}");
-                    let response = client
-                        .post(format!("{base}/tickets/new/document-edit/edit-request"))
-                        .form(&[("_csrf", token.as_str()), ("title", title.as_str()), ("submitted_doc", "Some text.")])
-                        .send()
-                        .await?;
-                    anyhow::ensure!(response.status() == 303, "ticket creation answered {}", response.status());
-                    Ok(())
-                }
-            })
-            .await?
-        };
-        figures.push(figure(database, "create ticket (POST)", concurrency, create));
-        for (name, client, path) in [
-            ("inbox (GET /inbox)", editor_client.clone(), "/inbox"),
-            ("ticket list (GET /tickets)", desk_client.clone(), "/tickets"),
+        let before = figures.len();
+        if args.measures("create") {
+            let create = {
+                let (client, base, token) = (author_client.clone(), base.clone(), token.clone());
+                load(concurrency, duration, move |n| {
+                    let (client, base, token) = (client.clone(), base.clone(), token.clone());
+                    async move {
+                        let title = format!("Load test ticket {n}");
+                        let response = client
+                            .post(format!("{base}/tickets/new/document-edit/edit-request"))
+                            .form(&[
+                                ("_csrf", token.as_str()),
+                                ("title", title.as_str()),
+                                ("submitted_doc", "Some text."),
+                            ])
+                            .send()
+                            .await?;
+                        anyhow::ensure!(response.status() == 303, "ticket creation answered {}", response.status());
+                        Ok(())
+                    }
+                })
+                .await?
+            };
+            figures.push(figure(database, "create ticket (POST)", concurrency, create));
+        }
+        for (key, name, client, path) in [
+            ("inbox", "inbox (GET /inbox)", editor_client.clone(), "/inbox"),
+            ("list", "ticket list (GET /tickets)", desk_client.clone(), "/tickets"),
         ] {
+            if !args.measures(key) {
+                continue;
+            }
             let url = format!("{base}{path}");
             let samples = load(concurrency, duration, move |_| {
                 let (client, url) = (client.clone(), url.clone());
@@ -154,7 +172,7 @@ async fn run_database(database: &str, url: &str, args: &Args) -> anyhow::Result<
             figures.push(figure(database, name, concurrency, samples));
         }
         if !args.json {
-            for f in figures.iter().rev().take(3).collect::<Vec<_>>().into_iter().rev() {
+            for f in &figures[before..] {
                 println!(
                     "{:<9} {:<28} c={:<3} {:>8.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
                     f.database, f.request, f.concurrency, f.requests_per_second, f.p50_ms, f.p99_ms
