@@ -19,6 +19,10 @@ use std::collections::{BTreeSet, HashMap};
 pub const FORMAT: &str = "ticketflower/v1";
 /// Default for a task's `max_runs`.
 pub const DEFAULT_MAX_RUNS: u32 = 50;
+/// Default for an action's `method`.
+pub const DEFAULT_METHOD: &str = "POST";
+/// Default for an action's `timeout_seconds`.
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
 
 /// A loaded, compiled workflow definition.
 #[derive(Debug, Clone)]
@@ -108,11 +112,19 @@ pub enum Join {
     All,
 }
 
+impl Join {
+    pub const ALL: [(&'static str, Join); 2] = [("any", Join::Any), ("all", Join::All)];
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Next {
     #[default]
     All,
     First,
+}
+
+impl Next {
+    pub const ALL: [(&'static str, Next); 2] = [("all", Next::All), ("first", Next::First)];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +145,12 @@ pub enum AssignPolicy {
 }
 
 impl AssignPolicy {
+    pub const ALL: [(&'static str, AssignPolicy); 3] = [
+        ("pool", AssignPolicy::Pool),
+        ("round_robin", AssignPolicy::RoundRobin),
+        ("least_loaded", AssignPolicy::LeastLoaded),
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AssignPolicy::Pool => "pool",
@@ -153,6 +171,10 @@ pub enum OnError {
     #[default]
     Fail,
     Continue,
+}
+
+impl OnError {
+    pub const ALL: [(&'static str, OnError); 2] = [("fail", OnError::Fail), ("continue", OnError::Continue)];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +250,9 @@ pub enum EndStatus {
 }
 
 impl EndStatus {
+    pub const ALL: [(&'static str, EndStatus); 3] =
+        [("COMPLETED", EndStatus::Completed), ("CANCELLED", EndStatus::Cancelled), ("ON_HOLD", EndStatus::OnHold)];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EndStatus::Completed => "COMPLETED",
@@ -250,6 +275,10 @@ pub enum On {
     Timeout,
 }
 
+impl On {
+    pub const ALL: [(&'static str, On); 2] = [("complete", On::Complete), ("timeout", On::Timeout)];
+}
+
 #[derive(Debug, Clone)]
 pub struct Transition {
     pub from: Source,
@@ -266,6 +295,11 @@ pub enum TriggerKind {
     Webhook,
     Schedule,
     Manual,
+}
+
+impl TriggerKind {
+    pub const ALL: [(&'static str, TriggerKind); 3] =
+        [("webhook", TriggerKind::Webhook), ("schedule", TriggerKind::Schedule), ("manual", TriggerKind::Manual)];
 }
 
 #[derive(Debug, Clone)]
@@ -396,7 +430,12 @@ pub fn approval_output_schema() -> Value {
 
 // ---- reading ----
 
-const TOP_KEYS: &[&str] = &[
+// Each `*_KEYS` list is every key one kind of object may have; any other key is
+// an error. `docs/workflow-guide.md` documents every list, and its tests
+// (`guide_tests.rs`) compare the guide with them.
+
+/// The keys of the document's top level.
+pub const TOP_KEYS: &[&str] = &[
     "format",
     "key",
     "title",
@@ -409,8 +448,8 @@ const TOP_KEYS: &[&str] = &[
     "transitions",
     "triggers",
 ];
-const TICKET_KEYS: &[&str] = &["key", "title", "description", "fields", "data", "role_access"];
-const TASK_KEYS: &[&str] = &[
+pub const TICKET_KEYS: &[&str] = &["key", "title", "description", "fields", "data", "role_access"];
+pub const TASK_KEYS: &[&str] = &[
     "key",
     "title",
     "description",
@@ -432,12 +471,16 @@ const TASK_KEYS: &[&str] = &[
     "prompt",
     "action",
 ];
-const ASSIGN_KEYS: &[&str] = &["role", "users", "initiator", "field", "policy"];
-const ACTION_KEYS: &[&str] = &["method", "url", "headers", "timeout_seconds", "retry", "on_error"];
-const RETRY_KEYS: &[&str] = &["max_attempts", "backoff", "initial_seconds", "max_seconds"];
-const TRANSITION_KEYS: &[&str] = &["from", "to", "status", "when", "priority", "on"];
-const TRIGGER_KEYS: &[&str] = &["type", "key", "title", "filter", "data", "cron", "timezone"];
-const EXT_REF_KEYS: &[&str] = &["label", "desc", "uri"];
+pub const ASSIGN_KEYS: &[&str] = &["role", "users", "initiator", "field", "policy"];
+pub const ACTION_KEYS: &[&str] = &["method", "url", "headers", "timeout_seconds", "retry", "on_error"];
+pub const RETRY_KEYS: &[&str] = &["max_attempts", "backoff", "initial_seconds", "max_seconds"];
+pub const TRANSITION_KEYS: &[&str] = &["from", "to", "status", "when", "priority", "on"];
+pub const TRIGGER_KEYS: &[&str] = &["type", "key", "title", "filter", "data", "cron", "timezone"];
+pub const EXT_REF_KEYS: &[&str] = &["label", "desc", "uri"];
+/// The methods an action may use.
+pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
+/// The backoff strategies of an action's `retry`.
+pub const BACKOFFS: &[&str] = &["exponential"];
 
 /// One object of the document, with its pointer.
 struct Node<'a> {
@@ -908,7 +951,7 @@ impl Reader<'_> {
                 Some(members)
             }
         };
-        let join = self.choice(&node, "join", &[("any", Join::Any), ("all", Join::All)]);
+        let join = self.choice(&node, "join", &Join::ALL);
         if join == Some(Join::Any) && depends_on.as_ref().is_some_and(|m| !m.is_empty()) {
             self.error(node.at("join"), "depends_on always waits for all of its tasks; remove join: any");
         }
@@ -927,7 +970,7 @@ impl Reader<'_> {
         if when.is_some() && watch.is_empty() {
             self.error(node.at("when"), "a task's \"when\" decides whether a watched change re-activates it; add \"watch\" or move the condition to a transition");
         }
-        let next = self.choice(&node, "next", &[("all", Next::All), ("first", Next::First)]).unwrap_or_default();
+        let next = self.choice(&node, "next", &Next::ALL).unwrap_or_default();
         let max_runs = self.unsigned(&node, "max_runs", 1, 10_000).unwrap_or(DEFAULT_MAX_RUNS);
         let review = self.boolean(&node, "review");
         let prompt = self.string(&node, "prompt", false);
@@ -1018,17 +1061,7 @@ impl Reader<'_> {
 
     fn assign(&mut self, value: &Value, pointer: &str, fields: Option<&Schema>) -> Option<Assign> {
         let node = self.node(value, pointer, "assign", ASSIGN_KEYS)?;
-        let policy = self
-            .choice(
-                &node,
-                "policy",
-                &[
-                    ("pool", AssignPolicy::Pool),
-                    ("round_robin", AssignPolicy::RoundRobin),
-                    ("least_loaded", AssignPolicy::LeastLoaded),
-                ],
-            )
-            .unwrap_or_default();
+        let policy = self.choice(&node, "policy", &AssignPolicy::ALL).unwrap_or_default();
         let given: Vec<&str> =
             ["role", "users", "initiator", "field"].into_iter().filter(|k| node.get(k).is_some()).collect();
         if given.len() != 1 {
@@ -1092,8 +1125,8 @@ impl Reader<'_> {
 
     fn action(&mut self, value: &Value, pointer: &str) -> Option<Action> {
         let node = self.node(value, pointer, "an action", ACTION_KEYS)?;
-        let method = self.string(&node, "method", false).unwrap_or_else(|| "POST".to_owned()).to_uppercase();
-        if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+        let method = self.string(&node, "method", false).unwrap_or_else(|| DEFAULT_METHOD.to_owned()).to_uppercase();
+        if !HTTP_METHODS.contains(&method.as_str()) {
             self.error(
                 node.at("method"),
                 format!("\"{method}\" is not a supported method; use GET, POST, PUT, PATCH or DELETE"),
@@ -1118,7 +1151,7 @@ impl Reader<'_> {
             }
             Some(_) => self.error(node.at("headers"), "headers must be an object of name: value"),
         }
-        let timeout_seconds = self.unsigned(&node, "timeout_seconds", 1, 3600).unwrap_or(30);
+        let timeout_seconds = self.unsigned(&node, "timeout_seconds", 1, 3600).unwrap_or(DEFAULT_TIMEOUT_SECONDS);
         let retry = match node.get("retry") {
             None => Retry::default(),
             Some(value) => {
@@ -1126,7 +1159,7 @@ impl Reader<'_> {
                 match self.node(value, &at, "retry", RETRY_KEYS) {
                     Some(retry_node) => {
                         if let Some(backoff) = self.string(&retry_node, "backoff", false)
-                            && backoff != "exponential"
+                            && !BACKOFFS.contains(&backoff.as_str())
                         {
                             self.error(retry_node.at("backoff"), "backoff must be \"exponential\"");
                         }
@@ -1147,9 +1180,7 @@ impl Reader<'_> {
                 }
             }
         };
-        let on_error = self
-            .choice(&node, "on_error", &[("fail", OnError::Fail), ("continue", OnError::Continue)])
-            .unwrap_or_default();
+        let on_error = self.choice(&node, "on_error", &OnError::ALL).unwrap_or_default();
         Some(Action { method, url: url?, headers, timeout_seconds, retry, on_error })
     }
 
@@ -1202,17 +1233,7 @@ impl Reader<'_> {
                     },
                     None => None,
                 },
-                (None, Some(_)) => self
-                    .choice(
-                        &node,
-                        "status",
-                        &[
-                            ("COMPLETED", EndStatus::Completed),
-                            ("CANCELLED", EndStatus::Cancelled),
-                            ("ON_HOLD", EndStatus::OnHold),
-                        ],
-                    )
-                    .map(Target::Status),
+                (None, Some(_)) => self.choice(&node, "status", &EndStatus::ALL).map(Target::Status),
             };
             let when = self.condition(&node, "when");
             let priority = match node.get("priority") {
@@ -1222,8 +1243,7 @@ impl Reader<'_> {
                     0
                 }),
             };
-            let on =
-                self.choice(&node, "on", &[("complete", On::Complete), ("timeout", On::Timeout)]).unwrap_or_default();
+            let on = self.choice(&node, "on", &On::ALL).unwrap_or_default();
             if on == On::Timeout && from == Some(Source::Start) {
                 self.error(node.at("on"), "start has no due time; on: timeout needs a task with \"due\"");
             }
@@ -1242,15 +1262,7 @@ impl Reader<'_> {
             let pointer = pointer_push(&top.at("triggers"), position);
             let Some(node) = self.node(item, &pointer, "a trigger", TRIGGER_KEYS) else { continue };
             let kind = if node.get("type").is_some() {
-                self.choice(
-                    &node,
-                    "type",
-                    &[
-                        ("webhook", TriggerKind::Webhook),
-                        ("schedule", TriggerKind::Schedule),
-                        ("manual", TriggerKind::Manual),
-                    ],
-                )
+                self.choice(&node, "type", &TriggerKind::ALL)
             } else {
                 self.error(node.at("type"), "\"type\" is required: webhook, schedule or manual");
                 None

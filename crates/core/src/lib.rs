@@ -22,5 +22,8 @@ pub mod simulate;
 pub mod transform;
 pub mod validate;
 
+#[cfg(test)]
+mod guide_tests;
+
 pub use definition::Definition;
 pub use problem::{Problem, Severity};

@@ -676,6 +676,7 @@ const RUN_UPDATE: Columns = &[
 const RUN_INSERT: Columns = &[
     ("company_id", Kind::Int),
     ("instance_id", Kind::Int),
+    ("ticket_id", Kind::Int),
     ("seq", Kind::Int),
     ("task_key", Kind::Text),
     ("status", Kind::Text),
@@ -792,7 +793,7 @@ impl Rows {
                 request: self.request,
                 company,
                 row: row! {
-                    "company_id": c, "instance_id": i, "seq": i64::from(run.seq), "task_key": definition.tasks[run.task].key.as_str(),
+                    "company_id": c, "instance_id": i, "ticket_id": t, "seq": i64::from(run.seq), "task_key": definition.tasks[run.task].key.as_str(),
                     "status": run.status.as_str(), "run": i64::from(run.run), "input": run.input.clone(), "output": run.output.clone(),
                     "assignment": run.assignment.as_ref().and_then(|a| serde_json::to_value(a).ok()), "eligible_role": eligible_role,
                     "due_at": run.due_at, "overdue": i64::from(run.overdue), "created_at": now, "updated_at": now,

@@ -24,9 +24,11 @@ pub const TABLES: &[&str] = &[
     "jobs",
     "sessions",
     "comments",
+    "company_secrets",
 ];
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, INITIAL), (2, SESSIONS), (3, DESK), (5, INBOX_POOL)];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, INITIAL), (2, SESSIONS), (3, DESK), (4, TICKET_VISIBILITY), (5, INBOX_POOL), (6, SECRETS)];
 
 // Foreign keys guard the structural tables. The append-only tables written by
 // every engine step (task runs, field history, audit events, ticket errors,
@@ -286,6 +288,25 @@ CREATE INDEX tickets_search ON tickets USING GIN ((to_tsvector('simple', title) 
 CREATE INDEX comments_search ON comments USING GIN (to_tsvector('simple', body))
 "#;
 
+// The restricted ticket list (see `ticket_list.rs`): each way a user may see
+// a ticket is read as an ordered range of ticket ids. Tickets by type already
+// have `tickets_company_type`; tickets by creator get an index here. A run
+// keeps its ticket's id (written with the run, never changed; filled in here
+// for existing runs), so the runs assigned to a user, completed by a user or
+// eligible to a role are ranges ordered by ticket id too. (Through the
+// instance they are not: instance ids do not follow ticket ids when
+// committers insert concurrently, so the newest tickets of a role would mean
+// sorting all of its runs' tickets.) Each of those indexes holds only the runs
+// that have the value.
+const TICKET_VISIBILITY: &str = r#"
+ALTER TABLE task_runs ADD COLUMN ticket_id BIGINT;
+UPDATE task_runs SET ticket_id = i.ticket_id FROM instances i WHERE i.id = task_runs.instance_id;
+CREATE INDEX tickets_company_creator ON tickets (company_id, creator_id, id);
+CREATE INDEX task_runs_assignee_ticket ON task_runs (company_id, assignee_id, ticket_id) WHERE assignee_id IS NOT NULL;
+CREATE INDEX task_runs_completer_ticket ON task_runs (company_id, completed_by, ticket_id) WHERE completed_by IS NOT NULL;
+CREATE INDEX task_runs_role_ticket ON task_runs (company_id, eligible_role, ticket_id) WHERE eligible_role IS NOT NULL
+"#;
+
 // The unclaimed side of the inbox: open, unassigned runs per role in due
 // order (no due time last), so a page is an ordered index range however many
 // runs wait (see `Store::inbox`). The expression and the predicate are written
@@ -294,6 +315,18 @@ const INBOX_POOL: &str = r#"
 CREATE INDEX task_runs_pool ON task_runs
     (company_id, eligible_role, (CASE WHEN overdue <> 0 THEN 0 ELSE COALESCE(due_at, 9223372036854775807) END), id)
     WHERE assignee_id IS NULL AND status IN ('OPEN', 'IN_PROGRESS', 'PENDING')
+"#;
+
+// Company secrets, sealed with the deployment's key (see `secrets.rs`).
+const SECRETS: &str = r#"
+CREATE TABLE company_secrets (
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    name TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (company_id, name)
+)
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {
@@ -341,6 +374,7 @@ pub async fn run(db: &DatabaseConnection, backend: DbBackend) -> Result<(), DbEr
         vec![],
     )
     .await?;
+    let mut migrated = false;
     for (version, template) in MIGRATIONS {
         let applied = sql::one(
             &tx,
@@ -362,6 +396,31 @@ pub async fn run(db: &DatabaseConnection, backend: DbBackend) -> Result<(), DbEr
             vec![sql::int(*version), sql::int(crate::now_millis())],
         )
         .await?;
+        migrated = true;
+    }
+    if migrated {
+        refresh_statistics(&tx, backend).await?;
     }
     tx.commit().await
+}
+
+/// After a migration, the planner's statistics cover its new indexes and
+/// columns: until then PostgreSQL plans them with default guesses (until
+/// autovacuum's next analyze), and a SQLite database that keeps statistics
+/// (someone ran `ANALYZE`) weighs measured old indexes against guessed new ones
+/// (and, for one, sorted a million tickets rather than read `tickets_company_id`).
+/// A SQLite database without statistics is left without them.
+async fn refresh_statistics(tx: &impl ConnectionTrait, backend: DbBackend) -> Result<(), DbErr> {
+    let keeps_statistics = match backend {
+        DbBackend::Postgres => true,
+        _ => {
+            sql::one(tx, backend, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'", vec![])
+                .await?
+                .is_some()
+        }
+    };
+    if keeps_statistics {
+        tx.execute_unprepared("ANALYZE").await?;
+    }
+    Ok(())
 }

@@ -7,6 +7,19 @@
 //! `(company_id, ticket_type, id)`, read backwards from `before`.
 //! [`Store::explain_ticket_list`] shows the plan of exactly that query.
 //!
+//! A restricted scope is not a condition checked ticket by ticket (that walks
+//! every ticket of the company when the user may see few of them): each way of
+//! seeing a ticket is its own branch, an index range ordered by ticket id and
+//! cut at the page size — the allowed types `(company_id, ticket_type, id)`,
+//! the user's own `(company_id, creator_id, id)`, and runs assigned to,
+//! completed by or eligible to the user `(company_id, <column>, ticket_id)`,
+//! on the ticket id each run keeps (migration 4) — and the page is the newest
+//! of their union. Its cost follows the page size and the number of branches,
+//! not the company's size. The one slow shape left is a filter few tickets
+//! pass combined with a role that has many runs, where a branch reads that
+//! role's runs until the page is full (PostgreSQL plans these from the
+//! filter's index instead, as each list query is planned with its values).
+//!
 //! Search is the one backend-specific part: SQLite matches the FTS5 tables
 //! `ticket_search` and `comment_search` (kept by triggers, see migrations.rs);
 //! PostgreSQL matches the GIN-indexed expressions [`TICKET_DOCUMENT`] and
@@ -16,7 +29,7 @@
 
 use crate::sql::{self, Params, int, text};
 use crate::{CompanyId, InstanceId, Result, Store, StoreError, TicketId, UserId, VersionId};
-use sea_orm::DbBackend;
+use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -117,18 +130,26 @@ pub(crate) const TICKET_DOCUMENT: &str =
 /// PostgreSQL: a comment's searchable text (GIN index `comments_search`).
 pub(crate) const COMMENT_DOCUMENT: &str = "to_tsvector('simple', {c}.body)";
 
-/// The SQL of a list filter, without its ordering.
-struct Conditions {
-    params: Params,
-    sql: Vec<String>,
-}
-
 impl Store {
     /// A page of the company's tickets that `filter` selects, newest first.
     pub async fn list_tickets(&self, company: CompanyId, filter: &TicketFilter) -> Result<TicketPage> {
         let limit = page_size(filter.limit);
         let (sql, params) = self.ticket_list_query(company, filter, limit);
-        let rows = sql::all(self.db(), self.backend(), &sql, params.0).await?;
+        let backend = self.backend();
+        let rows = if backend == DbBackend::Postgres {
+            // Planned with this filter's values every time: a generic plan (which
+            // PostgreSQL may pick for a prepared statement after five runs) guesses
+            // how selective a status or a role is, and a guess that picks the wrong
+            // side of a branch's join reads every run of a large role for a status
+            // no ticket has. This is also the plan `explain_ticket_list` shows.
+            let tx = self.db().begin().await?;
+            tx.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan").await?;
+            let rows = sql::all(&tx, backend, &sql, params.0).await?;
+            tx.commit().await?;
+            rows
+        } else {
+            sql::all(self.db(), backend, &sql, params.0).await?
+        };
         let mut tickets = rows
             .iter()
             .map(|r| {
@@ -196,18 +217,115 @@ impl Store {
     /// missing or another company's): the check behind a ticket's page, its
     /// comments and its files.
     pub async fn ticket_visible(&self, company: CompanyId, id: TicketId, scope: &TicketScope) -> Result<bool> {
-        let mut conditions = self.conditions(company, scope);
-        let ticket = conditions.params.bind(int(id.0));
-        conditions.sql.push(format!("t.id = {ticket}"));
-        let sql = format!("SELECT t.id FROM tickets t WHERE {}", conditions.sql.join(" AND "));
-        Ok(sql::one(self.db(), self.backend(), &sql, conditions.params.0).await?.is_some())
+        let mut params = Params::default();
+        let company_param = params.bind(int(company.0));
+        let ticket = params.bind(int(id.0));
+        let mut conditions = vec![format!("t.company_id = {company_param}"), format!("t.id = {ticket}")];
+        if let TicketScope::Restricted { user, ticket_types, roles } = scope {
+            let backend = self.backend();
+            let types = params.bind(sql::texts(ticket_types));
+            let user = params.bind(int(user.0));
+            let roles = params.bind(sql::texts(roles));
+            // One ticket: its type and creator, then one seek per kind of run in the
+            // indexes the list reads, `(company_id, <column>, ticket_id)`.
+            let run = |condition: String| {
+                format!(
+                    "EXISTS (SELECT 1 FROM task_runs r WHERE r.company_id = {company_param} AND {condition} \
+                     AND r.ticket_id = t.id)"
+                )
+            };
+            conditions.push(format!(
+                "(t.ticket_type IN ({}) OR t.creator_id = {user} OR {} OR {} OR {})",
+                sql::text_list(backend, &types),
+                run(format!("r.assignee_id = {user}")),
+                run(format!("r.completed_by = {user}")),
+                run(format!("r.eligible_role IN ({})", sql::text_list(backend, &roles))),
+            ));
+        }
+        let sql = format!("SELECT t.id FROM tickets t WHERE {}", conditions.join(" AND "));
+        Ok(sql::one(self.db(), self.backend(), &sql, params.0).await?.is_some())
     }
 
+    /// The list query of `filter` (`limit + 1` rows: one more than the page
+    /// says whether another page follows) and its values.
+    ///
+    /// All tickets: one walk down the index the filter picks, from `before`.
+    /// Restricted: one branch per way a ticket can be visible, each an ordered,
+    /// limited range of an index (the ticket types, the creator, and the runs
+    /// assigned to, completed by or eligible to the user, which carry their
+    /// ticket's id), with every filter applied inside the branch; the union of
+    /// at most `branches × (limit + 1)` ids is ordered and cut again. The cost
+    /// depends on the page size and the number of branches, not on how many
+    /// tickets the company has or how few of them the user may see.
     fn ticket_list_query(&self, company: CompanyId, filter: &TicketFilter, limit: u32) -> (String, Params) {
+        let mut params = Params::default();
+        let company_param = params.bind(int(company.0));
+        let filters = self.filter_conditions(&mut params, &company_param, filter);
+        let before = filter.before.map(|before| params.bind(int(before.0)));
+        // The limit is written into the text (it is a number we chose): a bound
+        // LIMIT leaves PostgreSQL's generic plan guessing how many rows are wanted.
+        let rows = limit + 1;
+        let columns = "t.id, t.title, t.ticket_type, t.status, t.created_at, t.updated_at, u.display_name";
+        let sql = match &filter.scope {
+            TicketScope::All => {
+                let mut where_ = vec![format!("t.company_id = {company_param}")];
+                where_.extend(filters);
+                where_.extend(before.map(|before| format!("t.id < {before}")));
+                format!(
+                    "SELECT {columns} FROM tickets t LEFT JOIN users u ON u.id = t.creator_id \
+                     WHERE {} ORDER BY t.id DESC LIMIT {rows}",
+                    where_.join(" AND ")
+                )
+            }
+            TicketScope::Restricted { user, ticket_types, roles } => {
+                let user = params.bind(int(user.0));
+                let branch = Branch { company: &company_param, filters: &filters, before: before.as_deref(), rows };
+                let mut branches = Vec::new();
+                match &filter.ticket_type {
+                    // Filtered to a type the scope allows: every ticket of it is
+                    // visible, so the type's own branch is the whole answer.
+                    Some(wanted) if ticket_types.contains(wanted) => {
+                        branches.push(branch.tickets(&format!("t.ticket_type = {}", params.bind(text(wanted)))));
+                    }
+                    wanted => {
+                        // Filtered to another type, no type branch can find anything.
+                        if wanted.is_none() {
+                            for ticket_type in distinct(ticket_types) {
+                                let ticket_type = params.bind(text(ticket_type));
+                                branches.push(branch.tickets(&format!("t.ticket_type = {ticket_type}")));
+                            }
+                        }
+                        branches.push(branch.tickets(&format!("t.creator_id = {user}")));
+                        branches.push(branch.runs(&format!("r.assignee_id = {user}")));
+                        branches.push(branch.runs(&format!("r.completed_by = {user}")));
+                        for role in distinct(roles) {
+                            let role = params.bind(text(role));
+                            branches.push(branch.runs(&format!("r.eligible_role = {role}")));
+                        }
+                    }
+                }
+                let union: Vec<String> = branches
+                    .iter()
+                    .enumerate()
+                    .map(|(n, branch)| format!("SELECT id FROM ({branch}) AS b{n}"))
+                    .collect();
+                // CROSS JOIN keeps the page's ids the outer loop on SQLite (without
+                // statistics it would rather scan the company's tickets and probe them).
+                format!(
+                    "SELECT {columns} FROM ({} ORDER BY id DESC LIMIT {rows}) AS v \
+                     CROSS JOIN tickets t LEFT JOIN users u ON u.id = t.creator_id \
+                     WHERE t.id = v.id AND t.company_id = {company_param} ORDER BY t.id DESC LIMIT {rows}",
+                    union.join(" UNION ")
+                )
+            }
+        };
+        (sql, params)
+    }
+
+    /// The filter's conditions on tickets `t`, except the scope and `before`.
+    fn filter_conditions(&self, params: &mut Params, company_param: &str, filter: &TicketFilter) -> Vec<String> {
         let backend = self.backend();
-        let mut conditions = self.conditions(company, &filter.scope);
-        let Conditions { params, sql: where_ } = &mut conditions;
-        let company_param = "$1";
+        let mut where_ = Vec::new();
         if let Some(ticket_type) = &filter.ticket_type {
             where_.push(format!("t.ticket_type = {}", params.bind(text(ticket_type))));
         }
@@ -253,45 +371,7 @@ impl Store {
                 }
             });
         }
-        if let Some(before) = filter.before {
-            where_.push(format!("t.id < {}", params.bind(int(before.0))));
-        }
-        // The limit is written into the text (it is a number we chose): a bound
-        // LIMIT leaves PostgreSQL's generic plan guessing how many rows are wanted.
-        let sql = format!(
-            "SELECT t.id, t.title, t.ticket_type, t.status, t.created_at, t.updated_at, u.display_name \
-             FROM tickets t LEFT JOIN users u ON u.id = t.creator_id WHERE {} ORDER BY t.id DESC LIMIT {}",
-            where_.join(" AND "),
-            limit + 1
-        );
-        (sql, conditions.params)
-    }
-
-    /// The company (always `$1`) and the scope's conditions on tickets `t`.
-    fn conditions(&self, company: CompanyId, scope: &TicketScope) -> Conditions {
-        let backend = self.backend();
-        let mut params = Params::default();
-        let company_param = params.bind(int(company.0));
-        let mut sql = vec![format!("t.company_id = {company_param}")];
-        if let TicketScope::Restricted { user, ticket_types, roles } = scope {
-            let types = params.bind(sql::texts(ticket_types));
-            let user = params.bind(int(user.0));
-            let roles = params.bind(sql::texts(roles));
-            // The run check is made per ticket as the list walks down its index
-            // (three index lookups, and the walk stops at the page's end). On
-            // PostgreSQL, OFFSET 0 keeps the planner from turning it into a hash
-            // of every visible ticket, built from all of the company's runs.
-            let per_row = if backend == DbBackend::Postgres { " OFFSET 0" } else { "" };
-            sql.push(format!(
-                "(t.ticket_type IN ({}) OR t.creator_id = {user} OR EXISTS (SELECT 1 FROM instances i \
-                 JOIN task_runs r ON r.instance_id = i.id WHERE i.company_id = {company_param} AND i.ticket_id = t.id \
-                 AND r.company_id = {company_param} AND (r.assignee_id = {user} OR r.completed_by = {user} \
-                 OR r.eligible_role IN ({})){per_row}))",
-                sql::text_list(backend, &types),
-                sql::text_list(backend, &roles),
-            ));
-        }
-        Conditions { params, sql }
+        where_
     }
 
     /// The plan of a query, one line per step.
@@ -323,6 +403,59 @@ impl Store {
 
 /// The statuses of a task run that is still to be worked.
 pub(crate) const OPEN: &str = "('OPEN', 'IN_PROGRESS', 'PENDING')";
+
+/// One branch of a restricted list: the newest `rows` ids of one way of seeing
+/// tickets that pass the filters, below `before`.
+struct Branch<'a> {
+    company: &'a str,
+    /// The filter's conditions on tickets `t`.
+    filters: &'a [String],
+    before: Option<&'a str>,
+    rows: u32,
+}
+
+impl Branch<'_> {
+    /// Tickets `t` matching `condition`, read backwards along an index ending in
+    /// `id`: `(company_id, ticket_type, id)` or `(company_id, creator_id, id)`.
+    fn tickets(&self, condition: &str) -> String {
+        let mut where_ = vec![format!("t.company_id = {}", self.company), condition.to_owned()];
+        where_.extend(self.filters.iter().cloned());
+        where_.extend(self.before.map(|before| format!("t.id < {before}")));
+        format!("SELECT t.id FROM tickets t WHERE {} ORDER BY t.id DESC LIMIT {}", where_.join(" AND "), self.rows)
+    }
+
+    /// Tickets of the runs `r` matching `condition`, read backwards along
+    /// `(company_id, <column>, ticket_id)` (migration 4). A ticket can have
+    /// several such runs, so the ids are made distinct before the limit; the
+    /// tickets are joined only when a filter needs their columns.
+    fn runs(&self, condition: &str) -> String {
+        let mut where_ = vec![format!("r.company_id = {}", self.company), condition.to_owned()];
+        where_.push(match self.before {
+            Some(before) => format!("r.ticket_id < {before}"),
+            None => "r.ticket_id IS NOT NULL".to_owned(),
+        });
+        let join = if self.filters.is_empty() {
+            ""
+        } else {
+            where_.push(format!("t.company_id = {}", self.company));
+            where_.extend(self.filters.iter().cloned());
+            " JOIN tickets t ON t.id = r.ticket_id"
+        };
+        format!(
+            "SELECT DISTINCT r.ticket_id AS id FROM task_runs r{join} WHERE {} ORDER BY r.ticket_id DESC LIMIT {}",
+            where_.join(" AND "),
+            self.rows
+        )
+    }
+}
+
+/// The values of a list once each, in a stable order.
+fn distinct(values: &[String]) -> Vec<&String> {
+    let mut values: Vec<&String> = values.iter().collect();
+    values.sort();
+    values.dedup();
+    values
+}
 
 fn page_size(limit: u32) -> u32 {
     limit.clamp(1, TicketFilter::MAX_LIMIT)

@@ -55,6 +55,7 @@ on_both_backends! {
     of_two_concurrent_claims_exactly_one_wins => claim_race;
     ticket_errors_are_listed_reviewed_and_resolved => error_queue;
     company_admins_manage_roles_and_user_access => roles_and_access;
+    a_restricted_users_pages_hold_every_visible_ticket_once => restricted_ticket_list;
 }
 
 fn sqlite_url() -> (tempfile::TempDir, String) {
@@ -1425,4 +1426,178 @@ async fn assignment_policies(url: String) {
         "least loaded: {:?}",
         agents.iter().map(|a| (a, loads(*a))).collect::<Vec<_>>()
     );
+}
+
+const AUDIT_FLOW: &str = r#"
+format: ticketflower/v1
+key: audit-flow
+title: Audit flow
+roles: [auditor]
+fields: {type: object, properties: {}}
+tickets:
+  - key: audit
+    title: Audit
+    fields: {type: object, properties: {title: {type: string}}}
+tasks:
+  - {key: check, title: Check, type: form, depends_on: [], assign: {role: auditor}, output_schema: {type: object, properties: {}}}
+  - {key: recheck, title: Recheck, type: form, depends_on: [], assign: {role: auditor}, output_schema: {type: object, properties: {}}}
+  - {key: done, title: Done, type: form, depends_on: [check, recheck], output_schema: {type: object, properties: {}}}
+transitions:
+  - {from: done, status: COMPLETED}
+"#;
+
+/// An audit ticket: two open runs eligible to `auditor`.
+async fn audit(store: &Store, company: CompanyId, title: &str) -> TicketId {
+    let ticket = NewTicket {
+        definition: "audit-flow".into(),
+        ticket_type: "audit".into(),
+        fields: json!({"title": title}),
+        creator: None,
+    };
+    let created = store.create_ticket(company, ticket).await.unwrap();
+    assert_eq!(created.new_runs.len(), 2);
+    created.ticket
+}
+
+/// One ticket of `restricted_ticket_list` and whether the user may see it.
+struct Seen {
+    id: TicketId,
+    visible: bool,
+    kind: &'static str,
+    ticket_type: &'static str,
+    round: usize,
+}
+
+/// A restricted user sees, page by page, exactly the tickets of the types
+/// allowed, those they created, and those with a run assigned to them,
+/// completed by them or eligible to one of their roles: each once, newest
+/// first, whatever the page size, with the filters applied to all of them.
+async fn restricted_ticket_list(url: String) {
+    let store = connect(&url).await;
+    let d = desk(&store).await;
+    let c = d.c.id;
+    import_and_activate(&store, c, AUDIT_FLOW).await;
+    let other = company_with_document_edit(&store).await;
+    import_and_activate(&store, other.id, AUDIT_FLOW).await;
+    let user = d.editor2;
+    let mut seen = Vec::new();
+    let mut add = |id: TicketId, visible: bool, kind: &'static str, ticket_type: &'static str, round: usize| {
+        seen.push(Seen { id, visible, kind, ticket_type, round });
+    };
+    let parity = |round: usize| if round.is_multiple_of(2) { "even" } else { "odd" };
+    for round in 0..5 {
+        let words = |kind: &str| format!("{kind} {} round{round}", parity(round));
+        let edit = |kind: &str, creator: Option<UserId>| NewTicket { creator, ..edit_request(&words(kind)) };
+        // Nobody's business of the user's.
+        let untouched = store.create_ticket(c, edit("untouched", Some(d.c.author))).await.unwrap();
+        add(untouched.ticket, false, "untouched", "edit-request", round);
+        // Created by the user.
+        let own = store.create_ticket(c, edit("own", Some(user))).await.unwrap();
+        add(own.ticket, true, "own", "edit-request", round);
+        // Of a type the user's roles allow (with runs eligible to a role the scope leaves out).
+        let (typed, _) = request(&store, &d, &words("typed")).await;
+        add(typed.ticket, true, "typed", "request", round);
+        // Claimed by the user; every other one given back again.
+        let claimed = store.create_ticket(c, edit("claimed", Some(d.c.author))).await.unwrap();
+        store.claim_run(c, claimed.new_runs[0], &d.editor2()).await.unwrap();
+        let released = !round.is_multiple_of(2);
+        if released {
+            store.release_run(c, claimed.new_runs[0], &d.editor2()).await.unwrap();
+        }
+        add(claimed.ticket, !released, "claimed", "edit-request", round);
+        // Completed by the user: done, or questions back to the author.
+        let worked = store.create_ticket(c, edit("worked", Some(d.c.author))).await.unwrap();
+        let output =
+            if round.is_multiple_of(2) { json!({"updated_doc": "Done"}) } else { json!({"questions": "Why?"}) };
+        complete(&store, c, worked.new_runs[0], output, user).await.unwrap();
+        add(worked.ticket, true, "worked", "edit-request", round);
+        // Eligible to the user's role, twice over.
+        add(audit(&store, c, &words("audited")).await, true, "audited", "audit", round);
+        // Completed by someone else.
+        let theirs = store.create_ticket(c, edit("theirs", Some(d.c.author))).await.unwrap();
+        complete(&store, c, theirs.new_runs[0], json!({"updated_doc": "Done"}), d.c.editor).await.unwrap();
+        add(theirs.ticket, false, "theirs", "edit-request", round);
+        // Another company's tickets, whatever their type and runs.
+        add(audit(&store, other.id, &words("audited")).await, false, "foreign", "audit", round);
+        let foreign = store.create_ticket(other.id, edit_request(&words("foreign"))).await.unwrap();
+        add(foreign.ticket, false, "foreign", "edit-request", round);
+    }
+    seen.sort_by_key(|s| std::cmp::Reverse(s.id));
+    let scope = TicketScope::Restricted {
+        user,
+        ticket_types: vec!["request".into(), "request".into(), "no-such-type".into()],
+        roles: vec!["auditor".into(), "no-such-role".into()],
+    };
+    let base = TicketFilter::new(scope.clone());
+    let expected = |keep: &dyn Fn(&Seen) -> bool| -> Vec<TicketId> {
+        seen.iter().filter(|s| s.visible && keep(s)).map(|s| s.id).collect()
+    };
+    let visible = expected(&|_| true);
+    assert_eq!(visible.len(), 5 * 5 - 2);
+    for limit in [1, 2, 3, 4, 7, 22, 23, 24, 50] {
+        let filter = TicketFilter { limit, ..base.clone() };
+        assert_eq!(all_pages(&store, c, &filter).await, visible, "pages of {limit}");
+    }
+    for s in &seen {
+        assert_eq!(store.ticket_visible(c, s.id, &scope).await.unwrap(), s.visible, "ticket {:?}", s.id);
+    }
+
+    // The filters apply to every way of seeing a ticket.
+    let completed =
+        ids(&store, c, TicketFilter { status: Some("COMPLETED".into()), ..TicketFilter::new(TicketScope::All) }).await;
+    let filtered = |filter: TicketFilter| {
+        let store = store.clone();
+        async move { all_pages(&store, c, &TicketFilter { limit: 2, ..filter }).await }
+    };
+    assert_eq!(
+        filtered(TicketFilter { status: Some("COMPLETED".into()), ..base.clone() }).await,
+        expected(&|s| completed.contains(&s.id)),
+        "by status"
+    );
+    assert_eq!(expected(&|s| completed.contains(&s.id)).len(), 3, "the user's finished edits");
+    assert_eq!(expected(&|s| s.kind == "claimed").len(), 3, "claimed and kept");
+    for ticket_type in ["request", "audit", "edit-request", "no-such-type"] {
+        assert_eq!(
+            filtered(TicketFilter { ticket_type: Some(ticket_type.into()), ..base.clone() }).await,
+            expected(&|s| s.ticket_type == ticket_type),
+            "of type {ticket_type}"
+        );
+    }
+    assert_eq!(
+        filtered(TicketFilter { assignee: Some(user), ..base.clone() }).await,
+        expected(&|s| s.kind == "claimed"),
+        "assigned to the user"
+    );
+    assert_eq!(
+        filtered(TicketFilter { search: Some("even".into()), ..base.clone() }).await,
+        expected(&|s| s.round.is_multiple_of(2)),
+        "by search"
+    );
+    let middle = visible[visible.len() / 2];
+    assert_eq!(
+        filtered(TicketFilter { before: Some(middle), ..base.clone() }).await,
+        expected(&|s| s.id < middle),
+        "from a ticket on"
+    );
+    let created: HashMap<TicketId, i64> = store
+        .list_tickets(c, &TicketFilter { limit: TicketFilter::MAX_LIMIT, ..TicketFilter::new(TicketScope::All) })
+        .await
+        .unwrap()
+        .tickets
+        .iter()
+        .map(|t| (t.id, t.created_at))
+        .collect();
+    let from = created[&middle];
+    assert_eq!(
+        filtered(TicketFilter { created_from: Some(from), ..base.clone() }).await,
+        expected(&|s| created.get(&s.id).is_some_and(|at| *at >= from)),
+        "created from a time on"
+    );
+
+    // In another company the same scope finds only that company's tickets.
+    let theirs: Vec<TicketId> =
+        seen.iter().filter(|s| s.kind == "foreign" && s.ticket_type == "audit").map(|s| s.id).collect();
+    assert_eq!(ids(&store, other.id, TicketFilter { limit: 2, ..base.clone() }).await, theirs, "by role");
+    let own_only = TicketScope::Restricted { user, ticket_types: vec![], roles: vec![] };
+    assert!(ids(&store, other.id, TicketFilter::new(own_only)).await.is_empty(), "nothing of the user's");
 }

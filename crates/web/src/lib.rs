@@ -28,6 +28,8 @@ pub struct WebSettings {
     pub files_dir: PathBuf,
     /// Mark cookies `Secure` (set when the site is served over https).
     pub secure_cookies: bool,
+    /// The key company secrets are sealed with.
+    pub secret_key: ticketflower_store::SecretKey,
 }
 
 /// Everything a handler can reach; cheap to clone.

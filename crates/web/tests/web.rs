@@ -76,6 +76,7 @@ const COMPANY_FREE: &[&str] = &[
     "/errors",
     "/admin/users",
     "/admin/roles",
+    "/admin/secrets",
 ];
 
 #[test]
@@ -134,6 +135,7 @@ fn isolation_paths(ids: &support::Objects) -> Vec<Attempt> {
         ("GET", format!("/admin/users/{}", ids.user), vec![]),
         ("POST", format!("/admin/users/{}", ids.user), vec![("permission", "ticket_admin")]),
         ("POST", format!("/admin/roles/{}", ids.role), vec![("title", "Stolen")]),
+        ("POST", "/admin/secrets/A_ONLY/delete".to_owned(), vec![]),
     ]
 }
 
@@ -253,6 +255,9 @@ async fn tenant_isolation(app: &App) {
     assert!(error.contains("NEW"), "{error}");
     let ticket = owner.get_ok(&format!("/tickets/{}", ids.ticket)).await;
     assert!(!ticket.contains("hi</div>"), "no comment was added");
+    let company = app.store.company_by_name(&app.a.name).await.unwrap().unwrap();
+    let kept = app.store.secret_value(&app.secret_key, company, "A_ONLY").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("alpha's key"), "A's secret is still there");
     let workflow = owner.get_ok(&format!("/definitions/{}", support::PRIVATE_KEY)).await;
     assert!(!workflow.contains("Stolen") && workflow.contains("DRAFT"), "{workflow}");
 }
@@ -565,6 +570,22 @@ async fn admin_pages(app: &App) {
     assert_eq!(demote.status, StatusCode::CONFLICT);
     let editor = app.client_for(&app.a, "editor").await;
     assert_eq!(editor.get("/admin/roles").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(editor.get("/admin/secrets").await.status, StatusCode::FORBIDDEN);
+
+    // Secrets: set, listed by name only, stored sealed, deleted.
+    let set = owner.post_form("/admin/secrets", &[("name", "PAYMENTS_KEY"), ("value", "sk_live_123")]).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+    let page = owner.get_ok("/admin/secrets").await;
+    assert!(page.contains("<code>PAYMENTS_KEY</code>") && !page.contains("sk_live_123"), "write-only: {page}");
+    let bad = owner.post_form("/admin/secrets", &[("name", "not a name"), ("value", "")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("a secret name is") && bad.body.contains("the value is empty"), "{}", bad.body);
+    let company = app.store.company_by_name(&app.a.name).await.unwrap().unwrap();
+    let value = app.store.secret_value(&app.secret_key, company, "PAYMENTS_KEY").await.unwrap();
+    assert_eq!(value.as_deref(), Some("sk_live_123"));
+    let deleted = owner.post_form("/admin/secrets/PAYMENTS_KEY/delete", &[]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert!(!owner.get_ok("/admin/secrets").await.contains("<code>PAYMENTS_KEY</code>"));
 }
 
 async fn live_updates(app: &App) {

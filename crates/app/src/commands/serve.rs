@@ -5,6 +5,7 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use ticketflower_store::SecretKey;
 use ticketflower_web::{AppState, WebSettings, demo};
 
 pub struct Args {
@@ -24,7 +25,8 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     }
     let files_dir = args.data_dir.join("files");
     std::fs::create_dir_all(&files_dir).with_context(|| format!("cannot create {}", files_dir.display()))?;
-    let state = AppState::new(store, WebSettings { files_dir, secure_cookies: args.secure_cookies });
+    let secret_key = secret_key(&args.data_dir)?;
+    let state = AppState::new(store, WebSettings { files_dir, secure_cookies: args.secure_cookies, secret_key });
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr()?;
@@ -32,6 +34,42 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     ticketflower_web::serve(listener, state, shutdown_signal()).await?;
     println!("TicketFlower stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The key company secrets are sealed with: `TICKETFLOWER_SECRET_KEY` (64 hex
+/// digits; give every node of a deployment the same one), else
+/// `<data-dir>/secret.key`, created on first start readable by its owner only.
+fn secret_key(data_dir: &std::path::Path) -> anyhow::Result<SecretKey> {
+    if let Ok(text) = std::env::var("TICKETFLOWER_SECRET_KEY") {
+        return SecretKey::from_hex(&text)
+            .ok_or_else(|| anyhow::anyhow!("TICKETFLOWER_SECRET_KEY must be 64 hex digits (32 bytes)"));
+    }
+    let path = data_dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            SecretKey::from_hex(&text).ok_or_else(|| anyhow::anyhow!("{} does not hold 64 hex digits", path.display()))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate()?;
+            write_private(&path, &key.to_hex()).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("Created {} (the key that encrypts company secrets; back it up).", path.display());
+            Ok(key)
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

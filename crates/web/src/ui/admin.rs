@@ -18,6 +18,7 @@ fn tabs(current: &str) -> Markup {
         div.tabs {
             a class=[(current == "users").then_some("current")] href="/admin/users" { "Users" }
             a class=[(current == "roles").then_some("current")] href="/admin/roles" { "Roles" }
+            a class=[(current == "secrets").then_some("current")] href="/admin/secrets" { "Secrets" }
         }
     }
 }
@@ -282,4 +283,87 @@ pub async fn role_post(State(state): State<AppState>, Path(id): Path<i64>, poste
     }
     state.store.rename_role(user.company(), RoleId(id), title).await?;
     Ok(Redirect::to("/admin/roles").into_response())
+}
+
+fn secrets_page(
+    user: &CurrentUser,
+    secrets: &[ticketflower_store::SecretInfo],
+    problems: &[Problem],
+    name: &str,
+) -> Markup {
+    html! {
+        h1 { "Company administration" }
+        (tabs("secrets"))
+        p.muted {
+            "API keys and passwords your workflows use as " code { "{{secrets.NAME}}" } " in HTTP steps. "
+            "They are stored encrypted and never shown again; to change one, set it anew."
+        }
+        @if secrets.is_empty() { div.empty { "No secrets yet." } }
+        @else {
+            table.list {
+                thead { tr { th { "Name" } th { "Last set" } th { "" } } }
+                tbody {
+                    @for secret in secrets {
+                        tr {
+                            td { code { (secret.name) } }
+                            td { (crate::layout::time(secret.updated_at)) }
+                            td {
+                                form.inline method="post" action={ "/admin/secrets/" (secret.name) "/delete" } {
+                                    (csrf_field(user))
+                                    button.button.small.danger type="submit" { "Delete" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Set a secret" }
+        form.card method="post" action="/admin/secrets" autocomplete="off" {
+            (csrf_field(user))
+            div.field {
+                label.field-label for="name" { "Name" }
+                input.input #name type="text" name="name" value=(name) required placeholder="PAYMENTS_KEY";
+                (errors_at(problems, "/name"))
+            }
+            div.field {
+                label.field-label for="value" { "Value" }
+                input.input #value type="password" name="value" required autocomplete="new-password";
+                (errors_at(problems, "/value"))
+            }
+            button.button.primary type="submit" { "Save secret" }
+        }
+    }
+}
+
+pub async fn secrets(State(state): State<AppState>, user: CurrentUser) -> WebResult<Page> {
+    user.require(Permission::CompanyAdmin)?;
+    let secrets = state.store.secret_names(user.company()).await?;
+    Ok(Page::new("Secrets", &user, secrets_page(&user, &secrets, &[], "")))
+}
+
+pub async fn secrets_post(State(state): State<AppState>, posted: Posted) -> WebResult<Response> {
+    let user = &posted.user;
+    user.require(Permission::CompanyAdmin)?;
+    let name = posted.text("name").trim();
+    let problems =
+        match state.store.set_secret(&state.settings.secret_key, user.company(), name, posted.text("value")).await {
+            Ok(()) => return Ok(Redirect::to("/admin/secrets").into_response()),
+            Err(StoreError::Invalid(problems)) => problems,
+            Err(other) => return Err(other.into()),
+        };
+    let secrets = state.store.secret_names(user.company()).await?;
+    let page = Page::new("Secrets", user, secrets_page(user, &secrets, &problems, name));
+    Ok(page.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response())
+}
+
+pub async fn secret_delete_post(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    posted: Posted,
+) -> WebResult<Response> {
+    let user = &posted.user;
+    user.require(Permission::CompanyAdmin)?;
+    state.store.delete_secret(user.company(), &name).await?;
+    Ok(Redirect::to("/admin/secrets").into_response())
 }

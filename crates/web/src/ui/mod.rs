@@ -64,4 +64,6 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/admin/users/{id}", get(admin::user_get).post(admin::user_post))
         .route("/admin/roles", get(admin::roles).post(admin::roles_post))
         .route("/admin/roles/{id}", post(admin::role_post))
+        .route("/admin/secrets", get(admin::secrets).post(admin::secrets_post))
+        .route("/admin/secrets/{name}/delete", post(admin::secret_delete_post))
 }

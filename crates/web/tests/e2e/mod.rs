@@ -99,6 +99,7 @@ async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
         eprintln!("{CHROMEDRIVER} is missing; the browser test did not run");
         return;
     }
+    crate::support::install_tls();
     let app = App::spawn(Backend::Sqlite).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let _driver = Driver {

@@ -29,6 +29,7 @@ impl Company {
 
 pub struct App {
     pub base: String,
+    pub secret_key: ticketflower_store::SecretKey,
     pub store: Store,
     pub a: Company,
     pub b: Company,
@@ -63,14 +64,18 @@ impl App {
         let a = Company { logins: demo::seed(&store, &a.name).await.unwrap(), ..a };
         let b = Company { logins: demo::seed(&store, &b.name).await.unwrap(), ..b };
         let files_dir = dir.path().join("files");
-        let state = AppState::new(store.clone(), WebSettings { files_dir, secure_cookies: false });
+        let secret_key = ticketflower_store::SecretKey::generate().unwrap();
+        let state = AppState::new(
+            store.clone(),
+            WebSettings { files_dir, secure_cookies: false, secret_key: secret_key.clone() },
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(ticketflower_web::serve(listener, state, async move {
             let _ = stopped.await;
         }));
-        App { base, store, a, b, _dir: dir, _shutdown: shutdown }
+        App { base, secret_key, store, a, b, _dir: dir, _shutdown: shutdown }
     }
 
     /// A client logged in as the company's `who@` demo user.
@@ -118,6 +123,7 @@ impl App {
         assert_eq!(imported.version, 1);
         let user = self.store.user_by_email(company, &self.a.login("editor").email).await.unwrap().unwrap().0;
         let role = self.store.list_roles(company).await.unwrap()[0].id.0;
+        self.store.set_secret(&self.secret_key, company, "A_ONLY", "alpha's key").await.unwrap();
         Objects { ticket, instance, run, file, error, user, role }
     }
 
@@ -208,8 +214,14 @@ pub struct Client {
     pub http: reqwest::Client,
 }
 
+/// Installs the TLS crypto provider HTTP clients need (ring), once.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Client {
     pub fn new(base: &str) -> Client {
+        install_tls();
         let http =
             reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Client { base: base.to_owned(), http }
@@ -217,6 +229,7 @@ impl Client {
 
     /// A client that sends this cookie (`name=value`) on every request.
     pub fn with_cookie(base: &str, cookie: &str) -> Client {
+        install_tls();
         let mut headers = HeaderMap::new();
         headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
         let http = reqwest::Client::builder()
