@@ -25,10 +25,19 @@ pub const TABLES: &[&str] = &[
     "sessions",
     "comments",
     "company_secrets",
+    "conversations",
+    "conversation_messages",
 ];
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, INITIAL), (2, SESSIONS), (3, DESK), (4, TICKET_VISIBILITY), (5, INBOX_POOL), (6, SECRETS)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, INITIAL),
+    (2, SESSIONS),
+    (3, DESK),
+    (4, TICKET_VISIBILITY),
+    (5, INBOX_POOL),
+    (6, SECRETS),
+    (7, CONVERSATIONS),
+];
 
 // Foreign keys guard the structural tables. The append-only tables written by
 // every engine step (task runs, field history, audit events, ticket errors,
@@ -327,6 +336,31 @@ CREATE TABLE company_secrets (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (company_id, name)
 )
+"#;
+
+// The assistant's conversations, one per user and company, and their
+// messages (person, model, tool results) with the tokens each used.
+const CONVERSATIONS: &str = r#"
+CREATE TABLE conversations (
+    id {id},
+    company_id BIGINT NOT NULL REFERENCES companies(id),
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    title TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX conversations_user ON conversations (company_id, user_id, updated_at);
+CREATE TABLE conversation_messages (
+    id {id},
+    company_id BIGINT NOT NULL,
+    conversation_id BIGINT NOT NULL REFERENCES conversations(id),
+    role TEXT NOT NULL,
+    content {json} NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX conversation_messages_conversation ON conversation_messages (conversation_id, id)
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {

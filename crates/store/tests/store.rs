@@ -47,6 +47,7 @@ on_both_backends! {
     fields_roll_back_and_tasks_rerun_from_history => rollback_and_rerun;
     a_store_reloads_instances_another_store_changed => stale_cache_is_reloaded;
     round_robin_and_least_loaded_spread_work_over_a_role => assignment_policies;
+    assistant_conversations_belong_to_one_user_of_one_company => conversations_are_private;
     the_ticket_list_filters_scopes_and_pages_newest_first => ticket_list;
     search_finds_words_in_titles_fields_and_comments_and_takes_any_input => ticket_search;
     comments_keep_their_files_and_stay_in_their_company => ticket_comments;
@@ -1600,4 +1601,49 @@ async fn restricted_ticket_list(url: String) {
     assert_eq!(ids(&store, other.id, TicketFilter { limit: 2, ..base.clone() }).await, theirs, "by role");
     let own_only = TicketScope::Restricted { user, ticket_types: vec![], roles: vec![] };
     assert!(ids(&store, other.id, TicketFilter::new(own_only)).await.is_empty(), "nothing of the user's");
+}
+
+async fn conversations_are_private(url: String) {
+    use ticketflower_store::{ConversationId, NewMessage};
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let other = company_with_document_edit(&store).await;
+    let id = store.create_conversation(c.id, c.editor, "Onboarding process").await.unwrap();
+    let message = |role: &str, content: Value, tokens: i64| NewMessage {
+        role: role.into(),
+        content,
+        input_tokens: tokens,
+        output_tokens: tokens / 2,
+    };
+    store
+        .append_messages(
+            c.id,
+            c.editor,
+            id,
+            &[
+                message("user", json!({"text": "we hire people"}), 0),
+                message("assistant", json!({"text": "Which roles?"}), 100),
+            ],
+        )
+        .await
+        .unwrap();
+    let (summary, messages) = store.conversation(c.id, c.editor, id).await.unwrap();
+    assert_eq!(summary.title, "Onboarding process");
+    assert_eq!(messages.iter().map(|m| m.role.as_str()).collect::<Vec<_>>(), vec!["user", "assistant"]);
+    assert_eq!(messages[1].content, json!({"text": "Which roles?"}));
+    assert_eq!(store.assistant_usage(c.id).await.unwrap(), (100, 50));
+    assert_eq!(store.conversations(c.id, c.editor).await.unwrap().len(), 1);
+    assert!(store.conversations(c.id, c.author).await.unwrap().is_empty(), "another user's list is empty");
+    // Another user, or another company, cannot read or write it.
+    for (company, user) in [(c.id, c.author), (other.id, other.editor)] {
+        assert!(matches!(store.conversation(company, user, id).await, Err(StoreError::NotFound(_))));
+        let appended = store.append_messages(company, user, id, &[message("user", json!({}), 0)]).await;
+        assert!(matches!(appended, Err(StoreError::NotFound(_))));
+    }
+    assert!(matches!(store.create_conversation(other.id, c.editor, "x").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.conversation(c.id, c.editor, ConversationId(id.0 + 10_000)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.conversation(c.id, c.editor, id).await.unwrap().1.len(), 2, "nothing was added");
 }
