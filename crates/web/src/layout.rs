@@ -77,6 +77,7 @@ fn navigation(user: &CurrentUser) -> Markup {
                 a href="/tickets" { "Tickets" }
                 a href="/tickets/new" { "New ticket" }
                 @if can_see_workflows { a href="/definitions" { "Workflows" } }
+                @if user.has(Permission::WorkflowCreator) { a href="/assistant" { "Assistant" } }
                 @if user.has(Permission::TicketAdmin) { a href="/errors" { "Errors" } }
                 @if user.has(Permission::CompanyAdmin) { a href="/admin/users" { "Admin" } }
             }

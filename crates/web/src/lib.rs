@@ -30,6 +30,8 @@ pub struct WebSettings {
     pub secure_cookies: bool,
     /// The key company secrets are sealed with.
     pub secret_key: ticketflower_store::SecretKey,
+    /// The deployment's language model, if one is configured.
+    pub assistant: Option<ticketflower_assistant::Provider>,
 }
 
 /// Everything a handler can reach; cheap to clone.

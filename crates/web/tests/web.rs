@@ -77,6 +77,7 @@ const COMPANY_FREE: &[&str] = &[
     "/admin/users",
     "/admin/roles",
     "/admin/secrets",
+    "/assistant",
 ];
 
 #[test]
@@ -269,6 +270,9 @@ async fn permissions_are_checked(app: &App) {
     }
     let creator = app.client_for(&app.a, "creator").await;
     assert_eq!(creator.get("/definitions/document-edit").await.status, StatusCode::OK);
+    let assistant = creator.get_ok("/assistant").await;
+    assert!(assistant.contains("not set up") && assistant.contains("TICKETFLOWER_LLM_PROVIDER"), "{assistant}");
+    assert_eq!(author.get("/assistant").await.status, StatusCode::FORBIDDEN);
     assert_eq!(creator.get("/errors").await.status, StatusCode::FORBIDDEN);
     let anonymous = Client::new(&app.base);
     let response = anonymous.get("/inbox").await;

@@ -113,7 +113,12 @@ async fn run_database(database: &str, url: &str, args: &Args) -> anyhow::Result<
     let files = tempfile_dir()?;
     let state = AppState::new(
         store.clone(),
-        WebSettings { files_dir: files, secure_cookies: false, secret_key: ticketflower_store::SecretKey::generate()? },
+        WebSettings {
+            files_dir: files,
+            secure_cookies: false,
+            secret_key: ticketflower_store::SecretKey::generate()?,
+            assistant: None,
+        },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -26,7 +26,13 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let files_dir = args.data_dir.join("files");
     std::fs::create_dir_all(&files_dir).with_context(|| format!("cannot create {}", files_dir.display()))?;
     let secret_key = secret_key(&args.data_dir)?;
-    let state = AppState::new(store, WebSettings { files_dir, secure_cookies: args.secure_cookies, secret_key });
+    let assistant = ticketflower_assistant::Provider::from_env().context("the AI assistant's settings")?;
+    match &assistant {
+        Some(provider) => println!("AI assistant: {}, model {}", provider.label(), provider.model()),
+        None => println!("AI assistant: not configured (set TICKETFLOWER_LLM_PROVIDER; see the README)"),
+    }
+    let state =
+        AppState::new(store, WebSettings { files_dir, secure_cookies: args.secure_cookies, secret_key, assistant });
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr()?;

@@ -2,6 +2,7 @@
 //! names say the method (`create_post`).
 
 pub mod admin;
+pub mod assistant;
 pub mod definition_documents;
 pub mod definition_editor;
 pub mod definitions;
@@ -25,6 +26,7 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/logout", post(auth::logout_post))
         .route("/account/password", get(auth::password_get).post(auth::password_post))
         .route("/inbox", get(inbox::index))
+        .route("/assistant", get(assistant::index))
         .route("/tasks/{run}", get(inbox::show))
         .route("/tasks/{run}/claim", post(inbox::claim_post))
         .route("/tasks/{run}/release", post(inbox::release_post))

@@ -67,7 +67,7 @@ impl App {
         let secret_key = ticketflower_store::SecretKey::generate().unwrap();
         let state = AppState::new(
             store.clone(),
-            WebSettings { files_dir, secure_cookies: false, secret_key: secret_key.clone() },
+            WebSettings { files_dir, secure_cookies: false, secret_key: secret_key.clone(), assistant: None },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
