@@ -107,27 +107,35 @@ const DUE_KEY: &str = "(CASE WHEN p.overdue <> 0 THEN 0 ELSE COALESCE(p.due_at, 
 impl Store {
     /// The worker's inbox: at most `limit` runs in each list.
     pub async fn inbox(&self, company: CompanyId, worker: &Worker<'_>, limit: u32) -> Result<Inbox> {
-        let backend = self.backend();
-        let ((mine_sql, mine_params), (unclaimed_sql, unclaimed_params)) =
-            self.inbox_queries(company, worker, limit, now_millis());
-        let mine = sql::all(self.db(), backend, &mine_sql, mine_params.0).await?;
-        let unclaimed = sql::all(self.db(), backend, &unclaimed_sql, unclaimed_params.0).await?;
-        Ok(Inbox {
-            mine: mine.iter().map(inbox_item).collect::<Result<_>>()?,
-            unclaimed: unclaimed.iter().map(inbox_item).collect::<Result<_>>()?,
-        })
+        let (sql, params) = self.inbox_query(company, worker, limit, now_millis());
+        let rows = sql::all(self.db(), self.backend(), &sql, params.0).await?;
+        let mut inbox = Inbox { mine: Vec::new(), unclaimed: Vec::new() };
+        for row in &rows {
+            let part: i64 = row.try_get_by_index(INBOX_PART_COLUMN)?;
+            let item = inbox_item(row)?;
+            if part == 0 { inbox.mine.push(item) } else { inbox.unclaimed.push(item) }
+        }
+        Ok(inbox)
     }
 
-    /// The plans of the two queries [`Store::inbox`] runs: `mine:` lines, then `unclaimed:` lines.
+    /// The plan of the one query [`Store::inbox`] runs.
     pub async fn explain_inbox(&self, company: CompanyId, worker: &Worker<'_>, limit: u32) -> Result<Vec<String>> {
-        let ((mine_sql, mine_params), (unclaimed_sql, unclaimed_params)) =
-            self.inbox_queries(company, worker, limit, now_millis());
-        let mut lines: Vec<String> =
-            self.explain(&mine_sql, mine_params).await?.into_iter().map(|l| format!("mine: {l}")).collect();
-        lines.extend(
-            self.explain(&unclaimed_sql, unclaimed_params).await?.into_iter().map(|l| format!("unclaimed: {l}")),
+        let (sql, params) = self.inbox_query(company, worker, limit, now_millis());
+        self.explain(&sql, params).await
+    }
+
+    /// Both halves of the inbox in one statement (one round trip): mine
+    /// (part 0) then unclaimed (part 1), each in due order.
+    fn inbox_query(&self, company: CompanyId, worker: &Worker<'_>, limit: u32, now: i64) -> (String, Params) {
+        let ((mine_sql, mut params), (unclaimed_sql, unclaimed_params)) =
+            self.inbox_queries(company, worker, limit, now);
+        let unclaimed_sql = shift_placeholders(&unclaimed_sql, params.0.len());
+        params.0.extend(unclaimed_params.0);
+        let sql = format!(
+            "SELECT * FROM (SELECT m.*, CAST(0 AS BIGINT) AS part FROM ({mine_sql}) m \
+             UNION ALL SELECT u.*, CAST(1 AS BIGINT) AS part FROM ({unclaimed_sql}) u) x ORDER BY part, due_key, id"
         );
-        Ok(lines)
+        (sql, params)
     }
 
     /// Both inbox queries. Overdue first is due time first: runs marked
@@ -167,7 +175,8 @@ impl Store {
             let sql = format!(
                 "SELECT r.id, r.instance_id, i.ticket_id, COALESCE(t.title, ''), i.definition_version_id, r.task_key, \
                  r.status, r.assignee_id, u.display_name, r.eligible_role, r.due_at, \
-                 CAST(CASE WHEN r.overdue <> 0 OR r.due_at < {now} THEN 1 ELSE 0 END AS BIGINT), r.created_at \
+                 CAST(CASE WHEN r.overdue <> 0 OR r.due_at < {now} THEN 1 ELSE 0 END AS BIGINT) AS overdue_now, \
+                 r.created_at, r.due_key \
                  FROM (SELECT * FROM ({}) a ORDER BY due_key, id LIMIT {limit}) r \
                  JOIN instances i ON i.id = r.instance_id LEFT JOIN tickets t ON t.id = i.ticket_id \
                  LEFT JOIN users u ON u.id = r.assignee_id WHERE i.company_id = {company} \
@@ -323,6 +332,31 @@ fn run_audit(company: CompanyId, detail: &RunDetail, kind: &'static str, actor: 
     }
 }
 
+/// The column of the combined inbox query that says which half a row is in.
+const INBOX_PART_COLUMN: usize = 14;
+
+/// Renumbers `$n` placeholders to `$(n + offset)`, to append one statement's
+/// parameters after another's.
+fn shift_placeholders(sql: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(|(_, next)| next.is_ascii_digit()) {
+            let mut number = String::new();
+            while let Some((_, digit)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+                number.push(*digit);
+                chars.next();
+            }
+            let shifted = number.parse::<usize>().map(|n| n + offset).unwrap_or_default();
+            out.push('$');
+            out.push_str(&shifted.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn inbox_item(r: &QueryResult) -> Result<InboxItem> {
     Ok(InboxItem {
         run: RunId(r.try_get_by_index(0)?),
@@ -339,4 +373,18 @@ fn inbox_item(r: &QueryResult) -> Result<InboxItem> {
         overdue: r.try_get_by_index::<i64>(11)? != 0,
         created_at: r.try_get_by_index(12)?,
     })
+}
+
+#[cfg(test)]
+mod shift_tests {
+    use super::shift_placeholders;
+
+    #[test]
+    fn placeholders_move_and_json_paths_stay() {
+        assert_eq!(
+            shift_placeholders("a = $1 AND b IN ($2, $10) AND json_each(x, '$.eligible')", 3),
+            "a = $4 AND b IN ($5, $13) AND json_each(x, '$.eligible')"
+        );
+        assert_eq!(shift_placeholders("no params", 5), "no params");
+    }
 }

@@ -1064,11 +1064,12 @@ async fn inbox_order_and_eligibility(url: String) {
     assert!(same_user_wrong_company.unclaimed.is_empty());
 
     let plan = store.explain_inbox(d.c.id, &d.editor(), 50).await.unwrap();
-    assert!(plan.iter().any(|l| l.starts_with("mine: ")) && plan.iter().any(|l| l.starts_with("unclaimed: ")));
+    assert!(!plan.is_empty());
     if !is_postgres(&url) {
         assert!(plan.iter().any(|l| l.contains("task_runs_assignee")), "{plan:#?}");
-        // Neither list reads every run of the company.
-        let full_scan = |l: &String| l.split(": ").nth(1).map(str::trim) == Some("SCAN p");
+        assert!(plan.iter().any(|l| l.contains("task_runs_pool")), "{plan:#?}");
+        // Neither half reads every run of the company.
+        let full_scan = |l: &String| l.trim() == "SCAN p";
         assert!(!plan.iter().any(full_scan), "{plan:#?}");
     }
 }
