@@ -12,11 +12,10 @@ impl Store {
     /// refresh planner statistics. Benchmarks call it between phases because the
     /// PostgreSQL on the benchmark machine runs with `autovacuum = off`.
     pub async fn vacuum_analyze(&self) -> Result<()> {
-        let statement = match self.backend() {
-            DbBackend::Postgres => "VACUUM ANALYZE",
-            _ => "ANALYZE",
-        };
-        sea_orm::ConnectionTrait::execute_unprepared(self.db(), statement).await?;
+        if self.backend() == DbBackend::Postgres {
+            sea_orm::ConnectionTrait::execute_unprepared(self.db(), "VACUUM").await?;
+        }
+        crate::migrations::analyze(self.db(), self.backend()).await?;
         Ok(())
     }
 

@@ -107,12 +107,16 @@ const DUE_KEY: &str = "(CASE WHEN p.overdue <> 0 THEN 0 ELSE COALESCE(p.due_at, 
 impl Store {
     /// The worker's inbox: at most `limit` runs in each list.
     pub async fn inbox(&self, company: CompanyId, worker: &Worker<'_>, limit: u32) -> Result<Inbox> {
-        let (sql, params) = self.inbox_query(company, worker, limit, now_millis());
+        let (sql, params) = self.inbox_query(company, worker, limit);
         let rows = sql::all(self.db(), self.backend(), &sql, params.0).await?;
+        let now = now_millis();
         let mut inbox = Inbox { mine: Vec::new(), unclaimed: Vec::new() };
         for row in &rows {
             let part: i64 = row.try_get_by_index(INBOX_PART_COLUMN)?;
-            let item = inbox_item(row)?;
+            let mut item = inbox_item(row)?;
+            // Overdue is decided here, not in SQL: a bound "now" would change
+            // with every request and make SQLite prepare the statement anew.
+            item.overdue = item.overdue || item.due_at.is_some_and(|due| due < now);
             if part == 0 { inbox.mine.push(item) } else { inbox.unclaimed.push(item) }
         }
         Ok(inbox)
@@ -120,15 +124,14 @@ impl Store {
 
     /// The plan of the one query [`Store::inbox`] runs.
     pub async fn explain_inbox(&self, company: CompanyId, worker: &Worker<'_>, limit: u32) -> Result<Vec<String>> {
-        let (sql, params) = self.inbox_query(company, worker, limit, now_millis());
+        let (sql, params) = self.inbox_query(company, worker, limit);
         self.explain(&sql, params).await
     }
 
     /// Both halves of the inbox in one statement (one round trip): mine
     /// (part 0) then unclaimed (part 1), each in due order.
-    fn inbox_query(&self, company: CompanyId, worker: &Worker<'_>, limit: u32, now: i64) -> (String, Params) {
-        let ((mine_sql, mut params), (unclaimed_sql, unclaimed_params)) =
-            self.inbox_queries(company, worker, limit, now);
+    fn inbox_query(&self, company: CompanyId, worker: &Worker<'_>, limit: u32) -> (String, Params) {
+        let ((mine_sql, mut params), (unclaimed_sql, unclaimed_params)) = self.inbox_queries(company, worker, limit);
         let unclaimed_sql = shift_placeholders(&unclaimed_sql, params.0.len());
         params.0.extend(unclaimed_params.0);
         let sql = format!(
@@ -153,14 +156,12 @@ impl Store {
         company: CompanyId,
         worker: &Worker<'_>,
         limit: u32,
-        now: i64,
     ) -> ((String, Params), (String, Params)) {
         let backend = self.backend();
         let limit = limit.clamp(1, MAX_INBOX);
         let query = |conditions: &dyn Fn(&mut Params) -> Vec<String>| {
             let mut params = Params::default();
             let company = params.bind(int(company.0));
-            let now = params.bind(int(now));
             let branches: Vec<String> = conditions(&mut params)
                 .into_iter()
                 .map(|condition| {
@@ -175,7 +176,7 @@ impl Store {
             let sql = format!(
                 "SELECT r.id, r.instance_id, i.ticket_id, COALESCE(t.title, ''), i.definition_version_id, r.task_key, \
                  r.status, r.assignee_id, u.display_name, r.eligible_role, r.due_at, \
-                 CAST(CASE WHEN r.overdue <> 0 OR r.due_at < {now} THEN 1 ELSE 0 END AS BIGINT) AS overdue_now, \
+                 r.overdue AS overdue_now, \
                  r.created_at, r.due_key \
                  FROM (SELECT * FROM ({}) a ORDER BY due_key, id LIMIT {limit}) r \
                  JOIN instances i ON i.id = r.instance_id LEFT JOIN tickets t ON t.id = i.ticket_id \
