@@ -14,6 +14,10 @@ use ticketflower_store::{
 
 const DOCUMENT_EDIT: &str = include_str!("../../../examples/document-edit.yaml");
 
+/// The ignored million-ticket list measurement (run by hand; see its header).
+#[path = "store/ticket_list_scale.rs"]
+mod ticket_list_scale;
+
 /// Runs a test body once per backend.
 macro_rules! on_both_backends {
     ($($name:ident => $body:ident;)+) => {$(

@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! TICKETFLOWER_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
-//!   cargo test --release -p ticketflower-store --test ticket_list_scale -- --ignored --nocapture
+//!   cargo test --release -p ticketflower-store --test store ticket_list_scale -- --ignored --nocapture
 //! ```
 //!
 //! SQLite fills a file in the temporary directory; PostgreSQL a database of its
@@ -12,7 +12,7 @@
 //! database is measured again without refilling (its migrations run at connect,
 //! and their time is printed). `TICKETFLOWER_BENCH_TICKETS` sets the size
 //! (default 1,000,000).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// (lints: allowed by the test binary root, tests/store.rs)
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -156,7 +156,7 @@ fn edit_request(title: &str, creator: UserId) -> NewTicket {
 async fn fill(store: &Store, tickets: i64) -> People {
     let company = store.create_company(COMPANY).await.unwrap();
     let p = people(store, company).await;
-    for yaml in [include_str!("../../../examples/document-edit.yaml"), AUDIT_FLOW] {
+    for yaml in [super::DOCUMENT_EDIT, AUDIT_FLOW] {
         let document: Value = serde_norway::from_str(yaml).unwrap();
         let imported = store.import_definition(company, &document, None).await.unwrap();
         store.activate_version(company, &imported.key, imported.version).await.unwrap();
