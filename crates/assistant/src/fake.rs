@@ -559,3 +559,53 @@ impl Answer {
         chunks
     }
 }
+
+/// Scripted conversations the tests of several crates (and the evaluation
+/// harness's own test) play.
+pub mod scripts {
+    use super::Reply;
+    use serde_json::{Value, json};
+
+    /// What the user says first in [`document_edit`].
+    pub const DOCUMENT_EDIT_REQUEST: &str = "We get document edit requests: an author submits a document, \
+        an editor edits the document and sometimes asks the author questions, until it is done.";
+
+    /// The Document Edit example as a JSON document.
+    pub fn document_edit_document() -> Value {
+        let text = include_str!("../../../examples/document-edit.yaml");
+        ticketflower_core::document::parse(text, ticketflower_core::document::Syntax::Yaml)
+            .unwrap_or_else(|problem| json!({"unreadable example": problem.message}))
+    }
+
+    /// A `propose_workflow` call with the Document Edit example.
+    pub fn propose_document_edit() -> Reply {
+        Reply::tool_call(
+            "propose_workflow",
+            json!({
+                "document": document_edit_document(),
+                "summary": "An author submits a document; an editor edits it and may send questions back to the author until it is done.",
+                "request_words": {"edit": "an editor edits the document", "answer": "asks the author questions"}
+            }),
+        )
+        .with_text("Here is the workflow.")
+    }
+
+    /// The model's side of: request → plan → (user approves) → proposal.
+    pub fn document_edit() -> Vec<Reply> {
+        vec![
+            Reply::tool_call(
+                "propose_plan",
+                json!({
+                    "summary": "Edit submitted documents, with questions back to the author.",
+                    "steps": [
+                        {"title": "Edit the document", "detail": "An editor edits it, or writes questions for the author."},
+                        {"title": "Answer the questions", "detail": "The author answers; the document goes back to the editor."},
+                        {"title": "Done", "detail": "When the editor saves the edited document without questions."}
+                    ]
+                }),
+            )
+            .with_text("Let me check the steps with you first."),
+            propose_document_edit(),
+        ]
+    }
+}

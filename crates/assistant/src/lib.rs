@@ -4,8 +4,12 @@
 //! Anthropic Messages API and the OpenAI-compatible chat-completions API (OpenAI,
 //! Ollama, llama.cpp, vLLM) with tool calling, streaming, timeouts and retries, and
 //! [`fake`] is a scripted server speaking both protocols so that tests never reach the
-//! network. Conversations, prompts and the web pages live elsewhere.
+//! network. [`designer`] plays one turn of the assistant's conversation: the system
+//! prompt (the workflow guide and the company's context), the tools, and the
+//! validate-simulate-repair loop around every proposal. Storing conversations and
+//! the web pages live elsewhere.
 
+pub mod designer;
 pub mod fake;
 pub mod provider;
 

@@ -478,3 +478,5 @@ async fn a_fake_with_no_replies_left_says_so() {
     let error = provider(fake.config(ProviderKind::OpenAi)).complete(&request("hi")).await.unwrap_err();
     assert!(error.to_string().contains("no reply left"), "{error}");
 }
+#[path = "providers/designer.rs"]
+mod designer;

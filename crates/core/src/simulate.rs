@@ -6,7 +6,7 @@
 //! `http_async` and `ai` tasks without a script — a sample generated from its
 //! `output_schema`. The run stops when nothing can progress.
 
-use crate::definition::Definition;
+use crate::definition::{Definition, TaskKind, approval_output_schema};
 use crate::engine::{self, EngineError, Event, Instance, InstanceStatus, NewInstance, RunSeq, Timestamp};
 use crate::sample::sample;
 use serde::Serialize;
@@ -48,8 +48,39 @@ impl Script {
     }
 }
 
+/// Sample inputs for a definition: for its first ticket type (or none), data
+/// generated from that type's form, and a script giving each person's task
+/// one output generated from its `output_schema` (approvals decide with their
+/// fixed schema's first values). Automated steps need no script: the
+/// simulation samples them itself.
+pub fn sample_inputs(definition: &Definition) -> (Option<String>, Value, Script) {
+    let ticket = definition.tickets.first();
+    let data = ticket.map(|t| sample(t.fields.source())).unwrap_or_else(|| json!({}));
+    let mut script = Script::default();
+    for task in definition.tasks.iter().filter(|t| !t.kind.is_automated()) {
+        let schema = match task.kind {
+            TaskKind::Approval => approval_output_schema(),
+            _ => task.output_schema.as_ref().map(|s| s.source().clone()).unwrap_or(json!({"type": "object"})),
+        };
+        script.push(&task.key, sample(&schema));
+    }
+    (ticket.map(|t| t.key.clone()), data, script)
+}
+
+/// The script as `{task: [outputs]}`, the shape [`Script::from_value`] reads.
+impl Script {
+    pub fn to_value(&self) -> Value {
+        Value::Object(
+            self.outputs
+                .iter()
+                .map(|(key, outputs)| (key.clone(), Value::Array(outputs.iter().cloned().collect())))
+                .collect(),
+        )
+    }
+}
+
 /// An error the simulation met: a workflow fault or a rejected scripted output.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SimulationError {
     #[serde(rename = "type")]
     pub kind: String,

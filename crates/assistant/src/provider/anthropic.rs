@@ -71,7 +71,7 @@ pub(crate) fn request_body(model: &str, request: &ChatRequest, delivery: Deliver
     let mut body = json!({
         "model": model,
         "max_tokens": request.max_tokens,
-        "messages": request.messages.iter().filter_map(message).collect::<Vec<_>>(),
+        "messages": merge_turns(request.messages.iter().filter_map(message)),
     });
     if !request.system.is_empty() {
         body["system"] = json!(request.system);
@@ -90,6 +90,31 @@ pub(crate) fn request_body(model: &str, request: &ChatRequest, delivery: Deliver
         body["stream"] = json!(true);
     }
     body
+}
+
+/// Consecutive messages of one role as one turn: tool results followed by the
+/// user's next words are one `user` turn, which is what the API expects.
+fn merge_turns(messages: impl Iterator<Item = Value>) -> Vec<Value> {
+    let mut merged: Vec<Value> = Vec::new();
+    for message in messages {
+        match merged.last_mut() {
+            Some(last) if last["role"] == message["role"] => {
+                let mut content = blocks(last["content"].take());
+                content.extend(blocks(message["content"].clone()));
+                last["content"] = Value::Array(content);
+            }
+            _ => merged.push(message),
+        }
+    }
+    merged
+}
+
+fn blocks(content: Value) -> Vec<Value> {
+    match content {
+        Value::Array(blocks) => blocks,
+        Value::String(text) => vec![json!({"type": "text", "text": text})],
+        other => vec![other],
+    }
 }
 
 fn message(message: &Message) -> Option<Value> {

@@ -496,25 +496,12 @@ pub async fn simulate_get(
 ) -> WebResult<Page> {
     require_view(&user)?;
     let (shown, definition) = shown_version(&state, &user, &key, number).await?;
-    let ticket_type = definition.tickets.first().map(|t| t.key.clone()).unwrap_or_default();
-    let data =
-        definition.tickets.first().map(|t| ticketflower_core::sample::sample(t.fields.source())).unwrap_or_default();
-    let mut script = serde_json::Map::new();
-    for task in definition.tasks.iter().filter(|t| !t.kind.is_automated()) {
-        let schema = match task.kind {
-            ticketflower_core::definition::TaskKind::Approval => {
-                ticketflower_core::definition::approval_output_schema()
-            }
-            _ => {
-                task.output_schema.as_ref().map(|s| s.source().clone()).unwrap_or(serde_json::json!({"type": "object"}))
-            }
-        };
-        script.insert(task.key.clone(), Value::Array(vec![ticketflower_core::sample::sample(&schema)]));
-    }
+    let (ticket_type, data, script) = ticketflower_core::simulate::sample_inputs(&definition);
+    let ticket_type = ticket_type.unwrap_or_default();
     let form = SimulateForm {
         ticket_type,
         data: serde_json::to_string_pretty(&data).unwrap_or_default(),
-        outputs: serde_json::to_string_pretty(&Value::Object(script)).unwrap_or_default(),
+        outputs: serde_json::to_string_pretty(&script.to_value()).unwrap_or_default(),
     };
     Ok(Page::new("Simulate", &user, simulate_page(&user, &shown, &definition, &form, None)))
 }
