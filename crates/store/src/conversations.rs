@@ -31,6 +31,7 @@ pub struct ConversationSummary {
 /// `content` is the message as the assistant crate serializes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredMessage {
+    pub id: i64,
     pub role: String,
     pub content: Value,
     pub input_tokens: i64,
@@ -50,6 +51,17 @@ pub struct NewMessage {
 impl Store {
     /// Starts a conversation for a user.
     pub async fn create_conversation(&self, company: CompanyId, user: UserId, title: &str) -> Result<ConversationId> {
+        self.start_conversation(company, user, title, &[]).await
+    }
+
+    /// Starts a conversation for a user with its first messages, all or nothing.
+    pub async fn start_conversation(
+        &self,
+        company: CompanyId,
+        user: UserId,
+        title: &str,
+        messages: &[NewMessage],
+    ) -> Result<ConversationId> {
         let title = title.trim();
         let title = if title.is_empty() { "New conversation" } else { title };
         let title: String = title.chars().take(200).collect();
@@ -65,6 +77,7 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound("user"))?;
         let id = ConversationId(row.try_get_by_index(0)?);
+        insert_messages(&write.tx, self.backend(), company, id, messages, now).await?;
         write.commit().await?;
         Ok(id)
     }
@@ -117,7 +130,7 @@ impl Store {
         let rows = sql::all(
             self.db(),
             backend,
-            "SELECT role, content, input_tokens, output_tokens, created_at FROM conversation_messages \
+            "SELECT id, role, content, input_tokens, output_tokens, created_at FROM conversation_messages \
              WHERE company_id = $1 AND conversation_id = $2 ORDER BY id",
             vec![int(company.0), int(id.0)],
         )
@@ -126,11 +139,12 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(StoredMessage {
-                    role: r.try_get_by_index(0)?,
-                    content: r.try_get_by_index(1)?,
-                    input_tokens: r.try_get_by_index(2)?,
-                    output_tokens: r.try_get_by_index(3)?,
-                    created_at: r.try_get_by_index(4)?,
+                    id: r.try_get_by_index(0)?,
+                    role: r.try_get_by_index(1)?,
+                    content: r.try_get_by_index(2)?,
+                    input_tokens: r.try_get_by_index(3)?,
+                    output_tokens: r.try_get_by_index(4)?,
+                    created_at: r.try_get_by_index(5)?,
                 })
             })
             .collect::<Result<_>>()?;
@@ -158,24 +172,7 @@ impl Store {
         if touched.rows_affected() == 0 {
             return Err(StoreError::NotFound("conversation"));
         }
-        for message in messages {
-            sql::exec(
-                &write.tx,
-                backend,
-                "INSERT INTO conversation_messages (company_id, conversation_id, role, content, input_tokens, output_tokens, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                vec![
-                    int(company.0),
-                    int(id.0),
-                    text(&message.role),
-                    json(&message.content),
-                    int(message.input_tokens),
-                    int(message.output_tokens),
-                    int(now),
-                ],
-            )
-            .await?;
-        }
+        insert_messages(&write.tx, backend, company, id, messages, now).await?;
         write.commit().await
     }
 
@@ -192,4 +189,33 @@ impl Store {
         .ok_or(StoreError::Corrupt("no usage row".into()))?;
         Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
     }
+}
+
+async fn insert_messages(
+    tx: &sea_orm::DatabaseTransaction,
+    backend: sea_orm::DbBackend,
+    company: CompanyId,
+    id: ConversationId,
+    messages: &[NewMessage],
+    now: i64,
+) -> Result<()> {
+    for message in messages {
+        sql::exec(
+            tx,
+            backend,
+            "INSERT INTO conversation_messages (company_id, conversation_id, role, content, input_tokens, output_tokens, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            vec![
+                int(company.0),
+                int(id.0),
+                text(&message.role),
+                json(&message.content),
+                int(message.input_tokens),
+                int(message.output_tokens),
+                int(now),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
 }

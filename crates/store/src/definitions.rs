@@ -221,6 +221,63 @@ impl Store {
         write.commit().await
     }
 
+    /// Takes back a save: deletes version `version` of `key` while it is still the
+    /// key's latest version and a `DRAFT` (nothing can have started on a draft), and
+    /// the definition itself when that was its only version. Anything else is a
+    /// conflict saying why, and nothing changes.
+    pub async fn discard_draft(&self, company: CompanyId, key: &str, version: i64) -> Result<()> {
+        let backend = self.backend();
+        let write = self.write().await?;
+        let rows = sql::all(
+            &write.tx,
+            backend,
+            "SELECT v.id, v.definition_id, v.version, v.status FROM definition_versions v \
+             JOIN definitions d ON d.id = v.definition_id WHERE v.company_id = $1 AND d.key = $2 ORDER BY v.version DESC",
+            vec![int(company.0), text(key)],
+        )
+        .await?;
+        let latest = rows.first().ok_or(StoreError::NotFound("definition version"))?;
+        let (version_id, definition_id, latest_version): (i64, i64, i64) =
+            (latest.try_get_by_index(0)?, latest.try_get_by_index(1)?, latest.try_get_by_index(2)?);
+        if !rows.iter().any(|row| row.try_get_by_index::<i64>(2).is_ok_and(|v| v == version)) {
+            return Err(StoreError::NotFound("definition version"));
+        }
+        if latest_version != version {
+            return Err(StoreError::Conflict(format!(
+                "version {version} of \"{key}\" can no longer be undone: version {latest_version} was saved after it"
+            )));
+        }
+        let status = DefinitionStatus::parse(&latest.try_get_by_index::<String>(3)?)?;
+        if status != DefinitionStatus::Draft {
+            return Err(StoreError::Conflict(format!(
+                "version {version} of \"{key}\" is {}, so it can no longer be undone",
+                status.as_str().to_lowercase()
+            )));
+        }
+        sql::exec(
+            &write.tx,
+            backend,
+            "DELETE FROM definition_versions WHERE company_id = $1 AND id = $2",
+            vec![int(company.0), int(version_id)],
+        )
+        .await?;
+        if rows.len() == 1 {
+            sql::exec(
+                &write.tx,
+                backend,
+                "DELETE FROM definitions WHERE company_id = $1 AND id = $2",
+                vec![int(company.0), int(definition_id)],
+            )
+            .await?;
+        }
+        write.commit().await?;
+        // SQLite may hand the deleted id to the next version; its compiled form must not be reused.
+        if let Ok(mut cache) = self.inner.definitions.write() {
+            cache.remove(&VersionId(version_id));
+        }
+        Ok(())
+    }
+
     /// The stored document of a version (the latest when `version` is `None`).
     pub async fn export_definition(&self, company: CompanyId, key: &str, version: Option<i64>) -> Result<Value> {
         let row = sql::one(

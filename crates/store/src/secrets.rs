@@ -106,39 +106,63 @@ pub fn is_secret_name(name: &str) -> bool {
 impl Store {
     /// Sets (creates or replaces) a company secret.
     pub async fn set_secret(&self, key: &SecretKey, company: CompanyId, name: &str, value: &str) -> Result<()> {
+        self.change_secrets(key, company, &[(name, Some(value))]).await
+    }
+
+    /// Sets (`Some`) or removes (`None`) several secrets, all or nothing. Every
+    /// name and value is checked first; problems point at `/name` and `/value`.
+    pub async fn change_secrets(
+        &self,
+        key: &SecretKey,
+        company: CompanyId,
+        changes: &[(&str, Option<&str>)],
+    ) -> Result<()> {
         let mut problems = Vec::new();
-        if !is_secret_name(name) {
-            problems.push(Problem::error(
-                "/name",
-                "a secret name is letters, digits and _, starting with a letter (at most 64), e.g. PAYMENTS_KEY",
-            ));
-        }
-        if value.is_empty() {
-            problems.push(Problem::error("/value", "the value is empty"));
-        }
-        if value.len() > 16 * 1024 {
-            problems.push(Problem::error("/value", "a secret is at most 16 KiB"));
+        let mut sealed = Vec::with_capacity(changes.len());
+        for (name, value) in changes {
+            if !is_secret_name(name) {
+                problems.push(Problem::error(
+                    "/name",
+                    "a secret name is letters, digits and _, starting with a letter (at most 64), e.g. PAYMENTS_KEY",
+                ));
+                continue;
+            }
+            let Some(value) = value else {
+                sealed.push((*name, None));
+                continue;
+            };
+            if value.is_empty() {
+                problems.push(Problem::error("/value", "the value is empty"));
+            } else if value.len() > 16 * 1024 {
+                problems.push(Problem::error("/value", "a secret is at most 16 KiB"));
+            } else {
+                sealed.push((*name, Some(key.seal(company, name, value)?)));
+            }
         }
         if !problems.is_empty() {
             return Err(StoreError::Invalid(problems));
         }
-        let (nonce, sealed) = key.seal(company, name, value)?;
         let backend = self.backend();
         let write = self.write().await?;
-        sql::exec(
-            &write.tx,
-            backend,
-            "DELETE FROM company_secrets WHERE company_id = $1 AND name = $2",
-            vec![int(company.0), text(name)],
-        )
-        .await?;
-        sql::exec(
-            &write.tx,
-            backend,
-            "INSERT INTO company_secrets (company_id, name, nonce, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)",
-            vec![int(company.0), text(name), text(hex(&nonce)), text(hex(&sealed)), int(now_millis())],
-        )
-        .await?;
+        let now = now_millis();
+        for (name, value) in sealed {
+            sql::exec(
+                &write.tx,
+                backend,
+                "DELETE FROM company_secrets WHERE company_id = $1 AND name = $2",
+                vec![int(company.0), text(name)],
+            )
+            .await?;
+            if let Some((nonce, sealed)) = value {
+                sql::exec(
+                    &write.tx,
+                    backend,
+                    "INSERT INTO company_secrets (company_id, name, nonce, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)",
+                    vec![int(company.0), text(name), text(hex(&nonce)), text(hex(&sealed)), int(now)],
+                )
+                .await?;
+            }
+        }
         write.commit().await
     }
 

@@ -45,6 +45,7 @@ on_both_backends! {
     another_companys_ids_answer_not_found => other_company_is_not_found;
     concurrent_completions_of_parallel_tasks_keep_both_writes => concurrent_parallel_completions;
     new_versions_leave_running_instances_on_their_snapshot => versions_and_snapshots;
+    a_saved_draft_can_be_taken_back_only_while_it_is_the_latest_draft => discard_draft;
     many_concurrent_completions_are_group_committed => group_commit;
     admin_events_cancel_and_faults_become_ticket_errors => admin_events_and_errors;
     file_metadata_is_kept_per_ticket_and_company => file_metadata;
@@ -353,6 +354,42 @@ async fn concurrent_parallel_completions(url: String) {
         assert_eq!(view.data["b"], "from right", "round {round}: {}", view.data);
         assert_eq!(view.open_runs_of("join").count(), 1);
     }
+}
+
+async fn discard_draft(url: String) {
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let other = store.create_company(&unique("other")).await.unwrap();
+    let document: Value = serde_norway::from_str(DOCUMENT_EDIT).unwrap();
+    let mut changed = document.clone();
+    changed["title"] = json!("Document Edit, changed");
+    let second = store.save_version(c.id, &changed, Some(1), None).await.unwrap();
+    assert_eq!(second.version, 2);
+    // Another company's key, an unknown version, an older version: refused, nothing changes.
+    assert!(matches!(store.discard_draft(other, "document-edit", 2).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.discard_draft(c.id, "document-edit", 7).await, Err(StoreError::NotFound(_))));
+    let older = store.discard_draft(c.id, "document-edit", 1).await.unwrap_err();
+    assert!(matches!(&older, StoreError::Conflict(m) if m.contains("version 2")), "{older:?}");
+    store.discard_draft(c.id, "document-edit", 2).await.unwrap();
+    let versions: Vec<i64> = store.list_versions(c.id).await.unwrap().iter().map(|v| v.version).collect();
+    assert_eq!(versions, [1]);
+    // The next save is version 2 again, and its own document is what loads.
+    let third = store.save_version(c.id, &document, Some(1), None).await.unwrap();
+    assert_eq!(third.version, 2);
+    let loaded = store.definition(c.id, third.version_id).await.unwrap();
+    assert_eq!(loaded.title, "Document Edit");
+    // An active version is not a draft any more.
+    store.activate_version(c.id, "document-edit", 2).await.unwrap();
+    let active = store.discard_draft(c.id, "document-edit", 2).await.unwrap_err();
+    assert!(matches!(&active, StoreError::Conflict(m) if m.contains("active")), "{active:?}");
+    // A key whose only version is discarded is gone.
+    let mut fresh = document.clone();
+    fresh["key"] = json!("fresh-workflow");
+    let imported = store.import_definition(c.id, &fresh, None).await.unwrap();
+    assert!(imported.created_definition);
+    store.discard_draft(c.id, "fresh-workflow", 1).await.unwrap();
+    assert!(store.list_versions(c.id).await.unwrap().iter().all(|v| v.key != "fresh-workflow"));
+    assert!(store.import_definition(c.id, &fresh, None).await.unwrap().created_definition);
 }
 
 async fn versions_and_snapshots(url: String) {

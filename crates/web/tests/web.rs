@@ -4,6 +4,7 @@
 //! companies, so tests share one PostgreSQL database safely.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod assistant;
 mod e2e;
 mod support;
 
@@ -78,12 +79,24 @@ const COMPANY_FREE: &[&str] = &[
     "/admin/roles",
     "/admin/secrets",
     "/assistant",
+    "/assistant/conversations",
+    "/admin/assistant",
+    "/admin/assistant/delete",
 ];
 
 #[test]
 fn every_route_is_walked_for_isolation() {
-    let walked =
-        isolation_paths(&support::Objects { ticket: 1, instance: 2, run: 3, file: 4, error: 5, user: 6, role: 7 });
+    let walked = isolation_paths(&support::Objects {
+        ticket: 1,
+        instance: 2,
+        run: 3,
+        file: 4,
+        error: 5,
+        user: 6,
+        role: 7,
+        conversation: 8,
+        proposal: 9,
+    });
     for route in declared_routes() {
         if COMPANY_FREE.contains(&route.as_str()) {
             continue;
@@ -137,6 +150,16 @@ fn isolation_paths(ids: &support::Objects) -> Vec<Attempt> {
         ("POST", format!("/admin/users/{}", ids.user), vec![("permission", "ticket_admin")]),
         ("POST", format!("/admin/roles/{}", ids.role), vec![("title", "Stolen")]),
         ("POST", "/admin/secrets/A_ONLY/delete".to_owned(), vec![]),
+        ("GET", format!("/assistant/conversations/{}", ids.conversation), vec![]),
+        ("POST", format!("/assistant/conversations/{}/messages", ids.conversation), vec![("text", "hello")]),
+        ("POST", format!("/assistant/conversations/{}/proposals/{}/save", ids.conversation, ids.proposal), vec![]),
+        ("POST", format!("/assistant/conversations/{}/proposals/{}/undo", ids.conversation, ids.proposal), vec![]),
+        ("GET", format!("/assistant/conversations/{}/proposals/{}/simulate", ids.conversation, ids.proposal), vec![]),
+        (
+            "POST",
+            format!("/assistant/conversations/{}/proposals/{}/simulate", ids.conversation, ids.proposal),
+            vec![("ticket_type", "request"), ("data", "{}"), ("outputs", "{}")],
+        ),
     ]
 }
 
@@ -660,6 +683,9 @@ async fn junk_never_500s(app: &App) {
             "/account/password",
             "/tickets/new/document-edit/edit-request",
             "/tickets/new/nope/nope",
+            "/assistant/conversations",
+            "/admin/assistant",
+            "/admin/assistant/delete",
         ]
         .map(str::to_owned),
     );

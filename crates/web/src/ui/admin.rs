@@ -13,12 +13,13 @@ use maud::{Markup, html};
 use ticketflower_core::Problem;
 use ticketflower_store::{NewUser, Permission, RoleId, RoleView, StoreError, UserId, UserSummary, passwords};
 
-fn tabs(current: &str) -> Markup {
+pub(crate) fn tabs(current: &str) -> Markup {
     html! {
         div.tabs {
             a class=[(current == "users").then_some("current")] href="/admin/users" { "Users" }
             a class=[(current == "roles").then_some("current")] href="/admin/roles" { "Roles" }
             a class=[(current == "secrets").then_some("current")] href="/admin/secrets" { "Secrets" }
+            a class=[(current == "assistant").then_some("current")] href="/admin/assistant" { "Assistant" }
         }
     }
 }
@@ -57,7 +58,7 @@ struct NewUserInput {
     roles: Vec<String>,
 }
 
-fn errors_at(problems: &[Problem], pointer: &str) -> Markup {
+pub(crate) fn errors_at(problems: &[Problem], pointer: &str) -> Markup {
     html! { @for problem in problems.iter().filter(|p| p.pointer == pointer || p.pointer.starts_with(&format!("{pointer}/"))) { p.field-error { (problem.message) } } }
 }
 
@@ -336,9 +337,16 @@ fn secrets_page(
     }
 }
 
+/// The secrets HTTP steps use; the assistant's own settings have their page.
+async fn listed_secrets(state: &AppState, user: &CurrentUser) -> WebResult<Vec<ticketflower_store::SecretInfo>> {
+    let mut secrets = state.store.secret_names(user.company()).await?;
+    secrets.retain(|s| !super::assistant::settings::is_assistant_setting(&s.name));
+    Ok(secrets)
+}
+
 pub async fn secrets(State(state): State<AppState>, user: CurrentUser) -> WebResult<Page> {
     user.require(Permission::CompanyAdmin)?;
-    let secrets = state.store.secret_names(user.company()).await?;
+    let secrets = listed_secrets(&state, &user).await?;
     Ok(Page::new("Secrets", &user, secrets_page(&user, &secrets, &[], "")))
 }
 
@@ -352,7 +360,7 @@ pub async fn secrets_post(State(state): State<AppState>, posted: Posted) -> WebR
             Err(StoreError::Invalid(problems)) => problems,
             Err(other) => return Err(other.into()),
         };
-    let secrets = state.store.secret_names(user.company()).await?;
+    let secrets = listed_secrets(&state, user).await?;
     let page = Page::new("Secrets", user, secrets_page(user, &secrets, &problems, name));
     Ok(page.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response())
 }

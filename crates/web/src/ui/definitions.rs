@@ -496,16 +496,13 @@ pub async fn simulate_get(
 ) -> WebResult<Page> {
     require_view(&user)?;
     let (shown, definition) = shown_version(&state, &user, &key, number).await?;
-    let (ticket_type, data, script) = ticketflower_core::simulate::sample_inputs(&definition);
-    let ticket_type = ticket_type.unwrap_or_default();
-    let form = SimulateForm {
-        ticket_type,
-        data: serde_json::to_string_pretty(&data).unwrap_or_default(),
-        outputs: serde_json::to_string_pretty(&script.to_value()).unwrap_or_default(),
-    };
-    Ok(Page::new("Simulate", &user, simulate_page(&user, &shown, &definition, &form, None)))
+    let form = SimulateForm::sample(&definition);
+    let target = SimulateTarget::version(&shown, &definition);
+    Ok(Page::new("Simulate", &user, simulate_page(&user, &target, &definition, &form, None)))
 }
 
+/// `GET|POST /definitions/{key}/versions/{n}/simulate`: run the version on
+/// sample data without side effects (SPEC §4).
 #[derive(Debug, serde::Deserialize)]
 pub struct SimulateForm {
     ticket_type: String,
@@ -513,21 +510,59 @@ pub struct SimulateForm {
     outputs: String,
 }
 
-fn simulate_page(
+impl SimulateForm {
+    /// Sample ticket data and one sample output per person's task.
+    pub fn sample(definition: &Definition) -> Self {
+        let (ticket_type, data, script) = ticketflower_core::simulate::sample_inputs(definition);
+        Self {
+            ticket_type: ticket_type.unwrap_or_default(),
+            data: serde_json::to_string_pretty(&data).unwrap_or_default(),
+            outputs: serde_json::to_string_pretty(&script.to_value()).unwrap_or_default(),
+        }
+    }
+
+    pub fn posted(posted: &crate::posted::Posted) -> Self {
+        Self {
+            ticket_type: posted.text("ticket_type").to_owned(),
+            data: posted.text("data").to_owned(),
+            outputs: posted.text("outputs").to_owned(),
+        }
+    }
+}
+
+/// What a simulate page is about: its heading, where Back goes, where the form posts.
+pub struct SimulateTarget {
+    pub heading: String,
+    pub back: String,
+    pub action: String,
+}
+
+impl SimulateTarget {
+    fn version(shown: &VersionSummary, definition: &Definition) -> Self {
+        let base = format!("/definitions/{}/versions/{}", shown.key, shown.version);
+        Self {
+            heading: format!("Simulate {} v{}", definition.title, shown.version),
+            action: format!("{base}/simulate"),
+            back: base,
+        }
+    }
+}
+
+pub fn simulate_page(
     user: &CurrentUser,
-    shown: &VersionSummary,
+    target: &SimulateTarget,
     definition: &Definition,
     form: &SimulateForm,
     result: Option<Markup>,
 ) -> Markup {
     html! {
         div.page-head {
-            h1 { "Simulate " (definition.title) " v" (shown.version) }
-            div.actions { a.button href={ "/definitions/" (shown.key) "/versions/" (shown.version) } { "Back" } }
+            h1 { (target.heading) }
+            div.actions { a.button href=(target.back) { "Back" } }
         }
         p.muted { "Nothing is saved and nobody is notified. People's tasks complete with the outputs below, in the order they open (task key → list of outputs); automated steps get samples from their output schema." }
         @if let Some(result) = result { (result) }
-        form.card method="post" action={ "/definitions/" (shown.key) "/versions/" (shown.version) "/simulate" } {
+        form.card method="post" action=(target.action) {
             (crate::layout::csrf_field(user))
             div.field {
                 label.field-label for="ticket_type" { "Ticket type" }
@@ -550,11 +585,14 @@ pub async fn simulate_post(
     let user = &posted.user;
     require_view(user)?;
     let (shown, definition) = shown_version(&state, user, &key, number).await?;
-    let form = SimulateForm {
-        ticket_type: posted.text("ticket_type").to_owned(),
-        data: posted.text("data").to_owned(),
-        outputs: posted.text("outputs").to_owned(),
-    };
+    let form = SimulateForm::posted(&posted);
+    let result = run_simulation(&definition, &form);
+    let target = SimulateTarget::version(&shown, &definition);
+    Ok(Page::new("Simulate", user, simulate_page(user, &target, &definition, &form, Some(result))).into_response())
+}
+
+/// Runs the form's simulation, or lists what is wrong with its input.
+pub fn run_simulation(definition: &Definition, form: &SimulateForm) -> Markup {
     let mut problems = Vec::new();
     let data = serde_json::from_str::<Value>(&form.data)
         .map_err(|e| problems.push(ticketflower_core::Problem::error("/data", format!("not valid JSON: {e}"))))
@@ -569,10 +607,10 @@ pub async fn simulate_post(
             None
         }
     };
-    let result = match (data, script) {
+    match (data, script) {
         (Some(data), Some(script)) if problems.is_empty() => {
-            match ticketflower_core::simulate::simulate(&definition, Some(&form.ticket_type), data, script) {
-                Ok(simulation) => simulation_result(&definition, &simulation),
+            match ticketflower_core::simulate::simulate(definition, Some(&form.ticket_type), data, script) {
+                Ok(simulation) => simulation_result(definition, &simulation),
                 Err(ticketflower_core::engine::EngineError::InvalidTicket(found)) => {
                     html! { div.alert.alert-error { "The ticket data does not fit the ticket type:" } (super::definition_documents::problem_list(&found)) }
                 }
@@ -582,8 +620,7 @@ pub async fn simulate_post(
         _ => {
             html! { div.alert.alert-error { "Please correct the input:" } (super::definition_documents::problem_list(&problems)) }
         }
-    };
-    Ok(Page::new("Simulate", user, simulate_page(user, &shown, &definition, &form, Some(result))).into_response())
+    }
 }
 
 fn simulation_result(definition: &Definition, simulation: &ticketflower_core::simulate::Simulation) -> Markup {

@@ -27,6 +27,15 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/account/password", get(auth::password_get).post(auth::password_post))
         .route("/inbox", get(inbox::index))
         .route("/assistant", get(assistant::index))
+        .route("/assistant/conversations", post(assistant::create_post))
+        .route("/assistant/conversations/{id}", get(assistant::show))
+        .route("/assistant/conversations/{id}/messages", post(assistant::message_post))
+        .route("/assistant/conversations/{id}/proposals/{message}/save", post(assistant::save_post))
+        .route("/assistant/conversations/{id}/proposals/{message}/undo", post(assistant::undo_post))
+        .route(
+            "/assistant/conversations/{id}/proposals/{message}/simulate",
+            get(assistant::simulate_get).post(assistant::simulate_post),
+        )
         .route("/tasks/{run}", get(inbox::show))
         .route("/tasks/{run}/claim", post(inbox::claim_post))
         .route("/tasks/{run}/release", post(inbox::release_post))
@@ -68,4 +77,6 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/admin/roles/{id}", post(admin::role_post))
         .route("/admin/secrets", get(admin::secrets).post(admin::secrets_post))
         .route("/admin/secrets/{name}/delete", post(admin::secret_delete_post))
+        .route("/admin/assistant", get(assistant::settings::page).post(assistant::settings::post))
+        .route("/admin/assistant/delete", post(assistant::settings::delete_post))
 }

@@ -52,6 +52,11 @@ impl App {
     }
 
     pub async fn spawn(backend: Backend) -> App {
+        App::spawn_with(backend, None).await
+    }
+
+    /// With the assistant talking to `assistant` (a provider pointed at a fake server).
+    pub async fn spawn_with(backend: Backend, assistant: Option<ticketflower_assistant::Provider>) -> App {
         let dir = tempfile::tempdir().unwrap();
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
@@ -67,7 +72,7 @@ impl App {
         let secret_key = ticketflower_store::SecretKey::generate().unwrap();
         let state = AppState::new(
             store.clone(),
-            WebSettings { files_dir, secure_cookies: false, secret_key: secret_key.clone(), assistant: None },
+            WebSettings { files_dir, secure_cookies: false, secret_key: secret_key.clone(), assistant },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -124,7 +129,50 @@ impl App {
         let user = self.store.user_by_email(company, &self.a.login("editor").email).await.unwrap().unwrap().0;
         let role = self.store.list_roles(company).await.unwrap()[0].id.0;
         self.store.set_secret(&self.secret_key, company, "A_ONLY", "alpha's key").await.unwrap();
-        Objects { ticket, instance, run, file, error, user, role }
+        let creator = self.store.user_by_email(company, &self.a.login("creator").email).await.unwrap().unwrap();
+        let (conversation, proposal) = self.conversation_with_proposal(company, creator).await;
+        Objects { ticket, instance, run, file, error, user, role, conversation, proposal }
+    }
+
+    /// An assistant conversation of `user` that ended with a proposal, stored as the
+    /// web application stores it; returns (conversation id, proposal message id).
+    pub async fn conversation_with_proposal(
+        &self,
+        company: ticketflower_store::CompanyId,
+        user: ticketflower_store::UserId,
+    ) -> (i64, i64) {
+        use ticketflower_assistant::designer::{CompanyContext, Outcome, Proposal};
+        let document = ticketflower_core::document::parse(
+            &private_workflow("assistant-proposal", "Proposed intake"),
+            ticketflower_core::document::Syntax::Yaml,
+        )
+        .unwrap();
+        let proposal =
+            Proposal::check(document, "A proposal.", &serde_json::Map::new(), "", &CompanyContext::default());
+        assert!(proposal.is_valid(), "{}", proposal.report());
+        let event = serde_json::json!({
+            "event": "outcome",
+            "outcome": Outcome::Proposal(Box::new(proposal)),
+            "input_tokens": 0,
+            "output_tokens": 0,
+        });
+        let messages = [
+            ticketflower_store::NewMessage {
+                role: "user".into(),
+                content: serde_json::to_value(ticketflower_assistant::Message::user("make an intake")).unwrap(),
+                input_tokens: 0,
+                output_tokens: 0,
+            },
+            ticketflower_store::NewMessage {
+                role: "event".into(),
+                content: serde_json::Value::String(event.to_string()),
+                input_tokens: 0,
+                output_tokens: 0,
+            },
+        ];
+        let id = self.store.start_conversation(company, user, "Private design", &messages).await.unwrap();
+        let (_, stored) = self.store.conversation(company, user, id).await.unwrap();
+        (id.0, stored.iter().find(|m| m.role == "event").unwrap().id)
     }
 
     /// Makes company A raise a ticket error (an automated step that failed
@@ -161,6 +209,9 @@ impl App {
 }
 
 pub struct Objects {
+    pub conversation: i64,
+    /// The message id of the conversation's proposal.
+    pub proposal: i64,
     pub ticket: i64,
     pub instance: i64,
     pub run: i64,
