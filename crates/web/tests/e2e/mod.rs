@@ -1,7 +1,9 @@
 //! End to end in headless Chromium (Debian's `chromium` + `chromium-driver`):
 //! log in, submit a Document Edit ticket, work both tasks as two different
 //! people through the editor/author loop, and see the ticket COMPLETED. Every
-//! page visited is saved as a screenshot under `target/e2e/`.
+//! page visited is saved as a screenshot under `target/e2e/`. A second test
+//! designs a workflow in the assistant chat (against the fake model server),
+//! saves it as a draft and activates it (screenshots under `target/e2e/assistant/`).
 //!
 //! Without `/usr/bin/chromedriver` the test says so and passes, unless
 //! `TICKETFLOWER_E2E=1` (set by CI), which makes a missing browser a failure.
@@ -89,20 +91,20 @@ impl Browser {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
+/// Starts chromedriver and a headless Chromium on `app`; `None` (the test passes)
+/// when chromedriver is missing, unless `TICKETFLOWER_E2E` is set.
+async fn start_browser(app: &App) -> Option<(Browser, Driver)> {
     if !std::path::Path::new(CHROMEDRIVER).exists() {
         assert!(
             std::env::var("TICKETFLOWER_E2E").is_err(),
             "TICKETFLOWER_E2E is set but {CHROMEDRIVER} is missing (apt-get install -y chromium chromium-driver)"
         );
         eprintln!("{CHROMEDRIVER} is missing; the browser test did not run");
-        return;
+        return None;
     }
     crate::support::install_tls();
-    let app = App::spawn(Backend::Sqlite).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _driver = Driver {
+    let process = Driver {
         process: Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -128,7 +130,13 @@ async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
         }
     }
     let driver = driver.expect("chromedriver did not start");
-    let mut browser = Browser { driver, base: app.base.clone(), shots: screenshots_dir(), count: 0 };
+    Some((Browser { driver, base: app.base.clone(), shots: screenshots_dir(), count: 0 }, process))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
+    let app = App::spawn(Backend::Sqlite).await;
+    let Some((mut browser, _driver)) = start_browser(&app).await else { return };
     let (author, editor) = (app.a.login("author"), app.a.login("editor"));
 
     // The author submits a ticket.
@@ -211,5 +219,81 @@ async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
     browser.click("form[action='/definitions/upload'] button.primary").await;
     browser.shot("upload-problems").await;
     assert!(browser.source().await.contains("error at /tasks/0/type"));
+    browser.driver.clone().quit().await.unwrap();
+}
+
+/// The assistant's chat in Chromium against the fake model server: the request
+/// streams into a plan, the approved plan into a proposal card, the person saves
+/// it as a draft and activates it on the workflow's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_is_designed_in_the_assistant_chat_and_activated_in_chromium() {
+    use ticketflower_assistant::fake::{FakeProvider, Reply, scripts};
+    let mut document = scripts::document_edit_document();
+    document["key"] = serde_json::json!("manuscript-edit");
+    document["title"] = serde_json::json!("Manuscript Edit");
+    let mut script = scripts::document_edit();
+    script[1] = Reply::tool_call(
+        "propose_workflow",
+        serde_json::json!({
+            "document": document,
+            "summary": "An author submits a manuscript; an editor edits it and may send questions back until it is done.",
+            "request_words": {"edit": "an editor edits the document", "answer": "asks the author questions"}
+        }),
+    )
+    .with_text("Here is the workflow, checked and tried on sample data.");
+    let fake = FakeProvider::start(script).await.unwrap();
+    let provider =
+        ticketflower_assistant::Provider::new(fake.config(ticketflower_assistant::ProviderKind::OpenAi)).unwrap();
+    let app = App::spawn_with(Backend::Sqlite, Some(provider)).await;
+    let Some((mut browser, _driver)) = start_browser(&app).await else { return };
+    browser.shots = browser.shots.join("assistant");
+    std::fs::create_dir_all(&browser.shots).unwrap();
+    let creator = app.a.login("creator");
+    browser.login(&creator.email, &creator.password, "creator").await;
+    browser.visit("/assistant", "assistant").await;
+    browser.fill("#text", scripts::DOCUMENT_EDIT_REQUEST).await;
+    browser.click("form.composer button[type=submit]").await;
+    // The script streams the turn, then loads the stored conversation.
+    browser.driver.query(By::Css("section.card.plan")).first().await.unwrap();
+    browser.shot("plan").await;
+    assert!(browser.source().await.contains("Let me check the steps with you first."));
+    browser.click("section.card.plan form button.primary").await;
+    let proposal = browser.driver.query(By::Css("section.card.proposal")).first().await.unwrap();
+    proposal.scroll_into_view().await.unwrap();
+    browser.shot("proposal").await;
+    browser
+        .driver
+        .query(By::Css("section.card.proposal .task-notes"))
+        .first()
+        .await
+        .unwrap()
+        .scroll_into_view()
+        .await
+        .unwrap();
+    browser.shot("proposal-tasks").await;
+    browser
+        .driver
+        .query(By::Css("section.card.proposal .actions"))
+        .first()
+        .await
+        .unwrap()
+        .scroll_into_view()
+        .await
+        .unwrap();
+    browser.shot("proposal-actions").await;
+    let page = browser.source().await;
+    assert!(page.contains("From your words"), "{page}");
+    assert!(page.contains("Here is the workflow, checked and tried on sample data."), "{page}");
+    browser.click("form[action$='/save'] button").await;
+    browser.driver.query(By::LinkText("Open it to activate")).first().await.unwrap().scroll_into_view().await.unwrap();
+    browser.shot("saved").await;
+    browser.driver.query(By::LinkText("Open it to activate")).first().await.unwrap().click().await.unwrap();
+    browser.shot("draft").await;
+    assert!(browser.source().await.contains("DRAFT"));
+    browser.click("form[action$='/activate'] button").await;
+    browser.shot("activated").await;
+    let page = browser.source().await;
+    assert!(page.contains("ACTIVE"), "{page}");
+    assert_eq!(fake.remaining(), 0);
     browser.driver.clone().quit().await.unwrap();
 }
