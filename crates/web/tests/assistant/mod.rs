@@ -96,10 +96,22 @@ async fn post_streaming(client: &Client, path: &str, text: &str) -> (StatusCode,
 
 async fn design_to_draft(backend: Backend) {
     let mut script = scripts::document_edit();
+    // First the model looks for another company's workflow: it only ever sees its own company's.
+    script.insert(
+        0,
+        Reply::tool_call("get_workflow", json!({"key": "beta-secret"})).and_tool_call("list_workflows", json!({})),
+    );
     // Later: the person asks the model to activate; it tries, is told it cannot, and says so.
     script.push(Reply::tool_call("activate_workflow", json!({"key": "document-edit", "version": 2})));
     script.push(Reply::text("I cannot activate workflows. Open the saved draft and click Activate there."));
     let (app, fake) = app_with_fake(backend, script).await;
+    let beta = app.store.company_by_name(&app.b.name).await.unwrap().unwrap();
+    let secret = ticketflower_core::document::parse(
+        &crate::support::private_workflow("beta-secret", "Beta's secret process"),
+        ticketflower_core::document::Syntax::Yaml,
+    )
+    .unwrap();
+    app.store.import_definition(beta, &secret, None).await.unwrap();
     let creator = app.client_for(&app.a, "creator").await;
 
     let index = creator.get_ok("/assistant").await;
@@ -113,6 +125,14 @@ async fn design_to_draft(backend: Backend) {
     assert!(page.contains("Proposed plan") && page.contains("Answer the questions"), "{page}");
     assert!(page.contains(scripts::DOCUMENT_EDIT_REQUEST));
     let approve = action_with(&page, "/messages");
+    let looked = fake.requests()[1].messages().iter().map(|m| m.to_string()).collect::<Vec<_>>().join("\n");
+    assert!(looked.contains("no workflow \\\"beta-secret\\\""), "{looked}");
+    assert!(looked.contains("document-edit") && !looked.contains("Beta's secret"), "{looked}");
+    let system = fake.requests()[0].system_prompt().unwrap().to_owned();
+    assert!(!system.contains("beta-secret") && system.contains("- document-edit: Document Edit"), "{system}");
+    for login in &app.a.logins {
+        assert!(!system.contains(&login.email), "the prompt names no people");
+    }
 
     // Approving streams the next turn, which ends with a proposal.
     let (status, content_type, body) =
