@@ -162,6 +162,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the AI assistant on plain-language requests with the configured model.
+    ///
+    /// Each case in CASES_DIR is a Markdown file: YAML front matter with the checks
+    /// any correct workflow must pass, then the request as an owner would write it
+    /// (see examples/assistant-eval/README.md). For each case the assistant gets the
+    /// request in a fresh conversation; plans are approved and questions left to it,
+    /// for at most --max-turns turns. Reports per case and in total: a valid workflow
+    /// within the turns (yes/no), checks passed, turns, model calls, repairs, tokens
+    /// and seconds. The provider comes from TICKETFLOWER_LLM_PROVIDER, _MODEL,
+    /// _API_KEY and _BASE_URL. Exits 0 when every case passed, 1 when any failed,
+    /// 2 when no provider is configured or a case file is bad.
+    AssistantEval {
+        /// Folder of case files (*.md; README.md is skipped).
+        cases_dir: PathBuf,
+        /// Print one JSON object: {provider, model, cases, total}.
+        #[arg(long)]
+        json: bool,
+        /// Turns (the owner's messages) per case before it counts as failed.
+        #[arg(long, default_value_t = ticketflower_assistant::eval::DEFAULT_MAX_TURNS,
+              value_parser = clap::value_parser!(u32).range(1..=50))]
+        max_turns: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,6 +274,10 @@ fn main() -> ExitCode {
         Command::BenchWeb { seconds, tickets, sqlite_path, postgres, only, json } => {
             let args = commands::bench_web::Args { seconds, tickets, sqlite_path, postgres, only, json };
             runtime().and_then(|rt| rt.block_on(commands::bench_web::run(&args)))
+        }
+        Command::AssistantEval { cases_dir, json, max_turns } => {
+            let args = commands::assistant_eval::Args { cases_dir, json, max_turns };
+            runtime().and_then(|rt| rt.block_on(commands::assistant_eval::run(&args)))
         }
         Command::Company(CompanyCommand::Create { name }) => {
             runtime().and_then(|rt| rt.block_on(commands::people::create_company(&settings, &name)))

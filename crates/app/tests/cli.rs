@@ -2,7 +2,8 @@
 //! The `ticketflower` binary as a user runs it: `validate` and `simulate` on the
 //! examples and on broken files, checking exit codes and the exact output shapes
 //! the issue promises (`FILE: valid`, `FILE: /pointer: message`, one JSON object);
-//! and the database commands (`import`, `export`, `company`, `user`) against a
+//! `assistant-eval` against a fake model server started in the test and without a
+//! provider; and the database commands (`import`, `export`, `company`, `user`) against a
 //! SQLite file in a scratch directory.
 
 use serde_json::Value;
@@ -551,4 +552,88 @@ fn import_then_export_round_trips_versions() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(stdout(&refused).contains("/title"), "{}", stdout(&refused));
     assert!(stdout(&refused).contains("not imported"), "{}", stdout(&refused));
+}
+
+// ---- assistant-eval ----
+
+const LLM_VARIABLES: [&str; 5] = [
+    "TICKETFLOWER_LLM_PROVIDER",
+    "TICKETFLOWER_LLM_MODEL",
+    "TICKETFLOWER_LLM_API_KEY",
+    "TICKETFLOWER_LLM_BASE_URL",
+    "TICKETFLOWER_LLM_TIMEOUT_SECONDS",
+];
+
+/// Runs `assistant-eval` with exactly these `TICKETFLOWER_LLM_*` variables set.
+fn run_eval(args: &[&dyn AsRef<std::ffi::OsStr>], llm: &[(&str, &str)]) -> Output {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ticketflower"));
+    command.arg("assistant-eval").args(args.iter().map(|a| a.as_ref())).current_dir(scratch.path());
+    for variable in LLM_VARIABLES {
+        command.env_remove(variable);
+    }
+    command.envs(llm.iter().copied()).env("NO_COLOR", "1").output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assistant_eval_runs_a_case_against_the_configured_provider_and_prints_json() {
+    use ticketflower_assistant::fake::{FakeProvider, scripts};
+    let fake = FakeProvider::start(scripts::document_edit()).await.unwrap();
+    let cases = tempfile::tempdir().unwrap();
+    let shipped = examples().join("assistant-eval/document-edit.md");
+    std::fs::copy(&shipped, cases.path().join("document-edit.md")).unwrap();
+    let dir = cases.path().to_owned();
+    let base_url = fake.base_url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        let llm = [
+            ("TICKETFLOWER_LLM_PROVIDER", "openai"),
+            ("TICKETFLOWER_LLM_MODEL", "fake-model"),
+            ("TICKETFLOWER_LLM_BASE_URL", base_url.as_str()),
+            ("TICKETFLOWER_LLM_API_KEY", "fake-key"),
+        ];
+        run_eval(&[&dir, &"--json"], &llm)
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap_or_else(|e| panic!("{e}: {}", describe(&output)));
+    assert_eq!(report["provider"], "openai");
+    assert_eq!(report["model"], "fake-model");
+    let case = &report["cases"][0];
+    assert_eq!(case["name"], "document-edit");
+    assert_eq!((case["passed"].as_bool(), case["valid"].as_bool()), (Some(true), Some(true)), "{case}");
+    assert_eq!((case["turns"].as_u64(), case["model_calls"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(case["checks_passed"], case["checks_total"]);
+    assert_eq!(report["total"]["cases"], 1);
+    assert_eq!(report["total"]["passed"], 1);
+    // The request went to the fake, with the configured key.
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("authorization"), Some("Bearer fake-key"));
+    assert!(stderr(&output).contains("[1/1] document-edit: passed"), "{}", describe(&output));
+}
+
+#[test]
+fn assistant_eval_without_a_provider_says_how_to_configure_one() {
+    let cases = examples().join("assistant-eval");
+    let output = run_eval(&[&cases], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let text = stderr(&output);
+    assert!(text.contains("The AI assistant is not configured"), "{text}");
+    assert!(text.contains("TICKETFLOWER_LLM_PROVIDER") && text.contains("TICKETFLOWER_LLM_MODEL"), "{text}");
+    assert!(stdout(&output).is_empty(), "{}", describe(&output));
+}
+
+#[test]
+fn assistant_eval_names_a_bad_case_file() {
+    let (dir, path) = write_file("broken.md", "---\ntitle: Broken\nloop: true\n---\nA request.\n");
+    let llm = [
+        ("TICKETFLOWER_LLM_PROVIDER", "openai"),
+        ("TICKETFLOWER_LLM_MODEL", "m"),
+        ("TICKETFLOWER_LLM_BASE_URL", "http://127.0.0.1:9"),
+    ];
+    let output = run_eval(&[&dir.path()], &llm);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("{}:3:", path.display())) && text.contains("unknown field `loop`"), "{text}");
 }

@@ -6,10 +6,12 @@
 //! [`fake`] is a scripted server speaking both protocols so that tests never reach the
 //! network. [`designer`] plays one turn of the assistant's conversation: the system
 //! prompt (the workflow guide and the company's context), the tools, and the
-//! validate-simulate-repair loop around every proposal. Storing conversations and
+//! validate-simulate-repair loop around every proposal. [`eval`] measures the designer
+//! against a set of plain-language cases (`ticketflower assistant-eval`). Storing conversations and
 //! the web pages live elsewhere.
 
 pub mod designer;
+pub mod eval;
 pub mod fake;
 pub mod provider;
 

@@ -480,3 +480,6 @@ async fn a_fake_with_no_replies_left_says_so() {
 }
 #[path = "providers/designer.rs"]
 mod designer;
+
+#[path = "providers/eval.rs"]
+mod eval;

@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 
+pub mod assistant_eval;
 pub mod bench;
 pub mod bench_web;
 pub mod definitions;
