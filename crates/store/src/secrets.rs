@@ -120,23 +120,21 @@ impl Store {
         let mut problems = Vec::new();
         let mut sealed = Vec::with_capacity(changes.len());
         for (name, value) in changes {
-            if !is_secret_name(name) {
+            let named = is_secret_name(name);
+            if !named {
                 problems.push(Problem::error(
                     "/name",
                     "a secret name is letters, digits and _, starting with a letter (at most 64), e.g. PAYMENTS_KEY",
                 ));
-                continue;
             }
-            let Some(value) = value else {
-                sealed.push((*name, None));
-                continue;
-            };
-            if value.is_empty() {
-                problems.push(Problem::error("/value", "the value is empty"));
-            } else if value.len() > 16 * 1024 {
-                problems.push(Problem::error("/value", "a secret is at most 16 KiB"));
-            } else {
-                sealed.push((*name, Some(key.seal(company, name, value)?)));
+            match value {
+                Some("") => problems.push(Problem::error("/value", "the value is empty")),
+                Some(value) if value.len() > 16 * 1024 => {
+                    problems.push(Problem::error("/value", "a secret is at most 16 KiB"));
+                }
+                Some(value) if named => sealed.push((*name, Some(key.seal(company, name, value)?))),
+                None if named => sealed.push((*name, None)),
+                _ => {}
             }
         }
         if !problems.is_empty() {
