@@ -9,7 +9,7 @@
 //! writes nothing and does not disturb the others in its batch.
 
 use crate::row;
-use crate::sql::{self, Columns, Kind, int, int_opt, json, text, text_opt};
+use crate::sql::{self, Columns, Kind, int, text};
 use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use serde_json::{Value, json};
@@ -187,6 +187,8 @@ impl Store {
         instance_ids.sort_unstable();
         instance_ids.dedup();
         let mut loaded = self.load_instances(tx, &companies, &instance_ids).await?;
+        let starts = requests.iter().filter(|r| matches!(r.command, Command::Start { .. })).count();
+        let mut ids = Ids::reserve(tx, backend, starts).await?;
 
         let mut rows = Rows::default();
         let mut lookups = Lookups::default();
@@ -199,6 +201,7 @@ impl Store {
                     self.start_ticket(
                         tx,
                         &mut rows,
+                        &mut ids,
                         &mut lookups,
                         &mut started,
                         *company,
@@ -403,6 +406,7 @@ impl Store {
         &self,
         tx: &impl ConnectionTrait,
         rows: &mut Rows,
+        ids: &mut Ids,
         lookups: &mut Lookups,
         started: &mut Vec<(InstanceId, Loaded)>,
         company: CompanyId,
@@ -451,25 +455,7 @@ impl Store {
             .find_map(|k| fields.get(*k).and_then(Value::as_str))
             .map(|t| t.chars().take(200).collect::<String>())
             .unwrap_or_else(|| ticket_def.title.clone());
-        let ticket_row = sql::one(
-            tx,
-            backend,
-            "INSERT INTO tickets (company_id, ticket_type, definition_version_id, title, fields, status, creator_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
-            vec![
-                int(company.0),
-                text(ticket_type),
-                int(version.0),
-                text(title),
-                json(fields),
-                text(InstanceStatus::NotStarted.as_str()),
-                int_opt(creator.map(|c| c.0)),
-                int(now),
-            ],
-        )
-        .await?
-        .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
-        let ticket_id = TicketId(ticket_row.try_get_by_index(0)?);
+        let (ticket_id, instance_id) = ids.next()?;
         let meta = json!({"definition": definition.key, "version_id": version.0, "ticket_id": ticket_id.0});
         let new = NewInstance {
             ticket_type: Some(ticket_type),
@@ -478,32 +464,22 @@ impl Store {
             creator: creator_email,
             meta,
         };
-        // The ticket row exists now: a refusal here must not leave it behind, so it
-        // aborts the whole batch (the ticket was validated above, so it does not happen).
+        // The ticket was validated above, so a refusal here is a fault of ours.
         let (instance, decision) = engine::start(&definition, new, now)
             .map_err(|error| StoreError::Corrupt(format!("a validated ticket could not start: {error}")))?;
-        let instance_row = sql::one(
-            tx,
-            backend,
-            "INSERT INTO instances (company_id, ticket_id, definition_version_id, status, data, ticket, meta, arrivals, initiator, revision, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10) RETURNING id",
-            vec![
-                int(company.0),
-                int(ticket_id.0),
-                int(version.0),
-                text(instance.status.as_str()),
-                json(&instance.data),
-                json(&instance.ticket),
-                json(&instance.meta),
-                json(&serde_json::to_value(instance.arrivals_by_key(&definition)).unwrap_or(Value::Null)),
-                text_opt(instance.initiator.clone()),
-                int(now),
-            ],
-        )
-        .await?
-        .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
-        let instance_id = InstanceId(instance_row.try_get_by_index(0)?);
-        rows.ticket_status.push((company, ticket_id, instance.status));
+        // The ticket is written with the status its workflow reached at once.
+        rows.tickets.push(row! {
+            "id": ticket_id.0, "company_id": company.0, "ticket_type": ticket_type, "definition_version_id": version.0,
+            "title": title, "fields": fields.clone(), "status": instance.status.as_str(),
+            "creator_id": creator.map(|c| c.0), "created_at": now, "updated_at": now,
+        });
+        rows.instances.push(row! {
+            "id": instance_id.0, "company_id": company.0, "ticket_id": ticket_id.0, "definition_version_id": version.0,
+            "status": instance.status.as_str(), "data": instance.data.clone(), "ticket": instance.ticket.clone(),
+            "meta": instance.meta.clone(),
+            "arrivals": serde_json::to_value(instance.arrivals_by_key(&definition)).unwrap_or(Value::Null),
+            "initiator": instance.initiator.clone(), "revision": 1_i64, "created_at": now, "updated_at": now,
+        });
         let outcome = outcome(&definition, Some(ticket_id), instance_id, instance.status, &decision);
         let event =
             AuditEvent { kind: "ticket_created", detail: json!({"ticket_type": ticket_type, "version_id": version.0}) };
@@ -652,8 +628,87 @@ struct Rows {
     audit: Vec<Value>,
     errors: Vec<Value>,
     jobs: Vec<Value>,
+    /// New tickets and their instances, with ids taken from [`Ids`].
+    tickets: Vec<Value>,
+    instances: Vec<Value>,
     ticket_status: Vec<(CompanyId, TicketId, InstanceStatus)>,
 }
+
+/// Ticket and instance ids reserved for the batch's new tickets, so that each
+/// new ticket costs no round trip of its own: the rows are written in bulk.
+struct Ids {
+    reserved: std::vec::IntoIter<(i64, i64)>,
+}
+
+impl Ids {
+    /// Reserves `count` (ticket, instance) id pairs: from the sequences on
+    /// PostgreSQL; on SQLite, above the current maxima (the batch holds the
+    /// only write lock, and SQLite picks `max + 1` itself).
+    async fn reserve(tx: &impl ConnectionTrait, backend: DbBackend, count: usize) -> Result<Self> {
+        let mut reserved = Vec::with_capacity(count);
+        if count > 0 {
+            let count = i64::try_from(count).unwrap_or(i64::MAX);
+            if backend == DbBackend::Postgres {
+                let rows = sql::all(
+                    tx,
+                    backend,
+                    "SELECT nextval(pg_get_serial_sequence('tickets', 'id')), nextval(pg_get_serial_sequence('instances', 'id')) \
+                     FROM generate_series(1, $1)",
+                    vec![int(count)],
+                )
+                .await?;
+                for row in rows {
+                    reserved.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+                }
+            } else {
+                let row = sql::one(
+                    tx,
+                    backend,
+                    "SELECT (SELECT COALESCE(MAX(id), 0) FROM tickets), (SELECT COALESCE(MAX(id), 0) FROM instances)",
+                    vec![],
+                )
+                .await?
+                .ok_or(StoreError::Corrupt("no maximum ids".into()))?;
+                let (tickets, instances): (i64, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+                reserved.extend((1..=count).map(|n| (tickets + n, instances + n)));
+            }
+        }
+        Ok(Self { reserved: reserved.into_iter() })
+    }
+
+    fn next(&mut self) -> Result<(TicketId, InstanceId)> {
+        let (ticket, instance) = self.reserved.next().ok_or(StoreError::Corrupt("no reserved ids left".into()))?;
+        Ok((TicketId(ticket), InstanceId(instance)))
+    }
+}
+
+const TICKET_INSERT: Columns = &[
+    ("id", Kind::Int),
+    ("company_id", Kind::Int),
+    ("ticket_type", Kind::Text),
+    ("definition_version_id", Kind::Int),
+    ("title", Kind::Text),
+    ("fields", Kind::Json),
+    ("status", Kind::Text),
+    ("creator_id", Kind::Int),
+    ("created_at", Kind::Int),
+    ("updated_at", Kind::Int),
+];
+const INSTANCE_INSERT: Columns = &[
+    ("id", Kind::Int),
+    ("company_id", Kind::Int),
+    ("ticket_id", Kind::Int),
+    ("definition_version_id", Kind::Int),
+    ("status", Kind::Text),
+    ("data", Kind::Json),
+    ("ticket", Kind::Json),
+    ("meta", Kind::Json),
+    ("arrivals", Kind::Json),
+    ("initiator", Kind::Text),
+    ("revision", Kind::Int),
+    ("created_at", Kind::Int),
+    ("updated_at", Kind::Int),
+];
 
 const INSTANCE_UPDATE: Columns = &[
     ("id", Kind::Int),
@@ -888,6 +943,9 @@ impl Rows {
         loaded: &HashMap<InstanceId, Loaded>,
         now: i64,
     ) -> Result<Vec<(usize, RunId)>> {
+        // New tickets first: their instances point at them.
+        sql::bulk_insert(tx, backend, "tickets", TICKET_INSERT, self.tickets, None).await?;
+        sql::bulk_insert(tx, backend, "instances", INSTANCE_INSERT, self.instances, None).await?;
         let dirty: Vec<Value> = loaded
             .iter()
             .filter(|(_, l)| l.dirty)
@@ -956,6 +1014,9 @@ impl Rows {
                 None => last.push((company, ticket, status)),
             }
         }
+        // One statement per ticket: PostgreSQL plans a bulk update of the small,
+        // often-updated tickets table as a sequential scan (it guesses 100 rows
+        // for the JSON row set), which cost more than these indexed updates.
         for (company, ticket, status) in last {
             sql::exec(
                 tx,

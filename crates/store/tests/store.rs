@@ -465,13 +465,31 @@ async fn group_commit(url: String) {
         let store = store.clone();
         let company = c.id;
         handles.push(tokio::spawn(async move {
-            store.create_ticket(company, edit_request(&format!("Doc {n}"))).await.unwrap()
+            // Every tenth start is invalid: refused alone, its batch goes on.
+            let mut request = edit_request(&format!("Doc {n}"));
+            if n % 10 == 5 {
+                request.fields = json!({"title": "x"});
+            }
+            store.create_ticket(company, request).await
         }));
     }
     let mut instances = Vec::new();
-    for handle in handles {
-        instances.push(handle.await.unwrap().instance);
+    let mut tickets = Vec::new();
+    for (n, handle) in handles.into_iter().enumerate() {
+        match handle.await.unwrap() {
+            Ok(created) if n % 10 != 5 => {
+                tickets.push(created.ticket);
+                instances.push(created.instance);
+                let view = store.instance(c.id, created.instance).await.unwrap();
+                assert_eq!(view.ticket, Some(created.ticket), "each instance belongs to its own ticket");
+                assert_eq!(view.data["title"], format!("Doc {n}"));
+            }
+            Err(StoreError::Engine(EngineError::InvalidTicket(_))) if n % 10 == 5 => {}
+            other => panic!("start {n}: {other:?}"),
+        }
     }
+    let distinct: std::collections::BTreeSet<_> = tickets.iter().collect();
+    assert_eq!(distinct.len(), 90, "batched starts get distinct ticket ids");
     let mut handles = Vec::new();
     for instance in instances.clone() {
         let store = store.clone();
@@ -484,8 +502,8 @@ async fn group_commit(url: String) {
     for handle in handles {
         assert_eq!(handle.await.unwrap().status, InstanceStatus::Completed);
     }
-    assert_eq!(store.count_rows(c.id, "tickets").await.unwrap(), 100);
-    assert_eq!(store.count_rows(c.id, "task_runs").await.unwrap(), 100);
+    assert_eq!(store.count_rows(c.id, "tickets").await.unwrap(), 90);
+    assert_eq!(store.count_rows(c.id, "task_runs").await.unwrap(), 90);
     for instance in instances {
         assert_eq!(store.instance(c.id, instance).await.unwrap().status, "COMPLETED");
     }

@@ -313,6 +313,13 @@ async fn company_settings(backend: Backend) {
     let sent = fake.requests().into_iter().next().unwrap();
     assert_eq!(sent.header("authorization"), Some("Bearer company-secret-key"));
     assert_eq!(sent.body["model"], "company-model");
+    let settings = owner.get_ok("/admin/assistant").await;
+    let used = fake.requests()[0].body.to_string().len() / 4;
+    assert!(settings.contains("have used <strong>"), "{settings}");
+    assert!(
+        !settings.contains("have used <strong>0</strong> input"),
+        "the turn's tokens are counted (about {used}): {settings}"
+    );
     // Company B is not affected by A's settings.
     let other = app.client_for(&app.b, "creator").await;
     assert!(other.get_ok("/assistant").await.contains("not set up on this server"));

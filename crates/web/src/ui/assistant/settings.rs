@@ -85,7 +85,19 @@ pub async fn company_provider(
 pub async fn page(State(state): State<AppState>, user: CurrentUser) -> WebResult<Page> {
     user.require(Permission::CompanyAdmin)?;
     let stored = stored(&state, user.company()).await?;
-    Ok(Page::new("Assistant settings", &user, settings_page(&state, &user, stored.as_ref(), None, &[])))
+    let usage = state.store.assistant_usage(user.company()).await?;
+    let mut body = settings_page(&state, &user, stored.as_ref(), None, &[]);
+    body.0.push_str(&usage_note(usage).0);
+    Ok(Page::new("Assistant settings", &user, body))
+}
+
+/// The tokens the company's conversations used (no prices: they differ per
+/// provider, model and contract, so the provider's bill says what they cost).
+fn usage_note((input, output): (i64, i64)) -> Markup {
+    html! {
+        h2 { "Usage" }
+        p { "Your company's assistant conversations have used " strong { (input) } " input and " strong { (output) } " output tokens." }
+    }
 }
 
 struct Typed<'a> {
