@@ -155,6 +155,7 @@ fn isolation_paths(ids: &support::Objects) -> Vec<Attempt> {
         ("POST", format!("/assistant/conversations/{}/proposals/{}/save", ids.conversation, ids.proposal), vec![]),
         ("POST", format!("/assistant/conversations/{}/proposals/{}/undo", ids.conversation, ids.proposal), vec![]),
         ("GET", format!("/assistant/conversations/{}/proposals/{}/simulate", ids.conversation, ids.proposal), vec![]),
+        ("GET", format!("/assistant/conversations/{}/proposals/{}/document", ids.conversation, ids.proposal), vec![]),
         (
             "POST",
             format!("/assistant/conversations/{}/proposals/{}/simulate", ids.conversation, ids.proposal),

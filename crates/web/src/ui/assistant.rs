@@ -539,7 +539,9 @@ fn proposal_card(user: &CurrentUser, base: &str, message: i64, proposal: &Propos
             } @else {
                 div.alert.alert-error {
                     "Placeholders to resolve before it can be saved (the assistant could not fix them in "
-                    (proposal.repairs) " rounds). Ask it below, or fix them by hand after saving is possible:"
+                    (proposal.repairs) " rounds). Ask it below, or "
+                    a href={ (action) "/document" } { "fix them by hand" }
+                    ":"
                 }
                 (super::definition_documents::annotated(&proposal.document, &proposal.problems))
             }
@@ -682,6 +684,22 @@ pub async fn undo_post(
     let event = Event::Undone { proposal: message, key, version };
     state.store.append_messages(user.company(), user.id(), summary.id, &[event.stored()]).await?;
     Ok(Redirect::to(&format!("/assistant/conversations/{id}#proposal-{message}")).into_response())
+}
+
+/// The proposal's document in the upload form, its problems beside their lines,
+/// to fix by hand and save as a draft from there.
+pub async fn document_get(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, message)): Path<(i64, i64)>,
+) -> WebResult<Page> {
+    require(&user)?;
+    let (_, messages) = load(&state, &user, id).await?;
+    let proposal = proposal_of(&messages, message)?;
+    let text = super::definition_documents::to_yaml(&proposal.document);
+    let problems =
+        (!proposal.is_valid()).then(|| super::definition_documents::annotated(&proposal.document, &proposal.problems));
+    Ok(Page::new("Upload a workflow", &user, super::definitions::upload_form(&user, &text, problems)))
 }
 
 async fn proposal_definition(

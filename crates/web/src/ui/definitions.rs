@@ -239,7 +239,7 @@ pub async fn new_get(user: CurrentUser) -> WebResult<Page> {
     Ok(Page::new("Upload a workflow", &user, upload_form(&user, "", None)))
 }
 
-fn upload_form(user: &CurrentUser, text: &str, problems: Option<Markup>) -> Markup {
+pub(crate) fn upload_form(user: &CurrentUser, text: &str, problems: Option<Markup>) -> Markup {
     html! {
         div.page-head {
             h1 { "Upload a workflow" }

@@ -32,6 +32,7 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/assistant/conversations/{id}/messages", post(assistant::message_post))
         .route("/assistant/conversations/{id}/proposals/{message}/save", post(assistant::save_post))
         .route("/assistant/conversations/{id}/proposals/{message}/undo", post(assistant::undo_post))
+        .route("/assistant/conversations/{id}/proposals/{message}/document", get(assistant::document_get))
         .route(
             "/assistant/conversations/{id}/proposals/{message}/simulate",
             get(assistant::simulate_get).post(assistant::simulate_post),

@@ -246,6 +246,15 @@ async fn nothing_saved_on_trouble(backend: Backend) {
     let refused = creator.post_form(&format!("{path}/proposals/{proposal}/save"), &[]).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
     assert!(versions(&app, "edit-desk").await.is_empty(), "nothing was saved");
+    // Fixing by hand: the document in the upload form with its problem beside it; fixed, it saves as a draft.
+    let by_hand = creator.get_ok(&format!("{path}/proposals/{proposal}/document")).await;
+    assert!(by_hand.contains("action=\"/definitions/upload\"") && by_hand.contains("anwser"), "{by_hand}");
+    assert!(by_hand.contains("/transitions/1/to"), "{by_hand}");
+    let mut fixed = broken.clone();
+    fixed["transitions"][1]["to"] = json!("answer");
+    let uploaded = creator.post_form("/definitions/upload", &[("document", &fixed.to_string())]).await;
+    assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.body);
+    assert_eq!(versions(&app, "edit-desk").await, [(1, "DRAFT".to_owned())]);
 
     // A refused key: the message says so, what was typed is kept, nothing is stored.
     let before = message_count(&app, "creator", &path).await;
