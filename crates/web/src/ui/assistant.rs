@@ -543,7 +543,11 @@ fn proposal_card(user: &CurrentUser, base: &str, message: i64, proposal: &Propos
                     a href={ (action) "/document" } { "fix them by hand" }
                     ":"
                 }
-                (super::definition_documents::annotated(&proposal.document, &proposal.problems))
+                (super::definition_documents::problem_list(&placeholders))
+                details {
+                    summary { "The document, with each problem beside its line" }
+                    (super::definition_documents::annotated(&proposal.document, &proposal.problems))
+                }
             }
             @if !warnings.is_empty() {
                 details { summary { (warnings.len()) " warnings" } (super::definition_documents::problem_list(&warnings)) }

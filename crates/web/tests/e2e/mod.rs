@@ -241,6 +241,16 @@ async fn a_workflow_is_designed_in_the_assistant_chat_and_activated_in_chromium(
         }),
     )
     .with_text("Here is the workflow, checked and tried on sample data.");
+    // A second conversation: a proposal the model cannot repair, shown with its placeholders.
+    let mut broken = scripts::document_edit_document();
+    broken["key"] = serde_json::json!("edit-desk");
+    broken["transitions"][1]["to"] = serde_json::json!("anwser");
+    for _ in 0..4 {
+        script.push(Reply::tool_call(
+            "propose_workflow",
+            serde_json::json!({"document": broken, "summary": "An edit desk."}),
+        ));
+    }
     let fake = FakeProvider::start(script).await.unwrap();
     let provider =
         ticketflower_assistant::Provider::new(fake.config(ticketflower_assistant::ProviderKind::OpenAi)).unwrap();
@@ -294,6 +304,26 @@ async fn a_workflow_is_designed_in_the_assistant_chat_and_activated_in_chromium(
     browser.shot("activated").await;
     let page = browser.source().await;
     assert!(page.contains("ACTIVE"), "{page}");
+
+    browser.visit("/assistant", "assistant-again").await;
+    browser.fill("#text", "An edit desk, please.").await;
+    browser.click("form.composer button[type=submit]").await;
+    let card = browser.driver.query(By::Css("section.card.proposal")).first().await.unwrap();
+    card.scroll_into_view().await.unwrap();
+    browser.shot("placeholders").await;
+    browser
+        .driver
+        .query(By::Css("section.card.proposal .alert-error"))
+        .first()
+        .await
+        .unwrap()
+        .scroll_into_view()
+        .await
+        .unwrap();
+    browser.shot("placeholders-problems").await;
+    assert!(browser.source().await.contains("Placeholders to resolve"));
+    browser.driver.query(By::LinkText("fix them by hand")).first().await.unwrap().click().await.unwrap();
+    browser.shot("fix-by-hand").await;
     assert_eq!(fake.remaining(), 0);
     browser.driver.clone().quit().await.unwrap();
 }
