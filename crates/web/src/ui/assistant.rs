@@ -122,10 +122,9 @@ async fn company_context(state: &AppState, user: &CurrentUser) -> WebResult<Comp
         .collect();
     let mut workflows = Vec::new();
     let versions = state.store.list_versions(company).await?;
-    // Newest version first per key.
-    for latest in
-        versions.iter().filter(|v| versions.iter().find(|w| w.key == v.key).is_some_and(|w| w.version == v.version))
-    {
+    // Listed by key, newest version first: the first of each key is its latest.
+    let mut previous: Option<&str> = None;
+    for latest in versions.iter().filter(|v| previous.replace(v.key.as_str()) != Some(v.key.as_str())) {
         let document = state.store.export_definition(company, &latest.key, Some(latest.version)).await?;
         workflows.push(WorkflowSummary {
             key: latest.key.clone(),
