@@ -54,6 +54,19 @@ impl fmt::Display for Problem {
     }
 }
 
+/// How messages name the kind of a JSON value ("a string", "an array", "null").
+pub fn describe(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Appends one reference token to a JSON Pointer, escaping `~` and `/`.
 pub fn pointer_push(pointer: &str, token: impl fmt::Display) -> String {
     let token = token.to_string().replace('~', "~0").replace('/', "~1");

@@ -302,17 +302,23 @@ impl Store {
             vec![int(company.0)],
         )
         .await?;
+        rows.iter().map(version_summary).collect()
+    }
+
+    /// The latest version of every definition of the company with its document, by key.
+    pub async fn latest_versions(&self, company: CompanyId) -> Result<Vec<(VersionSummary, Value)>> {
+        let rows = sql::all(
+            self.db(),
+            self.backend(),
+            "SELECT v.id, d.key, d.title, v.version, v.status, v.created_at, v.document FROM definition_versions v \
+             JOIN definitions d ON d.id = v.definition_id WHERE v.company_id = $1 \
+             AND v.version = (SELECT MAX(w.version) FROM definition_versions w WHERE w.definition_id = v.definition_id) \
+             ORDER BY d.key",
+            vec![int(company.0)],
+        )
+        .await?;
         rows.iter()
-            .map(|row| {
-                Ok(VersionSummary {
-                    version_id: VersionId(row.try_get_by_index(0)?),
-                    key: row.try_get_by_index(1)?,
-                    title: row.try_get_by_index(2)?,
-                    version: row.try_get_by_index(3)?,
-                    status: DefinitionStatus::parse(&row.try_get_by_index::<String>(4)?)?,
-                    created_at: row.try_get_by_index(5)?,
-                })
-            })
+            .map(|row| Ok((version_summary(row)?, parse_document(&row.try_get_by_index::<String>(6)?)?)))
             .collect()
     }
 
@@ -359,6 +365,18 @@ impl Store {
         let cache = self.inner.definitions.read().ok()?;
         cache.get(&version).filter(|(owner, _)| *owner == company).map(|(_, definition)| definition.clone())
     }
+}
+
+/// A version summary from the columns `id, key, title, version, status, created_at`, in that order.
+fn version_summary(row: &sea_orm::QueryResult) -> Result<VersionSummary> {
+    Ok(VersionSummary {
+        version_id: VersionId(row.try_get_by_index(0)?),
+        key: row.try_get_by_index(1)?,
+        title: row.try_get_by_index(2)?,
+        version: row.try_get_by_index(3)?,
+        status: DefinitionStatus::parse(&row.try_get_by_index::<String>(4)?)?,
+        created_at: row.try_get_by_index(5)?,
+    })
 }
 
 fn parse_document(text: &str) -> Result<Value> {

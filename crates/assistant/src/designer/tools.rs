@@ -8,6 +8,7 @@
 use crate::provider::ToolSpec;
 use serde_json::{Map, Value, json};
 use ticketflower_core::document::{self, Syntax};
+use ticketflower_core::problem::describe;
 
 pub const ASK_CLARIFYING_QUESTION: &str = "ask_clarifying_question";
 pub const PROPOSE_PLAN: &str = "propose_plan";
@@ -128,7 +129,7 @@ pub fn specs() -> Vec<ToolSpec> {
 pub fn object(arguments: &Result<Value, String>) -> Result<&Map<String, Value>, String> {
     match arguments {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(format!("the arguments must be a JSON object, not {}", kind_of(other))),
+        Ok(other) => Err(format!("the arguments must be a JSON object, not {}", describe(other))),
         Err(raw) => Err(format!(
             "the arguments are not valid JSON ({}); send the whole call again with valid JSON arguments",
             json_error(raw)
@@ -143,23 +144,12 @@ fn json_error(raw: &str) -> String {
     }
 }
 
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A required string argument.
 pub fn string<'a>(arguments: &'a Map<String, Value>, name: &str) -> Result<&'a str, String> {
     match arguments.get(name) {
         Some(Value::String(text)) if !text.trim().is_empty() => Ok(text),
         Some(Value::String(_)) => Err(format!("\"{name}\" must not be empty")),
-        Some(other) => Err(format!("\"{name}\" must be a string, not {}", kind_of(other))),
+        Some(other) => Err(format!("\"{name}\" must be a string, not {}", describe(other))),
         None => Err(format!("\"{name}\" is required")),
     }
 }
@@ -182,10 +172,10 @@ pub fn document(value: &Value) -> Result<Value, String> {
             if parsed.is_object() {
                 Ok(parsed)
             } else {
-                Err(format!("the document must be an object (a mapping), not {}", kind_of(&parsed)))
+                Err(format!("the document must be an object (a mapping), not {}", describe(&parsed)))
             }
         }
-        other => Err(format!("\"document\" must be an object or YAML text, not {}", kind_of(other))),
+        other => Err(format!("\"document\" must be an object or YAML text, not {}", describe(other))),
     }
 }
 

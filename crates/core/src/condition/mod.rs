@@ -455,16 +455,7 @@ fn suggest(word: &str) -> String {
         .unwrap_or_default()
 }
 
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+use crate::problem::describe;
 
 // ---- evaluation ----
 

@@ -120,20 +120,19 @@ async fn company_context(state: &AppState, user: &CurrentUser) -> WebResult<Comp
         .into_iter()
         .map(|role| RoleHolders { role: role.key, users: usize::try_from(role.members).unwrap_or(0) })
         .collect();
-    let mut workflows = Vec::new();
-    let versions = state.store.list_versions(company).await?;
-    // Listed by key, newest version first: the first of each key is its latest.
-    let mut previous: Option<&str> = None;
-    for latest in versions.iter().filter(|v| previous.replace(v.key.as_str()) != Some(v.key.as_str())) {
-        let document = state.store.export_definition(company, &latest.key, Some(latest.version)).await?;
-        workflows.push(WorkflowSummary {
-            key: latest.key.clone(),
-            title: latest.title.clone(),
+    let workflows = state
+        .store
+        .latest_versions(company)
+        .await?
+        .into_iter()
+        .map(|(latest, document)| WorkflowSummary {
+            key: latest.key,
+            title: latest.title,
             version: latest.version,
             status: latest.status.as_str().to_owned(),
             document,
-        });
-    }
+        })
+        .collect();
     let http_capabilities = state
         .store
         .secret_names(company)
@@ -318,21 +317,14 @@ pub async fn create_post(State(state): State<AppState>, headers: HeaderMap, post
 /// Streams a turn as server-sent events: `text` pieces, `working` notes, then
 /// `done` with the conversation's URL, or `failed` with the message to show.
 /// The turn runs to its end (and is stored) even if the browser goes away.
-fn stream(state: AppState, user: CurrentUser, conversation: Option<ConversationId>, text: String) -> impl IntoResponse {
+fn stream(
+    state: AppState,
+    user: CurrentUser,
+    conversation: Option<(ConversationId, Vec<Message>)>,
+    text: String,
+) -> impl IntoResponse {
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<SseEvent>();
     tokio::spawn(async move {
-        let history = match conversation {
-            Some(id) => match state.store.conversation(user.company(), user.id(), id).await {
-                Ok((_, messages)) => Some((id, history(&messages))),
-                Err(error) => {
-                    tracing::error!(%error, "loading the conversation failed");
-                    let _ =
-                        sender.send(SseEvent::default().event("failed").data("The conversation could not be loaded."));
-                    return;
-                }
-            },
-            None => None,
-        };
         let events = sender.clone();
         let mut forward = move |event: DesignEvent| {
             let sse = match event {
@@ -343,7 +335,7 @@ fn stream(state: AppState, user: CurrentUser, conversation: Option<ConversationI
                 let _ = events.send(sse);
             }
         };
-        let last = match play(&state, &user, history, &text, &mut forward).await {
+        let last = match play(&state, &user, conversation, &text, &mut forward).await {
             Ok(Ok(id)) => SseEvent::default().event("done").data(format!("/assistant/conversations/{id}#latest")),
             Ok(Err(error)) => SseEvent::default().event("failed").data(error.to_string().replace('\n', " ")),
             Err(error) => {
@@ -360,17 +352,27 @@ fn stream(state: AppState, user: CurrentUser, conversation: Option<ConversationI
     Sse::new(stream)
 }
 
+type Conversation = (ticketflower_store::ConversationSummary, Vec<StoredMessage>);
+
 /// One of the user's own conversations (another user's or company's is not found).
-async fn load(
-    state: &AppState,
-    user: &CurrentUser,
-    id: i64,
-) -> WebResult<(ticketflower_store::ConversationSummary, Vec<StoredMessage>)> {
+async fn load(state: &AppState, user: &CurrentUser, id: i64) -> WebResult<Conversation> {
+    require(user)?;
     Ok(state.store.conversation(user.company(), user.id(), ConversationId(id)).await?)
 }
 
+/// The proposal a turn of one of the user's conversations ended with, with the conversation.
+async fn load_proposal(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    message: i64,
+) -> WebResult<(Conversation, Proposal)> {
+    let (summary, messages) = load(state, user, id).await?;
+    let proposal = proposal_of(&messages, message)?;
+    Ok(((summary, messages), proposal))
+}
+
 pub async fn show(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> WebResult<Page> {
-    require(&user)?;
     let (summary, messages) = load(&state, &user, id).await?;
     let designer = designer(&state, &user).await?;
     Ok(conversation_page(&user, &summary, &messages, designer.is_ok(), "", None))
@@ -605,7 +607,6 @@ pub async fn message_post(
     posted: Posted,
 ) -> WebResult<Response> {
     let user = posted.user.clone();
-    require(&user)?;
     let (summary, messages) = load(&state, &user, id).await?;
     let text = match message_text(&posted) {
         Ok(text) => text,
@@ -616,7 +617,7 @@ pub async fn message_post(
         }
     };
     if wants_stream(&headers) {
-        return Ok(stream(state, user, Some(summary.id), text).into_response());
+        return Ok(stream(state, user, Some((summary.id, history(&messages))), text).into_response());
     }
     match play(&state, &user, Some((summary.id, history(&messages))), &text, &mut |_| {}).await? {
         Ok(id) => Ok(Redirect::to(&format!("/assistant/conversations/{id}#latest")).into_response()),
@@ -643,9 +644,7 @@ pub async fn save_post(
     posted: Posted,
 ) -> WebResult<Response> {
     let user = &posted.user;
-    require(user)?;
-    let (summary, messages) = load(&state, user, id).await?;
-    let proposal = proposal_of(&messages, message)?;
+    let ((summary, _), proposal) = load_proposal(&state, user, id, message).await?;
     if !proposal.is_valid() {
         return Err(WebError::Invalid(proposal.placeholders().cloned().collect()));
     }
@@ -671,9 +670,7 @@ pub async fn undo_post(
     posted: Posted,
 ) -> WebResult<Response> {
     let user = &posted.user;
-    require(user)?;
-    let (summary, messages) = load(&state, user, id).await?;
-    proposal_of(&messages, message)?;
+    let ((summary, messages), _) = load_proposal(&state, user, id, message).await?;
     let saved =
         messages.iter().filter(|m| m.role == "event").filter_map(Event::read).fold(None, |last, event| match event {
             Event::Saved { proposal, key, version } if proposal == message => Some((key, version)),
@@ -696,9 +693,7 @@ pub async fn document_get(
     user: CurrentUser,
     Path((id, message)): Path<(i64, i64)>,
 ) -> WebResult<Page> {
-    require(&user)?;
-    let (_, messages) = load(&state, &user, id).await?;
-    let proposal = proposal_of(&messages, message)?;
+    let (_, proposal) = load_proposal(&state, &user, id, message).await?;
     let text = super::definition_documents::to_yaml(&proposal.document);
     let problems =
         (!proposal.is_valid()).then(|| super::definition_documents::annotated(&proposal.document, &proposal.problems));
@@ -711,9 +706,7 @@ async fn proposal_definition(
     id: i64,
     message: i64,
 ) -> WebResult<(Proposal, Definition)> {
-    require(user)?;
-    let (_, messages) = load(state, user, id).await?;
-    let proposal = proposal_of(&messages, message)?;
+    let (_, proposal) = load_proposal(state, user, id, message).await?;
     let definition = Definition::load(&proposal.document).into_result().map_err(WebError::Invalid)?;
     Ok((proposal, definition))
 }

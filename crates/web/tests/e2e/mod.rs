@@ -62,6 +62,12 @@ impl Browser {
         self.driver.query(By::Css(css)).first().await.unwrap().click().await.unwrap();
     }
 
+    /// Waits for the element, scrolls it into view, and saves a screenshot.
+    async fn shot_of(&mut self, css: &str, name: &str) {
+        self.driver.query(By::Css(css)).first().await.unwrap().scroll_into_view().await.unwrap();
+        self.shot(name).await;
+    }
+
     async fn source(&self) -> String {
         self.driver.source().await.unwrap()
     }
@@ -264,33 +270,12 @@ async fn a_workflow_is_designed_in_the_assistant_chat_and_activated_in_chromium(
     browser.fill("#text", scripts::DOCUMENT_EDIT_REQUEST).await;
     browser.click("form.composer button[type=submit]").await;
     // The script streams the turn, then loads the stored conversation.
-    browser.driver.query(By::Css("section.card.plan")).first().await.unwrap();
-    browser.shot("plan").await;
+    browser.shot_of("section.card.plan", "plan").await;
     assert!(browser.source().await.contains("Let me check the steps with you first."));
     browser.click("section.card.plan form button.primary").await;
-    let proposal = browser.driver.query(By::Css("section.card.proposal")).first().await.unwrap();
-    proposal.scroll_into_view().await.unwrap();
-    browser.shot("proposal").await;
-    browser
-        .driver
-        .query(By::Css("section.card.proposal .task-notes"))
-        .first()
-        .await
-        .unwrap()
-        .scroll_into_view()
-        .await
-        .unwrap();
-    browser.shot("proposal-tasks").await;
-    browser
-        .driver
-        .query(By::Css("section.card.proposal .actions"))
-        .first()
-        .await
-        .unwrap()
-        .scroll_into_view()
-        .await
-        .unwrap();
-    browser.shot("proposal-actions").await;
+    browser.shot_of("section.card.proposal", "proposal").await;
+    browser.shot_of("section.card.proposal .task-notes", "proposal-tasks").await;
+    browser.shot_of("section.card.proposal .actions", "proposal-actions").await;
     let page = browser.source().await;
     assert!(page.contains("From your words"), "{page}");
     assert!(page.contains("Here is the workflow, checked and tried on sample data."), "{page}");
@@ -308,19 +293,8 @@ async fn a_workflow_is_designed_in_the_assistant_chat_and_activated_in_chromium(
     browser.visit("/assistant", "assistant-again").await;
     browser.fill("#text", "An edit desk, please.").await;
     browser.click("form.composer button[type=submit]").await;
-    let card = browser.driver.query(By::Css("section.card.proposal")).first().await.unwrap();
-    card.scroll_into_view().await.unwrap();
-    browser.shot("placeholders").await;
-    browser
-        .driver
-        .query(By::Css("section.card.proposal .alert-error"))
-        .first()
-        .await
-        .unwrap()
-        .scroll_into_view()
-        .await
-        .unwrap();
-    browser.shot("placeholders-problems").await;
+    browser.shot_of("section.card.proposal", "placeholders").await;
+    browser.shot_of("section.card.proposal .alert-error", "placeholders-problems").await;
     assert!(browser.source().await.contains("Placeholders to resolve"));
     browser.driver.query(By::LinkText("fix them by hand")).first().await.unwrap().click().await.unwrap();
     browser.shot("fix-by-hand").await;
