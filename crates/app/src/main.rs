@@ -155,9 +155,18 @@ enum Command {
         /// Concurrent clients.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
-        /// Only the in-memory figures.
+        /// Only the in-memory figures (the same as `--only memory`).
         #[arg(long)]
         memory_only: bool,
+        /// Only these parts: memory, sqlite, postgres (comma-separated).
+        #[arg(long, value_delimiter = ',', value_parser = ["memory", "sqlite", "postgres"])]
+        only: Vec<String>,
+        /// Group committers writing in parallel on PostgreSQL.
+        #[arg(long, default_value_t = ticketflower_store::StoreOptions::new("").committers)]
+        committers: usize,
+        /// Most events one group commit takes.
+        #[arg(long, default_value_t = ticketflower_store::StoreOptions::new("").batch_size)]
+        batch_size: usize,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -259,14 +268,29 @@ fn main() -> ExitCode {
         Command::Import { file, company, activate } => {
             runtime().and_then(|rt| rt.block_on(commands::definitions::import(&settings, &file, &company, activate)))
         }
-        Command::Bench { seconds, sqlite_path, postgres, instances, concurrency, memory_only, json } => {
+        Command::Bench {
+            seconds,
+            sqlite_path,
+            postgres,
+            instances,
+            concurrency,
+            memory_only,
+            only,
+            committers,
+            batch_size,
+            json,
+        } => {
+            let only = if memory_only { vec!["memory".to_owned()] } else { only };
+            let part = |name: &str| only.is_empty() || only.iter().any(|p| p == name);
             let args = commands::bench::Args {
                 seconds,
-                sqlite_path,
-                postgres,
+                sqlite_path: part("sqlite").then_some(sqlite_path),
+                postgres: postgres.filter(|_| part("postgres")),
                 instances,
                 concurrency: concurrency.max(1),
-                skip_persisted: memory_only,
+                memory: part("memory"),
+                committers: committers.max(1),
+                batch_size: batch_size.max(1),
                 json,
             };
             runtime().and_then(|rt| rt.block_on(commands::bench::run(&args)))

@@ -1,12 +1,15 @@
 //! Group commit for engine events.
 //!
 //! Callers send a [`Command`] and wait for its outcome. One task drains every
-//! command waiting (up to the batch size), opens one write transaction, loads
-//! the instances involved (locked with `FOR UPDATE` on PostgreSQL), decides each
-//! command in order with the pure engine, writes all resulting rows with
-//! multi-row statements and commits. Only then are the callers answered, so an
-//! acknowledged completion is durable; a refused command (an engine error)
-//! writes nothing and does not disturb the others in its batch.
+//! command waiting (up to the batch size), takes the instances involved from
+//! the cache or loads them, decides each command in order with the pure engine
+//! and writes all resulting rows at once: on SQLite one bulk statement per table
+//! in one transaction, on PostgreSQL one call of the group-commit function
+//! ([`postgres`]). The write checks every instance's revision; a batch that lost
+//! a race with another writer is decided again. Only after the commit are the
+//! callers answered, so an acknowledged completion is durable; a refused
+//! command (an engine error) writes nothing and does not disturb the others in
+//! its batch.
 
 use crate::row;
 use crate::sql::{self, Columns, Kind, int, text};
@@ -21,6 +24,9 @@ use ticketflower_core::engine::{
     TaskRun, TaskStatus, WriteSource,
 };
 use tokio::sync::{mpsc, oneshot};
+
+mod postgres;
+pub(crate) use postgres::ensure_function;
 
 /// An engine event for the store to decide and persist.
 #[derive(Debug, Clone)]
@@ -105,7 +111,21 @@ impl Store {
     }
 
     async fn commit_batch(&self, requests: Vec<Request>) {
-        match self.try_batch(&requests).await {
+        let started = std::time::Instant::now();
+        let mut attempt = 1;
+        let outcome = loop {
+            match self.try_batch(&requests).await {
+                // Another committer or node changed one of the batch's instances
+                // since it was read: decide the batch again on fresh state.
+                Err(error) if is_conflict(&error) && attempt < ATTEMPTS => {
+                    tracing::debug!(%error, attempt, "group commit conflict; deciding the batch again");
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
+        tracing::debug!(size = requests.len(), attempt, micros = started.elapsed().as_micros() as u64, "group commit");
+        match outcome {
             Ok(results) => {
                 for (request, result) in requests.into_iter().zip(results) {
                     let _ = request.reply.send(result);
@@ -114,9 +134,13 @@ impl Store {
             Err(error) => {
                 tracing::error!(%error, size = requests.len(), "group commit failed; every command in the batch is refused");
                 let message = error.to_string();
+                let conflict = is_conflict(&error);
                 for request in requests {
                     let refusal = match &error {
                         StoreError::Conflict(reason) => StoreError::Conflict(reason.clone()),
+                        _ if conflict => StoreError::Conflict(
+                            "another node changed one of these workflows at the same time; try again".into(),
+                        ),
                         _ => StoreError::Unavailable(message.clone()),
                     };
                     let _ = request.reply.send(Err(refusal));
@@ -125,12 +149,41 @@ impl Store {
         }
     }
 
+    /// Decides and writes one batch. On PostgreSQL the reads are single
+    /// statements outside any transaction and every row is written by one call
+    /// of the group-commit function, which checks each instance's revision: one
+    /// round trip for the write, however many commands. On SQLite the batch
+    /// holds the write lock throughout, so its statements share one transaction.
     async fn try_batch(&self, requests: &[Request]) -> Result<Vec<Result<CommandOutcome>>> {
         let backend = self.backend();
-        let write = self.write().await?;
-        let tx = &write.tx;
         let now = now_millis();
+        let (mut decided, created) = if backend == DbBackend::Postgres {
+            let db = self.db();
+            let mut decided = self.decide_batch(db, requests, now).await?;
+            let rows = std::mem::take(&mut decided.rows);
+            let created = rows.write_postgres(db, &decided.loaded, now).await?;
+            (decided, created)
+        } else {
+            let write = self.write().await?;
+            let mut decided = self.decide_batch(&write.tx, requests, now).await?;
+            let rows = std::mem::take(&mut decided.rows);
+            let created = rows.write_sqlite(&write.tx, &decided.loaded, now).await?;
+            write.commit().await?;
+            (decided, created)
+        };
+        self.remember(decided.loaded.into_iter().chain(decided.started), &created);
+        for run in created {
+            if let Some(Ok(outcome)) = decided.results.get_mut(run.request) {
+                outcome.new_runs.push(run.id);
+            }
+        }
+        Ok(decided.results)
+    }
 
+    /// Reads what the batch needs (from the cache where it can), decides every
+    /// command in order and collects the rows to write.
+    async fn decide_batch(&self, db: &impl ConnectionTrait, requests: &[Request], now: i64) -> Result<Decided> {
+        let backend = self.backend();
         // Every query below is limited to the companies of the batch's commands;
         // each row is then checked against its own command's company.
         let mut companies: Vec<i64> = requests
@@ -143,7 +196,6 @@ impl Store {
             .collect();
         companies.sort_unstable();
         companies.dedup();
-        // Resolve run ids to (instance, seq).
         let run_ids: Vec<i64> = requests
             .iter()
             .filter_map(|r| match &r.command {
@@ -151,31 +203,7 @@ impl Store {
                 _ => None,
             })
             .collect();
-        let mut runs_by_id: HashMap<i64, (CompanyId, InstanceId, RunSeq)> = HashMap::new();
-        if !run_ids.is_empty() {
-            let rows = sql::all(
-                tx,
-                backend,
-                &format!(
-                    "SELECT id, company_id, instance_id, seq FROM task_runs WHERE company_id IN ({}) AND id IN ({})",
-                    sql::id_list(backend, 1),
-                    sql::id_list(backend, 2)
-                ),
-                vec![sql::ids(&companies), sql::ids(&run_ids)],
-            )
-            .await?;
-            for row in rows {
-                let seq: i64 = row.try_get_by_index(3)?;
-                runs_by_id.insert(
-                    row.try_get_by_index(0)?,
-                    (
-                        CompanyId(row.try_get_by_index(1)?),
-                        InstanceId(row.try_get_by_index(2)?),
-                        RunSeq::try_from(seq).unwrap_or(RunSeq::MAX),
-                    ),
-                );
-            }
-        }
+        let runs_by_id = self.resolve_runs(db, &companies, &run_ids).await?;
         let mut instance_ids: Vec<i64> = requests
             .iter()
             .filter_map(|r| match &r.command {
@@ -186,9 +214,9 @@ impl Store {
             .collect();
         instance_ids.sort_unstable();
         instance_ids.dedup();
-        let mut loaded = self.load_instances(tx, &companies, &instance_ids).await?;
+        let mut loaded = self.load_instances(db, &companies, &instance_ids).await?;
         let starts = requests.iter().filter(|r| matches!(r.command, Command::Start { .. })).count();
-        let mut ids = Ids::reserve(tx, backend, starts).await?;
+        let mut ids = Ids::reserve(db, backend, starts).await?;
 
         let mut rows = Rows::default();
         let mut lookups = Lookups::default();
@@ -199,7 +227,7 @@ impl Store {
             let result = match &request.command {
                 Command::Start { company, definition, ticket_type, fields, creator } => {
                     self.start_ticket(
-                        tx,
+                        db,
                         &mut rows,
                         &mut ids,
                         &mut lookups,
@@ -232,65 +260,96 @@ impl Store {
             };
             results.push(result);
         }
-        rows.resolve_assignees(self, tx).await?;
-        let new_runs = rows.write(tx, backend, &loaded, now).await?;
-        write.commit().await?;
-        self.remember(loaded.into_iter().chain(started));
-        for (request, run) in new_runs {
-            if let Some(Ok(outcome)) = results.get_mut(request) {
-                outcome.new_runs.push(run);
-            }
-        }
-        Ok(results)
+        rows.resolve_assignees(self, db).await?;
+        Ok(Decided { rows, loaded, started, results })
     }
 
-    /// Loads instances (locking them on PostgreSQL) with their runs.
-    /// Locks the instances (on PostgreSQL) and reads their revisions; those the
-    /// cache holds at the same revision are taken from it, the rest are loaded.
+    /// Which company, instance and seq each run id is: from the cache, the rest in one query.
+    async fn resolve_runs(
+        &self,
+        db: &impl ConnectionTrait,
+        companies: &[i64],
+        run_ids: &[i64],
+    ) -> Result<HashMap<i64, (CompanyId, InstanceId, RunSeq)>> {
+        let mut found = HashMap::with_capacity(run_ids.len());
+        let mut missing = Vec::new();
+        {
+            let cache = self.cache()?;
+            for id in run_ids {
+                match cache.runs.get(id) {
+                    Some(run) => {
+                        found.insert(*id, *run);
+                    }
+                    None => missing.push(*id),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let backend = self.backend();
+        let rows = sql::all(
+            db,
+            backend,
+            &format!(
+                "SELECT id, company_id, instance_id, seq FROM task_runs WHERE company_id IN ({}) AND id IN ({})",
+                sql::id_list(backend, 1),
+                sql::id_list(backend, 2)
+            ),
+            vec![sql::ids(companies), sql::ids(&missing)],
+        )
+        .await?;
+        let mut cache = self.cache()?;
+        for row in rows {
+            let seq: i64 = row.try_get_by_index(3)?;
+            let run = (
+                CompanyId(row.try_get_by_index(1)?),
+                InstanceId(row.try_get_by_index(2)?),
+                RunSeq::try_from(seq).unwrap_or(RunSeq::MAX),
+            );
+            let id: i64 = row.try_get_by_index(0)?;
+            cache.remember_run(id, run);
+            found.insert(id, run);
+        }
+        Ok(found)
+    }
+
+    fn cache(&self) -> Result<std::sync::MutexGuard<'_, Cache>> {
+        self.inner.cache.lock().map_err(|_| StoreError::Corrupt("instance cache poisoned".into()))
+    }
+
+    /// The batch's instances with their runs: taken out of the cache (the batch
+    /// owns them until it commits), the rest loaded. Nothing is locked: the write
+    /// checks each instance's revision and refuses the batch if another
+    /// committer or node wrote the instance since (then the batch is decided again).
     async fn load_instances(
         &self,
-        tx: &impl ConnectionTrait,
+        db: &impl ConnectionTrait,
         companies: &[i64],
         ids: &[i64],
     ) -> Result<HashMap<InstanceId, Loaded>> {
         let mut out = HashMap::new();
-        if ids.is_empty() {
-            return Ok(out);
-        }
-        let backend = self.backend();
-        let lock = if backend == DbBackend::Postgres { " FOR UPDATE" } else { "" };
-        let heads = sql::all(
-            tx,
-            backend,
-            &format!(
-                "SELECT id, revision FROM instances WHERE company_id IN ({}) AND id IN ({}) ORDER BY id{lock}",
-                sql::id_list(backend, 1),
-                sql::id_list(backend, 2)
-            ),
-            vec![sql::ids(companies), sql::ids(ids)],
-        )
-        .await?;
         let mut missing = Vec::new();
         {
-            let mut cache =
-                self.inner.instances.lock().map_err(|_| StoreError::Corrupt("instance cache poisoned".into()))?;
-            for head in &heads {
-                let id = InstanceId(head.try_get_by_index(0)?);
-                let revision: i64 = head.try_get_by_index(1)?;
-                match cache.remove(&id) {
-                    Some(cached) if cached.revision == revision => {
-                        out.insert(id, cached);
+            let mut cache = self.cache()?;
+            for id in ids {
+                match cache.instances.remove(&InstanceId(*id)) {
+                    Some(cached) => {
+                        out.insert(InstanceId(*id), cached);
                     }
-                    _ => missing.push(id.0),
+                    None => missing.push(*id),
                 }
             }
         }
         if missing.is_empty() {
             return Ok(out);
         }
+        let backend = self.backend();
         let ids = missing.as_slice();
+        // The instance is read before its runs: a write in between gives runs newer
+        // than the revision read, and the batch's revision check then refuses it.
         let instance_rows = sql::all(
-            tx,
+            db,
             backend,
             &format!(
                 "SELECT id, company_id, definition_version_id, status, data, ticket, meta, arrivals, initiator, revision, ticket_id \
@@ -319,7 +378,7 @@ impl Store {
                 sql::id_list(backend, 2)
             ),
         };
-        let run_rows = sql::all(tx, backend, &runs_sql, vec![sql::ids(companies), sql::ids(ids)]).await?;
+        let run_rows = sql::all(db, backend, &runs_sql, vec![sql::ids(companies), sql::ids(ids)]).await?;
         let mut runs_by_instance: HashMap<i64, Vec<&QueryResult>> = HashMap::new();
         for row in &run_rows {
             runs_by_instance.entry(row.try_get_by_index(0)?).or_default().push(row);
@@ -468,6 +527,7 @@ impl Store {
         let (instance, decision) = engine::start(&definition, new, now)
             .map_err(|error| StoreError::Corrupt(format!("a validated ticket could not start: {error}")))?;
         // The ticket is written with the status its workflow reached at once.
+        rows.new_tickets.insert(ticket_id.0, rows.tickets.len());
         rows.tickets.push(row! {
             "id": ticket_id.0, "company_id": company.0, "ticket_type": ticket_type, "definition_version_id": version.0,
             "title": title, "fields": fields.clone(), "status": instance.status.as_str(),
@@ -502,21 +562,81 @@ impl Store {
 
 /// Most instances kept decided in memory between batches.
 const CACHED_INSTANCES: usize = 100_000;
+/// Most run ids remembered with their instance.
+const CACHED_RUNS: usize = 400_000;
+/// Times a batch is decided before a conflict is handed to its callers.
+const ATTEMPTS: u32 = 4;
+
+/// What the committers keep between batches.
+#[derive(Default)]
+pub(crate) struct Cache {
+    /// Instances as last committed, with their revision. A batch takes the
+    /// entries it works on out and puts them back after its commit.
+    instances: HashMap<InstanceId, Loaded>,
+    /// The company, instance and seq of each run id: facts that never change,
+    /// so an entry is never stale.
+    runs: HashMap<i64, (CompanyId, InstanceId, RunSeq)>,
+}
+
+impl Cache {
+    fn remember_run(&mut self, id: i64, run: (CompanyId, InstanceId, RunSeq)) {
+        if self.runs.len() >= CACHED_RUNS {
+            self.runs.clear();
+        }
+        self.runs.insert(id, run);
+    }
+}
+
+/// A batch decided and not yet written.
+struct Decided {
+    rows: Rows,
+    loaded: HashMap<InstanceId, Loaded>,
+    started: Vec<(InstanceId, Loaded)>,
+    results: Vec<Result<CommandOutcome>>,
+}
+
+/// A run the batch inserted.
+struct CreatedRun {
+    /// Which command of the batch activated it.
+    request: usize,
+    id: RunId,
+    company: CompanyId,
+    instance: InstanceId,
+    seq: RunSeq,
+}
+
+/// Whether a batch failed because another writer changed its instances first
+/// (the revision check, or PostgreSQL's serialization failure and deadlock codes).
+fn is_conflict(error: &StoreError) -> bool {
+    match error {
+        StoreError::Conflict(_) => true,
+        StoreError::Database(sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)))
+        | StoreError::Database(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))) => {
+            let code = e.as_database_error().and_then(|d| d.code());
+            matches!(code.as_deref(), Some("40001" | "40P01"))
+        }
+        _ => false,
+    }
+}
 
 impl Store {
-    /// Keeps committed instances for the next batch (final ones are dropped).
-    fn remember(&self, entries: impl Iterator<Item = (InstanceId, Loaded)>) {
-        let Ok(mut cache) = self.inner.instances.lock() else { return };
+    /// Keeps committed instances for the next batch (final ones are dropped),
+    /// and the new runs' instances.
+    fn remember(&self, entries: impl Iterator<Item = (InstanceId, Loaded)>, created: &[CreatedRun]) {
+        let Ok(mut cache) = self.inner.cache.lock() else { return };
         for (id, mut entry) in entries {
             if entry.instance.status.is_final() {
                 continue;
             }
-            if cache.len() >= CACHED_INSTANCES {
-                cache.clear();
+            if cache.instances.len() >= CACHED_INSTANCES {
+                cache.instances.clear();
             }
             entry.revision = entry.new_revision;
             entry.dirty = false;
-            cache.insert(id, entry);
+            cache.instances.insert(id, entry);
+        }
+        for run in created {
+            cache.remember_run(run.id.0, (run.company, run.instance, run.seq));
         }
     }
 }
@@ -622,16 +742,30 @@ struct PendingRun {
 struct Rows {
     /// The command being recorded.
     request: usize,
+    /// Changes to existing runs, one row per run with its last state.
     run_updates: Vec<Value>,
+    /// Where each run's row is in `run_updates`, by (instance, seq).
+    updated: HashMap<(i64, i64), usize>,
     new_runs: Vec<PendingRun>,
+    /// Where each new run is in `new_runs`, by (instance, seq).
+    inserted: HashMap<(i64, i64), usize>,
     history: Vec<Value>,
     audit: Vec<Value>,
     errors: Vec<Value>,
     jobs: Vec<Value>,
     /// New tickets and their instances, with ids taken from [`Ids`].
     tickets: Vec<Value>,
+    /// Where each new ticket is in `tickets`, by id.
+    new_tickets: HashMap<i64, usize>,
     instances: Vec<Value>,
     ticket_status: Vec<(CompanyId, TicketId, InstanceStatus)>,
+}
+
+/// Sets one column of a JSON row.
+fn set(row: &mut Value, column: &str, value: Value) {
+    if let Value::Object(map) = row {
+        map.insert(column.to_owned(), value);
+    }
 }
 
 /// Ticket and instance ids reserved for the batch's new tickets, so that each
@@ -743,6 +877,7 @@ const RUN_INSERT: Columns = &[
     ("assignee_id", Kind::Int),
     ("due_at", Kind::Int),
     ("overdue", Kind::Int),
+    ("completed_by", Kind::Int),
     ("created_at", Kind::Int),
     ("updated_at", Kind::Int),
 ];
@@ -822,7 +957,11 @@ impl Rows {
         if let Some(status) = decision.status {
             changes.push(json!({"change": "instance_status", "status": status.as_str()}));
             if let Some(ticket) = ticket {
-                self.ticket_status.push((company, ticket, status));
+                // A ticket created in this batch is inserted with its last status.
+                match self.new_tickets.get(&ticket.0) {
+                    Some(&at) => set(&mut self.tickets[at], "status", status.as_str().into()),
+                    None => self.ticket_status.push((company, ticket, status)),
+                }
             }
         }
         let mut detail = event.detail;
@@ -834,16 +973,37 @@ impl Rows {
         });
         for update in &decision.updates {
             let completed_by = if update.status == TaskStatus::Completed { a } else { None };
-            self.run_updates.push(row! {
-                "instance_id": i, "seq": i64::from(update.seq), "status": update.status.as_str(), "output": update.output.clone(),
-                "overdue": i64::from(update.overdue), "completed_by": completed_by, "updated_at": now,
-            });
+            // Each run is written once per batch, as the batch leaves it: a run
+            // activated earlier in the batch in its insert, another in one update.
+            let key = (i, i64::from(update.seq));
+            let row = match self.inserted.get(&key) {
+                Some(&at) => &mut self.new_runs[at].row,
+                None => {
+                    let at = *self.updated.entry(key).or_insert_with(|| {
+                        self.run_updates.push(
+                            row! { "instance_id": i, "seq": key.1, "output": Value::Null, "completed_by": Value::Null },
+                        );
+                        self.run_updates.len() - 1
+                    });
+                    &mut self.run_updates[at]
+                }
+            };
+            set(row, "status", update.status.as_str().into());
+            set(row, "overdue", i64::from(update.overdue).into());
+            set(row, "updated_at", now.into());
+            if let Some(output) = &update.output {
+                set(row, "output", output.clone());
+            }
+            if let Some(by) = completed_by {
+                set(row, "completed_by", by.into());
+            }
         }
         for run in &decision.new_runs {
             let eligible_role = match &run.assignment {
                 Some(Assignment { eligible: Eligible::Role(role), .. }) => Some(role.as_str()),
                 _ => None,
             };
+            self.inserted.insert((i, i64::from(run.seq)), self.new_runs.len());
             self.new_runs.push(PendingRun {
                 request: self.request,
                 company,
@@ -851,7 +1011,8 @@ impl Rows {
                     "company_id": c, "instance_id": i, "ticket_id": t, "seq": i64::from(run.seq), "task_key": definition.tasks[run.task].key.as_str(),
                     "status": run.status.as_str(), "run": i64::from(run.run), "input": run.input.clone(), "output": run.output.clone(),
                     "assignment": run.assignment.as_ref().and_then(|a| serde_json::to_value(a).ok()), "eligible_role": eligible_role,
-                    "due_at": run.due_at, "overdue": i64::from(run.overdue), "created_at": now, "updated_at": now,
+                    "due_at": run.due_at, "overdue": i64::from(run.overdue), "completed_by": Value::Null,
+                    "created_at": now, "updated_at": now,
                 },
                 assignment: run.assignment.clone(),
             });
@@ -935,20 +1096,13 @@ impl Rows {
         Ok(())
     }
 
-    /// Writes every row; returns the new runs' ids with the command each belongs to.
-    async fn write(
-        self,
-        tx: &impl ConnectionTrait,
-        backend: DbBackend,
-        loaded: &HashMap<InstanceId, Loaded>,
-        now: i64,
-    ) -> Result<Vec<(usize, RunId)>> {
-        // New tickets first: their instances point at them.
-        sql::bulk_insert(tx, backend, "tickets", TICKET_INSERT, self.tickets, None).await?;
-        sql::bulk_insert(tx, backend, "instances", INSTANCE_INSERT, self.instances, None).await?;
-        let dirty: Vec<Value> = loaded
-            .iter()
-            .filter(|(_, l)| l.dirty)
+    /// The instances the batch changed, as update rows with the revision each was read at.
+    fn dirty_instances(loaded: &HashMap<InstanceId, Loaded>, now: i64) -> Vec<Value> {
+        let mut dirty: Vec<(&InstanceId, &Loaded)> = loaded.iter().filter(|(_, l)| l.dirty).collect();
+        // In id order: the order PostgreSQL locks them in, the same for every writer.
+        dirty.sort_unstable_by_key(|(id, _)| id.0);
+        dirty
+            .into_iter()
             .map(|(id, entry)| {
                 let arrivals = serde_json::to_value(entry.instance.arrivals_by_key(&entry.definition)).unwrap_or(Value::Null);
                 row! {
@@ -956,7 +1110,79 @@ impl Rows {
                     "revision": entry.new_revision, "old_revision": entry.revision, "updated_at": now,
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Each ticket's last status in the batch.
+    fn ticket_status_rows(&mut self, now: i64) -> Vec<Value> {
+        let mut last: Vec<(CompanyId, TicketId, InstanceStatus)> = Vec::new();
+        for (company, ticket, status) in self.ticket_status.drain(..) {
+            match last.iter_mut().find(|(_, t, _)| *t == ticket) {
+                Some(slot) => slot.2 = status,
+                None => last.push((company, ticket, status)),
+            }
+        }
+        last.into_iter()
+            .map(|(company, ticket, status)| {
+                row! { "company_id": company.0, "id": ticket.0, "status": status.as_str(), "updated_at": now }
+            })
+            .collect()
+    }
+
+    /// The command and company of each new run, by (instance, seq).
+    fn owners(&self) -> HashMap<(i64, i64), (usize, CompanyId)> {
+        self.new_runs
+            .iter()
+            .filter_map(|p| {
+                Some(((p.row.get("instance_id")?.as_i64()?, p.row.get("seq")?.as_i64()?), (p.request, p.company)))
+            })
+            .collect()
+    }
+
+    /// Writes every row on PostgreSQL with one call of the group-commit function
+    /// (one statement, so one transaction); returns the runs it inserted.
+    async fn write_postgres(
+        mut self,
+        db: &impl ConnectionTrait,
+        loaded: &HashMap<InstanceId, Loaded>,
+        now: i64,
+    ) -> Result<Vec<CreatedRun>> {
+        let owners = self.owners();
+        let ticket_status = self.ticket_status_rows(now);
+        let batch = json!({
+            "tickets": self.tickets,
+            "instances": self.instances,
+            "instance_updates": Self::dirty_instances(loaded, now),
+            "run_updates": self.run_updates,
+            "new_runs": self.new_runs.into_iter().map(|p| p.row).collect::<Vec<_>>(),
+            "history": self.history,
+            "audit": self.audit,
+            "errors": self.errors,
+            "jobs": self.jobs,
+            "ticket_status": ticket_status,
+        });
+        let call = format!("SELECT {}($1::jsonb)", postgres::function().name);
+        let row = sql::one(db, DbBackend::Postgres, &call, vec![sea_orm::Value::Json(Some(Box::new(batch)))])
+            .await?
+            .ok_or(StoreError::Corrupt("the group commit returned nothing".into()))?;
+        let inserted: Vec<(i64, i64, i64)> = serde_json::from_value(row.try_get_by_index(0)?)
+            .map_err(|e| StoreError::Corrupt(format!("the group commit's runs: {e}")))?;
+        created_runs(&owners, inserted)
+    }
+
+    /// Writes every row on SQLite, a bulk statement per table, inside the batch's
+    /// transaction; returns the runs it inserted.
+    async fn write_sqlite(
+        mut self,
+        tx: &impl ConnectionTrait,
+        loaded: &HashMap<InstanceId, Loaded>,
+        now: i64,
+    ) -> Result<Vec<CreatedRun>> {
+        let backend = DbBackend::Sqlite;
+        // New tickets first: their instances point at them.
+        sql::bulk_insert(tx, backend, "tickets", TICKET_INSERT, std::mem::take(&mut self.tickets), None).await?;
+        sql::bulk_insert(tx, backend, "instances", INSTANCE_INSERT, std::mem::take(&mut self.instances), None).await?;
+        let dirty = Self::dirty_instances(loaded, now);
         let expected = dirty.len() as u64;
         let updated = sql::bulk_update(
             tx,
@@ -981,51 +1207,55 @@ impl Rows {
             "status = x.status, output = COALESCE(x.output, task_runs.output), overdue = x.overdue, \
              completed_by = COALESCE(x.completed_by, task_runs.completed_by), updated_at = x.updated_at",
             "task_runs.instance_id = x.instance_id AND task_runs.seq = x.seq",
-            self.run_updates,
+            std::mem::take(&mut self.run_updates),
         )
         .await?;
-        // Which command each new run belongs to, by (instance, seq).
-        let owners: HashMap<(i64, i64), usize> = self
-            .new_runs
-            .iter()
-            .filter_map(|p| Some(((p.row.get("instance_id")?.as_i64()?, p.row.get("seq")?.as_i64()?), p.request)))
-            .collect();
-        let new_runs: Vec<Value> = self.new_runs.into_iter().map(|p| p.row).collect();
+        let owners = self.owners();
+        let new_runs: Vec<Value> = std::mem::take(&mut self.new_runs).into_iter().map(|p| p.row).collect();
         let returned =
             sql::bulk_insert(tx, backend, "task_runs", RUN_INSERT, new_runs, Some("id, instance_id, seq")).await?;
-        let mut created = Vec::with_capacity(returned.len());
+        let mut inserted = Vec::with_capacity(returned.len());
         for row in returned {
-            let key = (row.try_get_by_index::<i64>(1)?, row.try_get_by_index::<i64>(2)?);
-            let request =
-                owners.get(&key).copied().ok_or(StoreError::Corrupt("an inserted run matches no command".into()))?;
-            created.push((request, key.1, RunId(row.try_get_by_index(0)?)));
+            inserted.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?));
         }
-        // Within one command, runs in activation order.
-        created.sort_unstable_by_key(|(request, seq, _)| (*request, *seq));
-        sql::bulk_insert(tx, backend, "field_history", HISTORY_INSERT, self.history, None).await?;
-        sql::bulk_insert(tx, backend, "audit_events", AUDIT_INSERT, self.audit, None).await?;
-        sql::bulk_insert(tx, backend, "ticket_errors", ERROR_INSERT, self.errors, None).await?;
-        sql::bulk_insert(tx, backend, "jobs", JOB_INSERT, self.jobs, None).await?;
-        // One update per ticket, with its last status.
-        let mut last: Vec<(CompanyId, TicketId, InstanceStatus)> = Vec::new();
-        for (company, ticket, status) in self.ticket_status {
-            match last.iter_mut().find(|(_, t, _)| *t == ticket) {
-                Some(slot) => slot.2 = status,
-                None => last.push((company, ticket, status)),
-            }
-        }
-        // One statement per ticket: PostgreSQL plans a bulk update of the small,
-        // often-updated tickets table as a sequential scan (it guesses 100 rows
-        // for the JSON row set), which cost more than these indexed updates.
-        for (company, ticket, status) in last {
+        sql::bulk_insert(tx, backend, "field_history", HISTORY_INSERT, std::mem::take(&mut self.history), None).await?;
+        sql::bulk_insert(tx, backend, "audit_events", AUDIT_INSERT, std::mem::take(&mut self.audit), None).await?;
+        sql::bulk_insert(tx, backend, "ticket_errors", ERROR_INSERT, std::mem::take(&mut self.errors), None).await?;
+        sql::bulk_insert(tx, backend, "jobs", JOB_INSERT, std::mem::take(&mut self.jobs), None).await?;
+        for ticket in self.ticket_status_rows(now) {
+            let cell = |name: &str| ticket.get(name).cloned().unwrap_or(Value::Null);
             sql::exec(
                 tx,
                 backend,
                 "UPDATE tickets SET status = $3, updated_at = $4 WHERE company_id = $1 AND id = $2",
-                vec![int(company.0), int(ticket.0), text(status.as_str()), int(now)],
+                vec![
+                    int(cell("company_id").as_i64().unwrap_or_default()),
+                    int(cell("id").as_i64().unwrap_or_default()),
+                    text(cell("status").as_str().unwrap_or_default()),
+                    int(now),
+                ],
             )
             .await?;
         }
-        Ok(created.into_iter().map(|(request, _, run)| (request, run)).collect())
+        created_runs(&owners, inserted)
     }
+}
+
+/// The inserted runs `(id, instance, seq)` with the command each belongs to,
+/// within a command in activation order.
+fn created_runs(
+    owners: &HashMap<(i64, i64), (usize, CompanyId)>,
+    inserted: Vec<(i64, i64, i64)>,
+) -> Result<Vec<CreatedRun>> {
+    let mut created = Vec::with_capacity(inserted.len());
+    for (id, instance, seq) in inserted {
+        let (request, company) = owners
+            .get(&(instance, seq))
+            .copied()
+            .ok_or(StoreError::Corrupt("an inserted run matches no command".into()))?;
+        let seq = RunSeq::try_from(seq).map_err(|_| StoreError::Corrupt(format!("run seq {seq} out of range")))?;
+        created.push(CreatedRun { request, id: RunId(id), company, instance: InstanceId(instance), seq });
+    }
+    created.sort_unstable_by_key(|run| (run.request, run.seq));
+    Ok(created)
 }

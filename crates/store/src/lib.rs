@@ -159,6 +159,26 @@ impl StoreOptions {
     }
 }
 
+/// Whether `url` names PostgreSQL on this machine (localhost, 127.0.0.1, ::1 or
+/// a Unix socket) and leaves `sslmode` unset (sqlx's default is `prefer`).
+fn postgres_on_loopback_without_sslmode(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) else {
+        return false;
+    };
+    let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if query.split('&').any(|pair| pair.split('=').next() == Some("sslmode")) {
+        return false;
+    }
+    let authority = address.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let socket = query.split('&').any(|pair| pair.starts_with("host=/"));
+    matches!(host, "localhost" | "127.0.0.1" | "::1") || (host.is_empty() && socket) || host.starts_with("%2F")
+}
+
 /// The database behind TicketFlower.
 #[derive(Clone)]
 pub struct Store {
@@ -173,9 +193,9 @@ struct Inner {
     /// Compiled definition snapshots by version, with the company that owns each.
     definitions: RwLock<HashMap<VersionId, (CompanyId, Arc<Definition>)>>,
     committer: committer::Handle,
-    /// Instances as the committers last wrote them, with their revision; a batch
-    /// uses an entry only when the database still holds that revision.
-    instances: std::sync::Mutex<HashMap<InstanceId, committer::Loaded>>,
+    /// What the committers keep between batches: instances as last written, and
+    /// which instance each run belongs to.
+    cache: std::sync::Mutex<committer::Cache>,
 }
 
 impl Store {
@@ -190,6 +210,12 @@ impl Store {
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
         });
+        if postgres_on_loopback_without_sslmode(&options.url) {
+            // TLS to a server on this machine protects nothing and, through sqlx,
+            // halves what the committers get through (measured in BENCHMARKS.md);
+            // an explicit `sslmode` in the URL is kept as given.
+            connect.map_sqlx_postgres_opts(|opts| opts.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable));
+        }
         let db = Database::connect(connect).await?;
         let backend = db.get_database_backend();
         migrations::run(&db, backend).await?;
@@ -202,7 +228,7 @@ impl Store {
                 sqlite_writer: (backend == DbBackend::Sqlite).then(|| tokio::sync::Mutex::new(())),
                 definitions: RwLock::new(HashMap::new()),
                 committer: handle,
-                instances: std::sync::Mutex::new(HashMap::new()),
+                cache: std::sync::Mutex::new(committer::Cache::default()),
             }),
         };
         for receiver in receivers {
@@ -261,4 +287,22 @@ pub fn now_millis() -> i64 {
 /// The default database: a SQLite file under `./data/`.
 pub fn default_database_url() -> String {
     "sqlite://data/ticketflower.db?mode=rwc".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::postgres_on_loopback_without_sslmode as loopback;
+
+    #[test]
+    fn tls_is_left_out_only_for_postgres_on_this_machine_without_an_sslmode() {
+        assert!(loopback("postgres://postgres@127.0.0.1:5432/test"));
+        assert!(loopback("postgresql://u:p@localhost/db?application_name=x"));
+        assert!(loopback("postgres://u@[::1]:5432/db"));
+        assert!(loopback("postgres://u@%2Fvar%2Frun%2Fpostgresql/db"));
+        assert!(loopback("postgres:///db?host=/var/run/postgresql"));
+        assert!(!loopback("postgres://postgres@127.0.0.1:5432/test?sslmode=require"));
+        assert!(!loopback("postgres://u@db.example.com/db"));
+        assert!(!loopback("postgres://u@10.0.0.5:5432/db"));
+        assert!(!loopback("sqlite://data/ticketflower.db?mode=rwc"));
+    }
 }

@@ -113,6 +113,11 @@ const SQLITE_CHUNK: usize = 12;
 /// PostgreSQL reads the rows from one JSON parameter as a derived table `x`:
 /// one statement text for any batch size, and one value on the wire.
 fn postgres_rows(columns: Columns) -> String {
+    postgres_recordset("$1::jsonb", columns)
+}
+
+/// `jsonb_to_recordset(source) AS x(column type, …)`: the rows of a JSON array as a table.
+pub fn postgres_recordset(source: &str, columns: Columns) -> String {
     let types: Vec<String> = columns
         .iter()
         .map(|(name, kind)| {
@@ -124,7 +129,7 @@ fn postgres_rows(columns: Columns) -> String {
             format!("{name} {kind}")
         })
         .collect();
-    format!("jsonb_to_recordset($1::jsonb) AS x({})", types.join(", "))
+    format!("jsonb_to_recordset({source}) AS x({})", types.join(", "))
 }
 
 /// SQLite binds every cell (extracting them from a JSON parameter with

@@ -40,11 +40,15 @@ const EXAMPLES: &[(&str, &str, &str, &str)] = &[
 
 pub struct Args {
     pub seconds: f64,
-    pub sqlite_path: std::path::PathBuf,
+    /// The SQLite file to benchmark on, or None to leave SQLite out.
+    pub sqlite_path: Option<std::path::PathBuf>,
     pub postgres: Option<String>,
     pub instances: usize,
     pub concurrency: usize,
-    pub skip_persisted: bool,
+    /// Whether to run the in-memory figures.
+    pub memory: bool,
+    pub committers: usize,
+    pub batch_size: usize,
     pub json: bool,
 }
 
@@ -69,7 +73,7 @@ struct PersistedFigure {
 
 pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
     let mut memory = Vec::new();
-    for (name, yaml, ticket, outputs) in EXAMPLES {
+    for (name, yaml, ticket, outputs) in EXAMPLES.iter().filter(|_| args.memory) {
         let figure = in_memory(name, yaml, ticket, outputs, Duration::from_secs_f64(args.seconds))?;
         if !args.json {
             println!(
@@ -83,17 +87,20 @@ pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
         memory.push(figure);
     }
     let mut persisted = Vec::new();
-    if !args.skip_persisted {
-        if let Some(parent) = args.sqlite_path.parent() {
+    let mut targets = Vec::new();
+    if let Some(path) = &args.sqlite_path {
+        if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
         for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", args.sqlite_path.display()));
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        let mut targets = vec![("sqlite".to_owned(), format!("sqlite://{}?mode=rwc", args.sqlite_path.display()))];
-        if let Some(url) = &args.postgres {
-            targets.push(("postgres".to_owned(), url.clone()));
-        }
+        targets.push(("sqlite".to_owned(), format!("sqlite://{}?mode=rwc", path.display())));
+    }
+    if let Some(url) = &args.postgres {
+        targets.push(("postgres".to_owned(), url.clone()));
+    }
+    {
         for (database, url) in targets {
             let figure = persisted_run(&database, &url, args).await?;
             if !args.json {
@@ -165,7 +172,8 @@ fn in_memory(name: &str, yaml: &str, ticket: &str, outputs: &str, duration: Dura
 /// Document Edit through the store: tickets created, then edit → answer → edit
 /// completed by `concurrency` clients; each acknowledged only after its commit.
 async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result<PersistedFigure> {
-    let store = Store::connect(StoreOptions::new(url)).await?;
+    let options = StoreOptions { committers: args.committers, batch_size: args.batch_size, ..StoreOptions::new(url) };
+    let store = Store::connect(options).await?;
     let suffix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
     let company = store.create_company(&format!("Benchmark {suffix}")).await?;
     let user = |email: String, roles: Vec<String>| NewUser {

@@ -1,0 +1,129 @@
+//! The PostgreSQL function that writes a whole group commit in one round trip.
+//!
+//! A batch of commands used to cost a dozen statements (begin, reads, one per
+//! table, one per ticket, commit), and on a loaded two-core machine each round
+//! trip to the server costs more than the work it carries. The committer now
+//! sends every row of a batch as one JSON document to this function, which
+//! inserts and updates them in one statement — one transaction — and refuses the
+//! whole batch with a serialization failure when an instance's revision is not
+//! the one the batch read (another committer or node wrote it first).
+//!
+//! The function's text is generated from the same column lists the SQLite path
+//! binds, and its name carries a hash of that text: a node only ever calls the
+//! function its own code created, so nodes of two versions can run side by side.
+
+use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
+use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT};
+use crate::sql::{self, Columns, Kind};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+use std::sync::OnceLock;
+
+/// The group-commit function: its name and the statement that creates it.
+pub(crate) struct Function {
+    pub name: String,
+    create: String,
+}
+
+const TICKET_STATUS: Columns =
+    &[("company_id", Kind::Int), ("id", Kind::Int), ("status", Kind::Text), ("updated_at", Kind::Int)];
+
+/// The function this build calls.
+pub(crate) fn function() -> &'static Function {
+    static FUNCTION: OnceLock<Function> = OnceLock::new();
+    FUNCTION.get_or_init(|| {
+        let body = body();
+        let name = format!("ticketflower_group_commit_{:016x}", fnv1a(body.as_bytes()));
+        let create = format!(
+            "CREATE OR REPLACE FUNCTION {name}(batch jsonb) RETURNS jsonb LANGUAGE plpgsql AS $group_commit$\n{body}\n$group_commit$"
+        );
+        Function { name, create }
+    })
+}
+
+/// Creates this build's function unless it exists (called while migrating, under the migration lock).
+pub(crate) async fn ensure_function(tx: &impl ConnectionTrait) -> Result<(), DbErr> {
+    let function = function();
+    let exists = sql::one(
+        tx,
+        DbBackend::Postgres,
+        "SELECT 1 FROM pg_proc WHERE proname = $1",
+        vec![sql::text(function.name.as_str())],
+    )
+    .await?;
+    if exists.is_none() {
+        tx.execute_unprepared(&function.create).await?;
+    }
+    Ok(())
+}
+
+fn names(columns: Columns) -> String {
+    columns.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+}
+
+/// `INSERT INTO table (…) SELECT … FROM` the batch's `part` array.
+fn insert(table: &str, part: &str, columns: Columns) -> String {
+    let names = names(columns);
+    format!(
+        "INSERT INTO {table} ({names}) SELECT {names} FROM {}",
+        sql::postgres_recordset(&format!("batch->'{part}'"), columns)
+    )
+}
+
+/// Each row of the batch's `part` array in turn, as `r`.
+fn each(part: &str, columns: Columns) -> String {
+    format!("FOR r IN SELECT * FROM {} LOOP", sql::postgres_recordset(&format!("batch->'{part}'"), columns))
+}
+
+fn body() -> String {
+    // Inserts need no order; the instance updates come in id order, so two
+    // writers lock shared instances in the same order, and every other row a
+    // batch changes belongs to an instance it has locked by then.
+    format!(
+        r#"DECLARE
+    r record;
+    created jsonb;
+BEGIN
+    {tickets};
+    {instances};
+    {instance_updates}
+        UPDATE instances SET status = r.status, data = r.data, arrivals = r.arrivals, revision = r.revision,
+            updated_at = r.updated_at
+        WHERE id = r.id AND revision = r.old_revision;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'workflow instance % was changed by another writer; try again', r.id
+                USING ERRCODE = 'serialization_failure';
+        END IF;
+    END LOOP;
+    {run_updates}
+        UPDATE task_runs SET status = r.status, output = COALESCE(r.output, output), overdue = r.overdue,
+            completed_by = COALESCE(r.completed_by, completed_by), updated_at = r.updated_at
+        WHERE instance_id = r.instance_id AND seq = r.seq;
+    END LOOP;
+    WITH inserted AS ({new_runs} RETURNING id, instance_id, seq)
+    SELECT COALESCE(jsonb_agg(jsonb_build_array(id, instance_id, seq)), '[]'::jsonb) INTO created FROM inserted;
+    {history};
+    {audit};
+    {errors};
+    {jobs};
+    {ticket_status}
+        UPDATE tickets SET status = r.status, updated_at = r.updated_at WHERE company_id = r.company_id AND id = r.id;
+    END LOOP;
+    RETURN created;
+END"#,
+        tickets = insert("tickets", "tickets", TICKET_INSERT),
+        instances = insert("instances", "instances", INSTANCE_INSERT),
+        instance_updates = each("instance_updates", INSTANCE_UPDATE),
+        run_updates = each("run_updates", RUN_UPDATE),
+        new_runs = insert("task_runs", "new_runs", RUN_INSERT),
+        history = insert("field_history", "history", HISTORY_INSERT),
+        audit = insert("audit_events", "audit", AUDIT_INSERT),
+        errors = insert("ticket_errors", "errors", ERROR_INSERT),
+        jobs = insert("jobs", "jobs", JOB_INSERT),
+        ticket_status = each("ticket_status", TICKET_STATUS),
+    )
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same across builds and platforms.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
