@@ -216,7 +216,7 @@ impl Store {
         instance_ids.dedup();
         let mut loaded = self.load_instances(db, &companies, &instance_ids).await?;
         let starts = requests.iter().filter(|r| matches!(r.command, Command::Start { .. })).count();
-        let mut ids = Ids::reserve(db, backend, starts).await?;
+        let mut ids = Ids::reserve(self, db, backend, starts).await?;
 
         let mut rows = Rows::default();
         let mut lookups = Lookups::default();
@@ -490,7 +490,9 @@ impl Store {
             .fields
             .validate(fields)
             .map_err(|problems| StoreError::Engine(EngineError::InvalidTicket(problems)))?;
+        let remembered = creator.and_then(|user| self.cache().ok()?.emails.get(&(company, user)).cloned());
         let creator_email = match creator {
+            _ if remembered.is_some() => remembered,
             Some(user) => match lookups.emails.get(&(company, user)) {
                 Some(email) => email.clone(),
                 None => {
@@ -504,6 +506,12 @@ impl Store {
                     .map(|row| row.try_get_by_index::<String>(0))
                     .transpose()?;
                     lookups.emails.insert((company, user), email.clone());
+                    if let (Some(email), Ok(mut cache)) = (&email, self.cache()) {
+                        if cache.emails.len() >= CACHED_PEOPLE {
+                            cache.emails.clear();
+                        }
+                        cache.emails.insert((company, user), email.clone());
+                    }
                     email
                 }
             },
@@ -576,7 +584,23 @@ pub(crate) struct Cache {
     /// The company, instance and seq of each run id: facts that never change,
     /// so an entry is never stale.
     runs: HashMap<i64, (CompanyId, InstanceId, RunSeq)>,
+    /// Each user's email (an account's email never changes).
+    emails: HashMap<(CompanyId, UserId), String>,
+    /// The user with each email (only users found: one may be added later).
+    users: HashMap<(CompanyId, String), i64>,
+    /// (ticket, instance) ids taken from the sequences for coming batches, and
+    /// when; PostgreSQL only. They are used within [`RESERVED_IDS_TTL`] or
+    /// dropped, so tickets of two nodes stay in creation order within it.
+    reserved: std::collections::VecDeque<(i64, i64)>,
+    reserved_at: Option<std::time::Instant>,
 }
+
+/// Ids a PostgreSQL committer takes from the sequences at once.
+const RESERVED_IDS: usize = 32;
+/// How long reserved ids are kept for coming batches.
+const RESERVED_IDS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Most emails and users remembered.
+const CACHED_PEOPLE: usize = 100_000;
 
 impl Cache {
     fn remember_run(&mut self, id: i64, run: (CompanyId, InstanceId, RunSeq)) {
@@ -778,23 +802,47 @@ impl Ids {
     /// Reserves `count` (ticket, instance) id pairs: from the sequences on
     /// PostgreSQL; on SQLite, above the current maxima (the batch holds the
     /// only write lock, and SQLite picks `max + 1` itself).
-    async fn reserve(tx: &impl ConnectionTrait, backend: DbBackend, count: usize) -> Result<Self> {
+    async fn reserve(store: &Store, tx: &impl ConnectionTrait, backend: DbBackend, count: usize) -> Result<Self> {
         let mut reserved = Vec::with_capacity(count);
         if count > 0 {
-            let count = i64::try_from(count).unwrap_or(i64::MAX);
             if backend == DbBackend::Postgres {
-                let rows = sql::all(
-                    tx,
-                    backend,
-                    "SELECT nextval(pg_get_serial_sequence('tickets', 'id')), nextval(pg_get_serial_sequence('instances', 'id')) \
-                     FROM generate_series(1, $1)",
-                    vec![int(count)],
-                )
-                .await?;
-                for row in rows {
-                    reserved.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+                // From the ids reserved earlier, topped up from the sequences
+                // (with some to spare for the next batches).
+                {
+                    let mut cache = store.cache()?;
+                    if cache.reserved_at.is_some_and(|at| at.elapsed() >= RESERVED_IDS_TTL) {
+                        cache.reserved.clear();
+                    }
+                    while reserved.len() < count
+                        && let Some(ids) = cache.reserved.pop_front()
+                    {
+                        reserved.push(ids);
+                    }
+                }
+                let missing = count - reserved.len();
+                if missing > 0 {
+                    let fetch = i64::try_from(missing.max(RESERVED_IDS)).unwrap_or(i64::MAX);
+                    let rows = sql::all(
+                        tx,
+                        backend,
+                        "SELECT nextval(pg_get_serial_sequence('tickets', 'id')), nextval(pg_get_serial_sequence('instances', 'id')) \
+                         FROM generate_series(1, $1)",
+                        vec![int(fetch)],
+                    )
+                    .await?;
+                    let mut fetched = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        fetched.push((row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?));
+                    }
+                    fetched.sort_unstable();
+                    let spare = fetched.split_off(missing.min(fetched.len()));
+                    reserved.extend(fetched);
+                    let mut cache = store.cache()?;
+                    cache.reserved = spare.into();
+                    cache.reserved_at = Some(std::time::Instant::now());
                 }
             } else {
+                let count = i64::try_from(count).unwrap_or(i64::MAX);
                 let row = sql::one(
                     tx,
                     backend,
@@ -1052,7 +1100,9 @@ impl Rows {
             let assignee = match &pending.assignment {
                 Some(Assignment { eligible: Eligible::Users(users), .. }) if users.len() == 1 => {
                     let key = (pending.company, users[0].to_lowercase());
+                    let remembered = store.cache()?.users.get(&key).copied();
                     match by_email.get(&key) {
+                        _ if remembered.is_some() => remembered,
                         Some(found) => *found,
                         None => {
                             let row = sql::one(
@@ -1063,6 +1113,13 @@ impl Rows {
                             )
                             .await?;
                             let found = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?;
+                            if let Some(user) = found {
+                                let mut cache = store.cache()?;
+                                if cache.users.len() >= CACHED_PEOPLE {
+                                    cache.users.clear();
+                                }
+                                cache.users.insert(key.clone(), user);
+                            }
                             by_email.insert(key, found);
                             found
                         }

@@ -60,6 +60,9 @@ pub struct VersionSummary {
     pub created_at: i64,
 }
 
+/// How long a node trusts the active version it read for a definition key.
+pub const ACTIVE_VERSION_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Store {
     /// Validates a document and stores it as a new `DRAFT` version of its key.
     pub async fn import_definition(
@@ -201,6 +204,7 @@ impl Store {
         )
         .await?;
         write.commit().await?;
+        self.forget_active_versions();
         Ok(VersionId(version_id))
     }
 
@@ -218,7 +222,9 @@ impl Store {
         if changed.rows_affected() == 0 {
             return Err(StoreError::NotFound("definition version"));
         }
-        write.commit().await
+        write.commit().await?;
+        self.forget_active_versions();
+        Ok(())
     }
 
     /// Takes back a save: deletes version `version` of `key` while it is still the
@@ -322,8 +328,16 @@ impl Store {
             .collect()
     }
 
-    /// The active version of a definition key.
+    /// The active version of a definition key. This node remembers the answer
+    /// for [`ACTIVE_VERSION_TTL`]: activating or archiving here takes effect at
+    /// once, on another node within that time.
     pub async fn active_version(&self, company: CompanyId, key: &str) -> Result<VersionId> {
+        if let Ok(cache) = self.inner.active_versions.lock()
+            && let Some((version, read_at)) = cache.get(&(company, key.to_owned()))
+            && read_at.elapsed() < ACTIVE_VERSION_TTL
+        {
+            return Ok(*version);
+        }
         let row = sql::one(
             self.db(),
             self.backend(),
@@ -333,7 +347,21 @@ impl Store {
         )
         .await?
         .ok_or(StoreError::NotFound("active definition"))?;
-        Ok(VersionId(row.try_get_by_index(0)?))
+        let version = VersionId(row.try_get_by_index(0)?);
+        if let Ok(mut cache) = self.inner.active_versions.lock() {
+            if cache.len() >= 10_000 {
+                cache.clear();
+            }
+            cache.insert((company, key.to_owned()), (version, std::time::Instant::now()));
+        }
+        Ok(version)
+    }
+
+    /// Forgets every remembered active version (after this node changed one).
+    fn forget_active_versions(&self) {
+        if let Ok(mut cache) = self.inner.active_versions.lock() {
+            cache.clear();
+        }
     }
 
     /// The compiled definition of a version, from the cache or the database.

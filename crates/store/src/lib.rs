@@ -37,7 +37,7 @@ pub use bench::{FilledTickets, recreate_postgres_database};
 pub use comments::{CommentView, NewComment, Visibility};
 pub use committer::{Command, CommandOutcome};
 pub use conversations::{ConversationId, ConversationSummary, NewMessage, StoredMessage};
-pub use definitions::{DefinitionStatus, ImportedVersion, VersionSummary};
+pub use definitions::{ACTIVE_VERSION_TTL, DefinitionStatus, ImportedVersion, VersionSummary};
 pub use error_queue::{ErrorFilter, ErrorItem, ErrorStatus};
 pub use files::{FileMeta, NewFile};
 pub use inbox::{Inbox, InboxItem, RunDetail, Worker};
@@ -196,6 +196,8 @@ struct Inner {
     /// What the committers keep between batches: instances as last written, and
     /// which instance each run belongs to.
     cache: std::sync::Mutex<committer::Cache>,
+    /// Active version by (company, definition key), with when it was read.
+    active_versions: std::sync::Mutex<HashMap<(CompanyId, String), (VersionId, std::time::Instant)>>,
 }
 
 impl Store {
@@ -229,6 +231,7 @@ impl Store {
                 definitions: RwLock::new(HashMap::new()),
                 committer: handle,
                 cache: std::sync::Mutex::new(committer::Cache::default()),
+                active_versions: std::sync::Mutex::new(HashMap::new()),
             }),
         };
         for receiver in receivers {

@@ -69,6 +69,13 @@ fn insert(table: &str, part: &str, columns: Columns) -> String {
     )
 }
 
+/// `statement` when the batch's `part` array has rows: a statement costs its
+/// executor start-up even with nothing to do, and most batches leave most
+/// tables alone.
+fn when_any(part: &str, statement: &str) -> String {
+    format!("IF jsonb_array_length(batch->'{part}') > 0 THEN\n        {statement};\n    END IF")
+}
+
 /// Each row of the batch's `part` array in turn, as `r`.
 fn each(part: &str, columns: Columns) -> String {
     format!("FOR r IN SELECT * FROM {} LOOP", sql::postgres_recordset(&format!("batch->'{part}'"), columns))
@@ -99,8 +106,11 @@ BEGIN
             completed_by = COALESCE(r.completed_by, completed_by), updated_at = r.updated_at
         WHERE instance_id = r.instance_id AND seq = r.seq;
     END LOOP;
-    WITH inserted AS ({new_runs} RETURNING id, instance_id, seq)
-    SELECT COALESCE(jsonb_agg(jsonb_build_array(id, instance_id, seq)), '[]'::jsonb) INTO created FROM inserted;
+    created := '[]'::jsonb;
+    IF jsonb_array_length(batch->'new_runs') > 0 THEN
+        WITH inserted AS ({new_runs} RETURNING id, instance_id, seq)
+        SELECT jsonb_agg(jsonb_build_array(id, instance_id, seq)) INTO created FROM inserted;
+    END IF;
     {history};
     {audit};
     {errors};
@@ -110,15 +120,15 @@ BEGIN
     END LOOP;
     RETURN created;
 END"#,
-        tickets = insert("tickets", "tickets", TICKET_INSERT),
-        instances = insert("instances", "instances", INSTANCE_INSERT),
+        tickets = when_any("tickets", &insert("tickets", "tickets", TICKET_INSERT)),
+        instances = when_any("instances", &insert("instances", "instances", INSTANCE_INSERT)),
         instance_updates = each("instance_updates", INSTANCE_UPDATE),
         run_updates = each("run_updates", RUN_UPDATE),
         new_runs = insert("task_runs", "new_runs", RUN_INSERT),
-        history = insert("field_history", "history", HISTORY_INSERT),
-        audit = insert("audit_events", "audit", AUDIT_INSERT),
-        errors = insert("ticket_errors", "errors", ERROR_INSERT),
-        jobs = insert("jobs", "jobs", JOB_INSERT),
+        history = when_any("history", &insert("field_history", "history", HISTORY_INSERT)),
+        audit = when_any("audit", &insert("audit_events", "audit", AUDIT_INSERT)),
+        errors = when_any("errors", &insert("ticket_errors", "errors", ERROR_INSERT)),
+        jobs = when_any("jobs", &insert("jobs", "jobs", JOB_INSERT)),
         ticket_status = each("ticket_status", TICKET_STATUS),
     )
 }
