@@ -108,12 +108,36 @@ impl Store {
     /// The worker's inbox: at most `limit` runs in each list.
     pub async fn inbox(&self, company: CompanyId, worker: &Worker<'_>, limit: u32) -> Result<Inbox> {
         let (sql, params) = self.inbox_query(company, worker, limit);
-        let rows = sql::all(self.db(), self.backend(), &sql, params.0).await?;
+        let items = match self.backend() {
+            DbBackend::Postgres => {
+                let rows = sql::all(self.db(), self.backend(), &sql, params.0).await?;
+                rows.iter()
+                    .map(|row| Ok((inbox_item(row)?, row.try_get_by_index::<i64>(INBOX_PART_COLUMN)?)))
+                    .collect::<Result<Vec<_>>>()?
+            }
+            // One row holding every item as JSON instead of a row per item: sqlx
+            // hands each row of a SQLite result from its worker thread to this
+            // task on its own, and those hand-offs cost more than the query.
+            _ => {
+                let sql = format!(
+                    "SELECT json_group_array(json_array(x.id, x.instance_id, x.ticket_id, x.ticket_title, \
+                     x.definition_version_id, x.task_key, x.status, x.assignee_id, x.display_name, x.eligible_role, \
+                     x.due_at, x.overdue_now, x.created_at, x.due_key, x.part) ORDER BY x.part, x.due_key, x.id) \
+                     FROM ({sql}) x"
+                );
+                let row = sql::one(self.db(), self.backend(), &sql, params.0).await?;
+                let text: String = match row {
+                    Some(row) => row.try_get_by_index(0)?,
+                    None => "[]".to_owned(),
+                };
+                let rows: Vec<Vec<serde_json::Value>> =
+                    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("the inbox's rows: {e}")))?;
+                rows.iter().map(|cells| inbox_item_json(cells)).collect::<Result<Vec<_>>>()?
+            }
+        };
         let now = now_millis();
         let mut inbox = Inbox { mine: Vec::new(), unclaimed: Vec::new() };
-        for row in &rows {
-            let part: i64 = row.try_get_by_index(INBOX_PART_COLUMN)?;
-            let mut item = inbox_item(row)?;
+        for (mut item, part) in items {
             // Overdue is decided here, not in SQL: a bound "now" would change
             // with every request and make SQLite prepare the statement anew.
             item.overdue = item.overdue || item.due_at.is_some_and(|due| due < now);
@@ -174,7 +198,7 @@ impl Store {
                 })
                 .collect();
             let sql = format!(
-                "SELECT r.id, r.instance_id, i.ticket_id, COALESCE(t.title, ''), i.definition_version_id, r.task_key, \
+                "SELECT r.id, r.instance_id, i.ticket_id, COALESCE(t.title, '') AS ticket_title, i.definition_version_id, r.task_key, \
                  r.status, r.assignee_id, u.display_name, r.eligible_role, r.due_at, \
                  r.overdue AS overdue_now, \
                  r.created_at, r.due_key \
@@ -374,6 +398,30 @@ fn inbox_item(r: &QueryResult) -> Result<InboxItem> {
         overdue: r.try_get_by_index::<i64>(11)? != 0,
         created_at: r.try_get_by_index(12)?,
     })
+}
+
+/// An inbox item and its part from the JSON array of the columns [`inbox_item`] reads, then `part`.
+fn inbox_item_json(cells: &[serde_json::Value]) -> Result<(InboxItem, i64)> {
+    let bad = || StoreError::Corrupt(format!("an inbox row is malformed: {cells:?}"));
+    let int = |at: usize| cells.get(at).and_then(serde_json::Value::as_i64).ok_or_else(bad);
+    let int_opt = |at: usize| cells.get(at).and_then(serde_json::Value::as_i64);
+    let text = |at: usize| cells.get(at).and_then(serde_json::Value::as_str).map(str::to_owned);
+    let item = InboxItem {
+        run: RunId(int(0)?),
+        instance: InstanceId(int(1)?),
+        ticket: int_opt(2).map(TicketId),
+        ticket_title: text(3).unwrap_or_default(),
+        version_id: VersionId(int(4)?),
+        task_key: text(5).ok_or_else(bad)?,
+        status: text(6).ok_or_else(bad)?,
+        assignee: int_opt(7).map(UserId),
+        assignee_name: text(8),
+        eligible_role: text(9),
+        due_at: int_opt(10),
+        overdue: int(11)? != 0,
+        created_at: int(12)?,
+    };
+    Ok((item, int(14)?))
 }
 
 #[cfg(test)]

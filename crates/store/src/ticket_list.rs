@@ -130,6 +130,34 @@ pub(crate) const TICKET_DOCUMENT: &str =
 /// PostgreSQL: a comment's searchable text (GIN index `comments_search`).
 pub(crate) const COMMENT_DOCUMENT: &str = "to_tsvector('simple', {c}.body)";
 
+/// A page from up to `limit + 1` tickets: one row more than the page says
+/// whether another page follows.
+fn page(mut tickets: Vec<TicketSummary>, limit: u32) -> TicketPage {
+    let next_before = if tickets.len() > limit as usize {
+        tickets.truncate(limit as usize);
+        tickets.last().map(|t| t.id)
+    } else {
+        None
+    };
+    TicketPage { tickets, next_before }
+}
+
+/// A ticket summary from the JSON array of the list's columns.
+fn ticket_summary_json(cells: &[serde_json::Value]) -> Result<TicketSummary> {
+    let bad = || StoreError::Corrupt(format!("a ticket list row is malformed: {cells:?}"));
+    let int = |at: usize| cells.get(at).and_then(serde_json::Value::as_i64).ok_or_else(bad);
+    let text = |at: usize| cells.get(at).and_then(serde_json::Value::as_str).map(str::to_owned);
+    Ok(TicketSummary {
+        id: TicketId(int(0)?),
+        title: text(1).ok_or_else(bad)?,
+        ticket_type: text(2).ok_or_else(bad)?,
+        status: text(3).ok_or_else(bad)?,
+        created_at: int(4)?,
+        updated_at: int(5)?,
+        creator: text(6),
+    })
+}
+
 impl Store {
     /// A page of the company's tickets that `filter` selects, newest first.
     pub async fn list_tickets(&self, company: CompanyId, filter: &TicketFilter) -> Result<TicketPage> {
@@ -148,9 +176,22 @@ impl Store {
             tx.commit().await?;
             rows
         } else {
-            sql::all(self.db(), backend, &sql, params.0).await?
+            // The page as one row of JSON: sqlx hands each row of a SQLite result
+            // from its worker thread to this task on its own (as for the inbox).
+            let sql = format!(
+                "SELECT json_group_array(json_array(x.id, x.title, x.ticket_type, x.status, x.created_at, \
+                 x.updated_at, x.display_name) ORDER BY x.id DESC) FROM ({sql}) x"
+            );
+            let text: Option<String> = match sql::one(self.db(), backend, &sql, params.0).await? {
+                Some(row) => row.try_get_by_index(0)?,
+                None => None,
+            };
+            let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(text.as_deref().unwrap_or("[]"))
+                .map_err(|e| StoreError::Corrupt(format!("the ticket list's rows: {e}")))?;
+            let tickets = rows.iter().map(|cells| ticket_summary_json(cells)).collect::<Result<Vec<_>>>()?;
+            return Ok(page(tickets, limit));
         };
-        let mut tickets = rows
+        let tickets = rows
             .iter()
             .map(|r| {
                 Ok(TicketSummary {
@@ -164,14 +205,7 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        // One row more than the page says whether another page follows.
-        let next_before = if tickets.len() > limit as usize {
-            tickets.truncate(limit as usize);
-            tickets.last().map(|t| t.id)
-        } else {
-            None
-        };
-        Ok(TicketPage { tickets, next_before })
+        Ok(page(tickets, limit))
     }
 
     /// The query plan of the query [`Store::list_tickets`] runs for `filter`
