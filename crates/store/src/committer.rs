@@ -219,7 +219,6 @@ impl Store {
         let mut ids = Ids::reserve(self, db, backend, starts).await?;
 
         let mut rows = Rows::default();
-        let mut lookups = Lookups::default();
         let mut started: Vec<(InstanceId, Loaded)> = Vec::new();
         let mut results = Vec::with_capacity(requests.len());
         for (index, request) in requests.iter().enumerate() {
@@ -230,7 +229,6 @@ impl Store {
                         db,
                         &mut rows,
                         &mut ids,
-                        &mut lookups,
                         &mut started,
                         *company,
                         definition,
@@ -308,7 +306,7 @@ impl Store {
                 RunSeq::try_from(seq).unwrap_or(RunSeq::MAX),
             );
             let id: i64 = row.try_get_by_index(0)?;
-            cache.remember_run(id, run);
+            insert_bounded(&mut cache.runs, CACHED_RUNS, id, run);
             found.insert(id, run);
         }
         Ok(found)
@@ -466,7 +464,6 @@ impl Store {
         tx: &impl ConnectionTrait,
         rows: &mut Rows,
         ids: &mut Ids,
-        lookups: &mut Lookups,
         started: &mut Vec<(InstanceId, Loaded)>,
         company: CompanyId,
         definition_key: &str,
@@ -475,46 +472,17 @@ impl Store {
         creator: Option<UserId>,
         now: i64,
     ) -> Result<CommandOutcome> {
-        let backend = self.backend();
-        let (version, definition) = match lookups.definitions.get(&(company, definition_key.to_owned())) {
-            Some(found) => found.clone(),
-            None => {
-                let version = self.active_version(company, definition_key).await?;
-                let definition = self.definition(company, version).await?;
-                lookups.definitions.insert((company, definition_key.to_owned()), (version, definition.clone()));
-                (version, definition)
-            }
-        };
+        // Both answered from memory in steady state (the active version for
+        // `ACTIVE_VERSION_TTL`, compiled definitions for good).
+        let version = self.active_version(company, definition_key).await?;
+        let definition = self.definition(company, version).await?;
         let ticket_def = definition.ticket_type(ticket_type).ok_or(StoreError::NotFound("ticket type"))?;
         ticket_def
             .fields
             .validate(fields)
             .map_err(|problems| StoreError::Engine(EngineError::InvalidTicket(problems)))?;
-        let remembered = creator.and_then(|user| self.cache().ok()?.emails.get(&(company, user)).cloned());
         let creator_email = match creator {
-            _ if remembered.is_some() => remembered,
-            Some(user) => match lookups.emails.get(&(company, user)) {
-                Some(email) => email.clone(),
-                None => {
-                    let email = sql::one(
-                        tx,
-                        backend,
-                        "SELECT email FROM users WHERE company_id = $1 AND id = $2",
-                        vec![int(company.0), int(user.0)],
-                    )
-                    .await?
-                    .map(|row| row.try_get_by_index::<String>(0))
-                    .transpose()?;
-                    lookups.emails.insert((company, user), email.clone());
-                    if let (Some(email), Ok(mut cache)) = (&email, self.cache()) {
-                        if cache.emails.len() >= CACHED_PEOPLE {
-                            cache.emails.clear();
-                        }
-                        cache.emails.insert((company, user), email.clone());
-                    }
-                    email
-                }
-            },
+            Some(user) => self.email_of(tx, company, user).await?,
             None => None,
         };
         let title = ["title", "subject", "name"]
@@ -602,12 +570,54 @@ const RESERVED_IDS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Most emails and users remembered.
 const CACHED_PEOPLE: usize = 100_000;
 
-impl Cache {
-    fn remember_run(&mut self, id: i64, run: (CompanyId, InstanceId, RunSeq)) {
-        if self.runs.len() >= CACHED_RUNS {
-            self.runs.clear();
+/// Inserts into a memo that starts over when it holds `limit` entries.
+fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, limit: usize, key: K, value: V) {
+    if map.len() >= limit {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
+impl Store {
+    /// A user's email, remembered once read.
+    async fn email_of(&self, db: &impl ConnectionTrait, company: CompanyId, user: UserId) -> Result<Option<String>> {
+        if let Some(email) = self.cache()?.emails.get(&(company, user)) {
+            return Ok(Some(email.clone()));
         }
-        self.runs.insert(id, run);
+        let email = sql::one(
+            db,
+            self.backend(),
+            "SELECT email FROM users WHERE company_id = $1 AND id = $2",
+            vec![int(company.0), int(user.0)],
+        )
+        .await?
+        .map(|row| row.try_get_by_index::<String>(0))
+        .transpose()?;
+        if let Some(email) = &email {
+            insert_bounded(&mut self.cache()?.emails, CACHED_PEOPLE, (company, user), email.clone());
+        }
+        Ok(email)
+    }
+
+    /// The user with an email (lower case), remembered once found.
+    async fn user_with_email(&self, db: &impl ConnectionTrait, company: CompanyId, email: &str) -> Result<Option<i64>> {
+        let key = (company, email.to_owned());
+        if let Some(user) = self.cache()?.users.get(&key) {
+            return Ok(Some(*user));
+        }
+        let found = sql::one(
+            db,
+            self.backend(),
+            "SELECT id FROM users WHERE company_id = $1 AND email = $2",
+            vec![int(company.0), text(email)],
+        )
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?;
+        if let Some(user) = found {
+            insert_bounded(&mut self.cache()?.users, CACHED_PEOPLE, key, user);
+        }
+        Ok(found)
     }
 }
 
@@ -652,15 +662,12 @@ impl Store {
             if entry.instance.status.is_final() {
                 continue;
             }
-            if cache.instances.len() >= CACHED_INSTANCES {
-                cache.instances.clear();
-            }
             entry.revision = entry.new_revision;
             entry.dirty = false;
-            cache.instances.insert(id, entry);
+            insert_bounded(&mut cache.instances, CACHED_INSTANCES, id, entry);
         }
         for run in created {
-            cache.remember_run(run.id.0, (run.company, run.instance, run.seq));
+            insert_bounded(&mut cache.runs, CACHED_RUNS, run.id.0, (run.company, run.instance, run.seq));
         }
     }
 }
@@ -730,15 +737,6 @@ impl AuditEvent {
         };
         Self { kind, detail }
     }
-}
-
-/// What a batch looked up once and reuses for every command.
-#[derive(Default)]
-struct Lookups {
-    /// Active version and definition by (company, definition key).
-    definitions: HashMap<(CompanyId, String), (VersionId, Arc<Definition>)>,
-    /// Email by user.
-    emails: HashMap<(CompanyId, UserId), Option<String>>,
 }
 
 /// One loaded instance within a batch (and, between batches, in the cache).
@@ -1095,34 +1093,20 @@ impl Rows {
     /// Picks assignees for `round_robin` and `least_loaded` role tasks and for single named users.
     async fn resolve_assignees(&mut self, store: &Store, tx: &impl ConnectionTrait) -> Result<()> {
         let backend = store.backend();
-        let mut by_email: HashMap<(CompanyId, String), Option<i64>> = HashMap::new();
+        // Emails of nobody in the company, asked once per batch.
+        let mut not_users: std::collections::HashSet<(CompanyId, String)> = std::collections::HashSet::new();
         for pending in &mut self.new_runs {
             let assignee = match &pending.assignment {
                 Some(Assignment { eligible: Eligible::Users(users), .. }) if users.len() == 1 => {
                     let key = (pending.company, users[0].to_lowercase());
-                    let remembered = store.cache()?.users.get(&key).copied();
-                    match by_email.get(&key) {
-                        _ if remembered.is_some() => remembered,
-                        Some(found) => *found,
-                        None => {
-                            let row = sql::one(
-                                tx,
-                                backend,
-                                "SELECT id FROM users WHERE company_id = $1 AND email = $2",
-                                vec![int(pending.company.0), text(&key.1)],
-                            )
-                            .await?;
-                            let found = row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?;
-                            if let Some(user) = found {
-                                let mut cache = store.cache()?;
-                                if cache.users.len() >= CACHED_PEOPLE {
-                                    cache.users.clear();
-                                }
-                                cache.users.insert(key.clone(), user);
-                            }
-                            by_email.insert(key, found);
-                            found
+                    if not_users.contains(&key) {
+                        None
+                    } else {
+                        let found = store.user_with_email(tx, key.0, &key.1).await?;
+                        if found.is_none() {
+                            not_users.insert(key);
                         }
+                        found
                     }
                 }
                 Some(Assignment { eligible: Eligible::Role(role), policy }) if *policy != AssignPolicy::Pool => {
@@ -1171,7 +1155,7 @@ impl Rows {
     }
 
     /// Each ticket's last status in the batch.
-    fn ticket_status_rows(&mut self, now: i64) -> Vec<Value> {
+    fn last_ticket_status(&mut self) -> Vec<(CompanyId, TicketId, InstanceStatus)> {
         let mut last: Vec<(CompanyId, TicketId, InstanceStatus)> = Vec::new();
         for (company, ticket, status) in self.ticket_status.drain(..) {
             match last.iter_mut().find(|(_, t, _)| *t == ticket) {
@@ -1179,11 +1163,7 @@ impl Rows {
                 None => last.push((company, ticket, status)),
             }
         }
-        last.into_iter()
-            .map(|(company, ticket, status)| {
-                row! { "company_id": company.0, "id": ticket.0, "status": status.as_str(), "updated_at": now }
-            })
-            .collect()
+        last
     }
 
     /// The command and company of each new run, by (instance, seq).
@@ -1205,7 +1185,13 @@ impl Rows {
         now: i64,
     ) -> Result<Vec<CreatedRun>> {
         let owners = self.owners();
-        let ticket_status = self.ticket_status_rows(now);
+        let ticket_status: Vec<Value> = self
+            .last_ticket_status()
+            .into_iter()
+            .map(|(company, ticket, status)| {
+                row! { "company_id": company.0, "id": ticket.0, "status": status.as_str(), "updated_at": now }
+            })
+            .collect();
         let batch = json!({
             "tickets": self.tickets,
             "instances": self.instances,
@@ -1279,18 +1265,12 @@ impl Rows {
         sql::bulk_insert(tx, backend, "audit_events", AUDIT_INSERT, std::mem::take(&mut self.audit), None).await?;
         sql::bulk_insert(tx, backend, "ticket_errors", ERROR_INSERT, std::mem::take(&mut self.errors), None).await?;
         sql::bulk_insert(tx, backend, "jobs", JOB_INSERT, std::mem::take(&mut self.jobs), None).await?;
-        for ticket in self.ticket_status_rows(now) {
-            let cell = |name: &str| ticket.get(name).cloned().unwrap_or(Value::Null);
+        for (company, ticket, status) in self.last_ticket_status() {
             sql::exec(
                 tx,
                 backend,
                 "UPDATE tickets SET status = $3, updated_at = $4 WHERE company_id = $1 AND id = $2",
-                vec![
-                    int(cell("company_id").as_i64().unwrap_or_default()),
-                    int(cell("id").as_i64().unwrap_or_default()),
-                    text(cell("status").as_str().unwrap_or_default()),
-                    int(now),
-                ],
+                vec![int(company.0), int(ticket.0), text(status.as_str()), int(now)],
             )
             .await?;
         }

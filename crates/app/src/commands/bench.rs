@@ -100,23 +100,21 @@ pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
     if let Some(url) = &args.postgres {
         targets.push(("postgres".to_owned(), url.clone()));
     }
-    {
-        for (database, url) in targets {
-            let figure = persisted_run(&database, &url, args).await?;
-            if !args.json {
-                println!(
-                    "persisted  {:<18} {:>10.0} instances/s {:>11.0} completions/s | raw INSERT+UPDATE tx {:>8.0}/s | engine/raw {:.2}x ({} instances, {} clients)",
-                    figure.database,
-                    figure.instances_per_second,
-                    figure.completions_per_second,
-                    figure.raw_transactions_per_second,
-                    figure.ratio_engine_to_raw,
-                    figure.instances,
-                    figure.concurrency
-                );
-            }
-            persisted.push(figure);
+    for (database, url) in targets {
+        let figure = persisted_run(&database, &url, args).await?;
+        if !args.json {
+            println!(
+                "persisted  {:<18} {:>10.0} instances/s {:>11.0} completions/s | raw INSERT+UPDATE tx {:>8.0}/s | engine/raw {:.2}x ({} instances, {} clients)",
+                figure.database,
+                figure.instances_per_second,
+                figure.completions_per_second,
+                figure.raw_transactions_per_second,
+                figure.ratio_engine_to_raw,
+                figure.instances,
+                figure.concurrency
+            );
         }
+        persisted.push(figure);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json!({"in_memory": memory, "persisted": persisted}))?);
