@@ -7,14 +7,14 @@
 //! worthless after it.
 
 use crate::AppState;
-use crate::error::{WebError, WebResult};
+use crate::error::{WebError, WebResult, failed, form_back};
 use crate::layout::{self, Page};
 use crate::posted::Posted;
 use axum::Form;
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -251,7 +251,9 @@ pub async fn login_get(Query(query): Query<LoginQuery>) -> Markup {
     layout::bare_page("Sign in", login_form("", &safe_next(query.next.as_deref()), None))
 }
 
-#[derive(Deserialize)]
+/// A missing field reads as empty, so it is a failed sign-in like any other.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct LoginForm {
     email: String,
     password: String,
@@ -270,7 +272,7 @@ pub async fn login_post(
         let minutes = wait.as_secs().div_ceil(60);
         let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
         let page = layout::bare_page("Sign in", login_form(&form.email, &next, Some(&message)));
-        return Ok((axum::http::StatusCode::TOO_MANY_REQUESTS, page).into_response());
+        return Ok(failed(StatusCode::TOO_MANY_REQUESTS, message, page));
     }
     // PostgreSQL cannot compare text holding NUL; no account has one.
     let candidate = if form.email.contains('\0') { None } else { state.store.login_candidate(&form.email).await? };
@@ -282,11 +284,9 @@ pub async fn login_post(
         .map_err(|e| WebError::Internal(e.to_string()))?;
     let Some(candidate) = candidate.filter(|_| matches) else {
         state.throttle.record_failure(&form.email, address);
-        let page = layout::bare_page(
-            "Sign in",
-            login_form(&form.email, &next, Some("That email and password do not match an account.")),
-        );
-        return Ok((axum::http::StatusCode::UNAUTHORIZED, page).into_response());
+        let message = "That email and password do not match an account.";
+        let page = layout::bare_page("Sign in", login_form(&form.email, &next, Some(message)));
+        return Ok(failed(StatusCode::UNAUTHORIZED, message, page));
     };
     state.throttle.record_success(&form.email);
     let token = random_token(32);
@@ -385,8 +385,7 @@ pub async fn password_post(State(state): State<AppState>, posted: Posted) -> Web
         None
     };
     let Some(hash) = hashed else {
-        let page = Page::new("Change password", user, password_form(user, &problems, false));
-        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return Ok(form_back(Page::new("Change password", user, password_form(user, &problems, false)), &problems));
     };
     state.store.set_password_hash(user.company(), user.id(), &hash).await?;
     state.store.delete_other_sessions(user.company(), user.id(), &user.token_hash).await?;

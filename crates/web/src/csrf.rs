@@ -7,10 +7,11 @@
 //!    refuses a form without the right one. This covers browsers that send
 //!    neither header.
 
+use crate::error::failed;
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 pub const FIELD: &str = "_csrf";
 
@@ -19,10 +20,13 @@ pub async fn check_origin(request: Request, next: Next) -> Response {
     if is_safe(request.method()) || same_origin(request.headers()) {
         return next.run(request).await;
     }
-    (StatusCode::FORBIDDEN, crate::layout::bare_page("Not allowed", maud::html! {
-        p { "This form was sent from another site, so it was refused. Open TicketFlower directly and try again." }
-    }))
-        .into_response()
+    let page = crate::layout::bare_page(
+        "Not allowed",
+        maud::html! {
+            p { "This form was sent from another site, so it was refused. Open TicketFlower directly and try again." }
+        },
+    );
+    failed(StatusCode::FORBIDDEN, "not allowed: this form was sent from another site", page)
 }
 
 /// Refuses URLs carrying an encoded NUL (`%00`): PostgreSQL cannot compare
@@ -30,16 +34,9 @@ pub async fn check_origin(request: Request, next: Next) -> Response {
 pub async fn refuse_nul(request: Request, next: Next) -> Response {
     let uri = request.uri().to_string();
     if uri.to_ascii_lowercase().contains("%00") {
-        return (
-            StatusCode::BAD_REQUEST,
-            crate::layout::bare_page(
-                "Bad request",
-                maud::html! {
-                    p { "The address contains a NUL character." }
-                },
-            ),
-        )
-            .into_response();
+        let page =
+            crate::layout::bare_page("Bad request", maud::html! { p { "The address contains a NUL character." } });
+        return failed(StatusCode::BAD_REQUEST, "the address contains a NUL character", page);
     }
     next.run(request).await
 }

@@ -79,8 +79,23 @@ impl ParsedForm {
     /// out (the reading problem already says what is wrong there). Empty means valid.
     /// Attach file references first: a required file field is absent until then.
     pub fn validate(&self, schema: &Schema) -> Vec<Problem> {
+        self.validate_value(schema, &self.value)
+    }
+
+    /// [`Self::validate`] as if every upload were stored already (a stand-in
+    /// reference at its pointer), so the whole form can be checked before any
+    /// file is written.
+    pub fn validate_before_storing(&self, schema: &Schema) -> Vec<Problem> {
+        let mut value = self.value.clone();
+        for (pointer, upload) in &self.files {
+            set_pointer(&mut value, pointer, file_reference(0, upload));
+        }
+        self.validate_value(schema, &value)
+    }
+
+    fn validate_value(&self, schema: &Schema, value: &Value) -> Vec<Problem> {
         let mut problems = self.problems.clone();
-        if let Err(found) = schema.validate(&self.value) {
+        if let Err(found) = schema.validate(value) {
             for problem in found {
                 let pointer = located(&problem).0;
                 let covered = self.problems.iter().any(|mine| {
@@ -172,6 +187,14 @@ pub fn set_pointer(target: &mut Value, pointer: &str, new: Value) -> bool {
 pub fn problems_at<'a>(problems: &'a [Problem], pointer: &str) -> impl Iterator<Item = &'a Problem> {
     let pointer = pointer.to_owned();
     problems.iter().filter(move |problem| located(problem).0 == pointer)
+}
+
+/// The JSON Pointer of the field a problem belongs to (see [`problems_at`]) and
+/// the name of its top-level field, if it is below the root.
+pub fn field_of(problem: &Problem) -> (String, Option<String>) {
+    let pointer = located(problem).0;
+    let field = child_token(&pointer, "");
+    (pointer, field)
 }
 
 /// True when the schema has a file field anywhere, so the form needs `enctype="multipart/form-data"`.

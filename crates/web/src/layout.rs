@@ -12,30 +12,23 @@ use ticketflower_store::Permission;
 pub const CSS: &str = include_str!("../assets/app.css");
 pub const JS: &str = include_str!("../assets/app.js");
 
-/// A full page for a logged-in user.
+/// A full page for a logged-in user (an error status comes from
+/// [`crate::error::failed`] or [`crate::error::form_back`]).
 pub struct Page {
     title: String,
     body: Markup,
     nav: Markup,
-    status: axum::http::StatusCode,
 }
 
 impl Page {
     pub fn new(title: impl Into<String>, user: &CurrentUser, body: Markup) -> Self {
-        Self { title: title.into(), body, nav: navigation(user), status: axum::http::StatusCode::OK }
-    }
-
-    /// The same page with another status (a form sent back with errors is 422).
-    pub fn with_status(mut self, status: axum::http::StatusCode) -> Self {
-        self.status = status;
-        self
+        Self { title: title.into(), body, nav: navigation(user) }
     }
 }
 
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
-        let markup = shell(&self.title, Some(self.nav), self.body);
-        (self.status, markup).into_response()
+        shell(&self.title, Some(self.nav), self.body).into_response()
     }
 }
 

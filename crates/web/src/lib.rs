@@ -2,9 +2,10 @@
 //!
 //! `ui/` holds the HTML pages, one module per area (route files mirror URLs);
 //! [`auth`] owns sessions and who is asking, [`csrf`] the cross-site checks,
-//! [`error`] the one mapping from errors to responses, [`layout`] the page
-//! shell. Handlers ask the store, which asks the core engine to decide; no
-//! handler holds workflow rules of its own.
+//! [`error`] the one mapping from errors to responses (a page, or JSON for a
+//! client whose `Accept` prefers it), [`layout`] the page shell. Handlers ask
+//! the store, which asks the core engine to decide; no handler holds workflow
+//! rules of its own.
 
 pub mod auth;
 pub mod csrf;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(layout::security_headers))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(25 * 1024 * 1024))
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(error::negotiate))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -44,6 +44,9 @@ on_both_backends! {
     instance_changes_arrive_as_server_sent_events => live_updates;
     no_input_makes_a_server_error => junk_never_500s;
     a_ticket_form_takes_file_uploads_and_keeps_nothing_when_invalid => ticket_files;
+    an_invalid_ticket_form_is_listed_as_json_when_json_is_asked_for => invalid_ticket_form_as_json;
+    an_invalid_task_output_is_listed_as_json_and_the_task_stays_open => invalid_task_output_as_json;
+    not_found_forbidden_and_login_required_are_json_when_json_is_asked_for => errors_as_json;
 }
 
 /// Every route the application declares, read from its source, so a new
@@ -242,6 +245,152 @@ async fn invalid_ticket_form(app: &App) {
     assert!(sent.body.contains("value=\"ab\""), "what was typed is kept: {}", sent.body);
     let after = author.get_ok("/tickets").await.matches("href=\"/tickets/").count();
     assert_eq!(before, after, "nothing was created");
+}
+
+/// What Firefox and Chrome send with a page request.
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+async fn invalid_ticket_form_as_json(app: &App) {
+    let company = app.store.company_by_name(&app.a.name).await.unwrap().unwrap();
+    let tickets_before = app.store.count_rows(company, "tickets").await.unwrap();
+    let author = app.json_client_for(&app.a, "author").await;
+    let path = "/tickets/new/document-edit/edit-request";
+    let missing = author.post_form(path, &[("title", ""), ("submitted_doc", "")]).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", missing.body);
+    let body = missing.json_error();
+    assert_eq!(body["error"], "invalid input");
+    assert_eq!(missing.problem_pointers(), ["/submitted_doc", "/title"], "one problem per field: {body}");
+    assert_eq!(body["problems"][0]["field"], body["problems"][0]["pointer"].as_str().unwrap()[1..]);
+    let short = author.post_form(path, &[("title", "ab")]).await;
+    assert_eq!(short.problem_pointers(), ["/submitted_doc", "/title"], "{}", short.body);
+
+    // A choice outside the enum is listed beside the missing and too-short fields.
+    let support = app.json_client_for(&app.a, "support").await;
+    let path = "/tickets/new/customer-support/support-request";
+    let fields = [("subject", "ab"), ("description", ""), ("priority", "urgent")];
+    let sent = support.post_form(path, &fields).await;
+    assert_eq!(sent.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", sent.body);
+    assert_eq!(sent.problem_pointers(), ["/description", "/priority", "/subject"], "{}", sent.body);
+
+    // A browser still gets the form back, every problem beside its field.
+    let browser = Client::accepting(&app.base, BROWSER_ACCEPT);
+    let login = app.a.login("support");
+    browser.login(&login.email, &login.password).await;
+    let page = browser.post_form(path, &fields).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
+    for field in ["subject", "description", "priority"] {
+        assert!(page.body.contains(&format!("id=\"error-{field}-0\"")), "{field}: {}", page.body);
+    }
+    assert_eq!(app.store.count_rows(company, "tickets").await.unwrap(), tickets_before, "nothing was created");
+}
+
+async fn invalid_task_output_as_json(app: &App) {
+    let company = app.store.company_by_name(&app.a.name).await.unwrap().unwrap();
+    let new_ticket = |definition: &str, ticket_type: &str, fields: serde_json::Value| ticketflower_store::NewTicket {
+        definition: definition.into(),
+        ticket_type: ticket_type.into(),
+        fields,
+        creator: None,
+    };
+    let open_run = |runs: &[ticketflower_store::RunView], task: &str| {
+        runs.iter().find(|r| r.task == task && r.status == "OPEN").cloned()
+    };
+
+    // A form task: a choice outside the enum, then two missing answers.
+    let fields = serde_json::json!({"subject": "Printer jam", "description": "It beeps."});
+    let instance = app
+        .store
+        .create_ticket(company, new_ticket("customer-support", "support-request", fields))
+        .await
+        .unwrap()
+        .instance;
+    let support = app.json_client_for(&app.a, "support").await;
+    let run = |task: &'static str| async move {
+        let view = app.store.instance(company, instance).await.unwrap();
+        open_run(&view.runs, task).unwrap_or_else(|| panic!("{task} is open: {:?}", view.runs))
+    };
+    let triage = run("triage").await;
+    let sent = support.post_form(&format!("/tasks/{}/complete", triage.id.0), &[("category", "urgent")]).await;
+    assert_eq!(sent.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", sent.body);
+    assert_eq!(sent.problem_pointers(), ["/category"]);
+    assert_eq!(run("triage").await.id, triage.id, "the task stays open");
+    let done = support.post_form(&format!("/tasks/{}/complete", triage.id.0), &[("category", "billing")]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let respond = run("respond").await;
+    let sent = support
+        .post_form(&format!("/tasks/{}/complete", respond.id.0), &[("resolution", ""), ("customer_reply", " ")])
+        .await;
+    assert_eq!(sent.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", sent.body);
+    assert_eq!(sent.problem_pointers(), ["/customer_reply", "/resolution"], "{}", sent.body);
+    let still = run("respond").await;
+    assert!(still.id == respond.id && still.output.is_none(), "the task stays open: {still:?}");
+
+    // An approval from the pool: a decision that is not one is refused before
+    // the task is claimed, so it stays in the pool.
+    let order = serde_json::from_str(include_str!("../../../examples/data/order-fulfilment.ticket.json")).unwrap();
+    let created = app.store.create_ticket(company, new_ticket("order-fulfilment", "order", order)).await.unwrap();
+    let view = app.store.instance(company, created.instance).await.unwrap();
+    let approval = open_run(&view.runs, "approve_order").unwrap();
+    assert_eq!(approval.assignee, None, "a pool task");
+    let manager = app.json_client_for(&app.a, "manager").await;
+    let sent = manager
+        .post_form(&format!("/tasks/{}/complete", approval.id.0), &[("decision", "maybe"), ("comment", "hmm")])
+        .await;
+    assert_eq!(sent.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", sent.body);
+    assert_eq!(sent.problem_pointers(), ["/decision"]);
+    let view = app.store.instance(company, created.instance).await.unwrap();
+    let after = open_run(&view.runs, "approve_order").expect("still open");
+    assert_eq!(after.assignee, None, "not claimed either");
+}
+
+async fn errors_as_json(app: &App) {
+    let ids = app.a_objects().await;
+    // Another company's ids: 404.
+    let intruder = app.json_client_for(&app.b, "owner").await;
+    for response in [
+        intruder.get(&format!("/tickets/{}", ids.ticket)).await,
+        intruder.post_form(&format!("/tickets/{}/comments", ids.ticket), &[("body", "hi")]).await,
+        intruder.post_form(&format!("/tasks/{}/complete", ids.run), &[("questions", "x")]).await,
+    ] {
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{}", response.body);
+        assert_eq!(response.json_error(), serde_json::json!({"status": 404, "error": "not found"}));
+    }
+    // Without the permission: 403.
+    let author = app.json_client_for(&app.a, "author").await;
+    let response = author.get("/admin/users").await;
+    assert_eq!(response.status, StatusCode::FORBIDDEN);
+    let error = response.json_error()["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("company_admin"), "{error}");
+    let forged = author.post_raw("/tickets/new/document-edit/edit-request", &[("title", "x")], None, None).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    forged.json_error();
+    // Without a session: 401 instead of the way to the sign-in page.
+    let anonymous = Client::accepting(&app.base, "application/json");
+    for response in [anonymous.get("/inbox").await, anonymous.post_raw("/logout", &[], None, None).await] {
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{}", response.body);
+        assert!(response.headers.get("location").is_none());
+        assert_eq!(response.json_error(), serde_json::json!({"status": 401, "error": "login required"}));
+    }
+    let wrong = anonymous.post_login(&app.a.login("editor").email, "not the password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    wrong.json_error();
+    // What axum refuses by itself is JSON too.
+    let owner = app.json_client_for(&app.a, "owner").await;
+    for (path, status) in [("/tasks/abc", StatusCode::BAD_REQUEST), ("/no/such/page", StatusCode::NOT_FOUND)] {
+        let response = owner.get(path).await;
+        assert_eq!(response.status, status, "{path}: {}", response.body);
+        response.json_error();
+    }
+    // Successes stay as they are, and a browser still gets pages and redirects.
+    assert!(owner.get_ok("/inbox").await.contains("<html"));
+    let browser = Client::accepting(&app.base, BROWSER_ACCEPT);
+    let response = browser.get("/inbox").await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER);
+    assert!(response.location.starts_with("/login"), "{}", response.location);
+    let response = Client::new(&app.base).get("/no/such/page").await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    assert!(response.headers.get("content-type").is_none_or(|t| t != "application/json"));
 }
 
 async fn csrf_is_enforced(app: &App) {
@@ -690,9 +839,21 @@ async fn junk_never_500s(app: &App) {
         ]
         .map(str::to_owned),
     );
-    for path in posts {
-        let response = owner.post_form(&path, junk).await;
-        assert!(response.status.as_u16() < 500, "POST {path} answered {}: {}", response.status, response.body);
+    // The junk once with a NUL, refused as the form is read, and once without,
+    // so each handler's own checks run; each time from a browser and from a
+    // client that asks for JSON, to which every refusal is JSON.
+    let readable = [&[("title", "<script>alert(1)</script>")], &junk[1..]].concat();
+    let json = app.json_client_for(&app.a, "owner").await;
+    for fields in [junk, readable.as_slice()] {
+        for path in &posts {
+            for (client, asks_json) in [(&owner, false), (&json, true)] {
+                let response = client.post_form(path, fields).await;
+                assert!(response.status.as_u16() < 500, "POST {path} answered {}: {}", response.status, response.body);
+                if asks_json && response.status.is_client_error() {
+                    response.json_error();
+                }
+            }
+        }
     }
     for path in [
         "/tickets?before=abc&from=yesterday&assignee=-5&q=%22%28%2A",
@@ -701,8 +862,13 @@ async fn junk_never_500s(app: &App) {
         "/tasks/abc",
         "/tickets/99999999999999999999",
     ] {
-        let response = owner.get(path).await;
-        assert!(response.status.as_u16() < 500, "GET {path} answered {}: {}", response.status, response.body);
+        for (client, asks_json) in [(&owner, false), (&json, true)] {
+            let response = client.get(path).await;
+            assert!(response.status.as_u16() < 500, "GET {path} answered {}: {}", response.status, response.body);
+            if asks_json && response.status.is_client_error() {
+                response.json_error();
+            }
+        }
     }
 }
 

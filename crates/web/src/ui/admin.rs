@@ -3,11 +3,10 @@
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{WebError, WebResult};
+use crate::error::{WebError, WebResult, form_back};
 use crate::layout::{Page, csrf_field};
 use crate::posted::Posted;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use ticketflower_core::Problem;
@@ -103,6 +102,7 @@ fn new_user_form(user: &CurrentUser, roles: &[RoleView], input: &NewUserInput, p
                 (errors_at(problems, "/password"))
             }
             (access_fields(roles, &input.permissions, &input.roles))
+            (errors_at(problems, "/permissions"))
             (errors_at(problems, "/roles"))
             button.button.primary type="submit" { "Add user" }
         }
@@ -166,7 +166,7 @@ pub async fn users_post(State(state): State<AppState>, posted: Posted) -> WebRes
         div.alert.alert-error role="alert" { "The user was not added; please correct the marked fields." }
         (new_user_form(user, &roles, &input, &problems))
     };
-    Ok(Page::new("Add a user", user, body).with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response())
+    Ok(form_back(Page::new("Add a user", user, body), &problems))
 }
 
 fn user_page(user: &CurrentUser, person: &UserSummary, roles: &[RoleView]) -> Markup {
@@ -271,8 +271,7 @@ pub async fn roles_post(State(state): State<AppState>, posted: Posted) -> WebRes
         Err(other) => return Err(other.into()),
     };
     let roles = state.store.list_roles(user.company()).await?;
-    let page = Page::new("Roles", user, roles_page(user, &roles, &problems, key, title));
-    Ok(page.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response())
+    Ok(form_back(Page::new("Roles", user, roles_page(user, &roles, &problems, key, title)), &problems))
 }
 
 pub async fn role_post(State(state): State<AppState>, Path(id): Path<i64>, posted: Posted) -> WebResult<Response> {
@@ -361,8 +360,7 @@ pub async fn secrets_post(State(state): State<AppState>, posted: Posted) -> WebR
             Err(other) => return Err(other.into()),
         };
     let secrets = listed_secrets(&state, user).await?;
-    let page = Page::new("Secrets", user, secrets_page(user, &secrets, &problems, name));
-    Ok(page.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response())
+    Ok(form_back(Page::new("Secrets", user, secrets_page(user, &secrets, &problems, name)), &problems))
 }
 
 pub async fn secret_delete_post(

@@ -20,7 +20,7 @@
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{WebError, WebResult};
+use crate::error::{WebError, WebResult, failed, form_back};
 use crate::layout::{Page, csrf_field, status_pill, time};
 use crate::posted::Posted;
 use axum::extract::{Path, State};
@@ -36,8 +36,8 @@ use ticketflower_assistant::designer::{
     CompanyContext, DesignEvent, Designer, DesignerOptions, Outcome, Proposal, RoleHolders, WorkflowSummary,
 };
 use ticketflower_assistant::{Message, ProviderError};
-use ticketflower_core::Definition;
 use ticketflower_core::diagram::{self, DiagramOptions};
+use ticketflower_core::{Definition, Problem};
 use ticketflower_store::{ConversationId, NewMessage, Permission, StoreError, StoredMessage};
 
 pub mod settings;
@@ -298,7 +298,7 @@ pub async fn create_post(State(state): State<AppState>, headers: HeaderMap, post
         Err(problem) => {
             let designer = designer(&state, &user).await?;
             let page = index_page(&state, &user, &designer, posted.text("text"), Some(problem)).await?;
-            return Ok(page.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response());
+            return Ok(form_back(page, &[Problem::error("/text", problem)]));
         }
     };
     if wants_stream(&headers) {
@@ -308,8 +308,9 @@ pub async fn create_post(State(state): State<AppState>, headers: HeaderMap, post
         Ok(id) => Ok(Redirect::to(&format!("/assistant/conversations/{id}#latest")).into_response()),
         Err(error) => {
             let designer = designer(&state, &user).await?;
-            let page = index_page(&state, &user, &designer, &text, Some(&error.to_string())).await?;
-            Ok(page.with_status(StatusCode::BAD_GATEWAY).into_response())
+            let error = error.to_string();
+            let page = index_page(&state, &user, &designer, &text, Some(&error)).await?;
+            Ok(failed(StatusCode::BAD_GATEWAY, error, page))
         }
     }
 }
@@ -613,7 +614,7 @@ pub async fn message_post(
         Err(problem) => {
             let configured = designer(&state, &user).await?.is_ok();
             let page = conversation_page(&user, &summary, &messages, configured, posted.text("text"), Some(problem));
-            return Ok(page.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response());
+            return Ok(form_back(page, &[Problem::error("/text", problem)]));
         }
     };
     if wants_stream(&headers) {
@@ -623,8 +624,9 @@ pub async fn message_post(
         Ok(id) => Ok(Redirect::to(&format!("/assistant/conversations/{id}#latest")).into_response()),
         Err(error) => {
             let configured = designer(&state, &user).await?.is_ok();
-            let page = conversation_page(&user, &summary, &messages, configured, &text, Some(&error.to_string()));
-            Ok(page.with_status(StatusCode::BAD_GATEWAY).into_response())
+            let error = error.to_string();
+            let page = conversation_page(&user, &summary, &messages, configured, &text, Some(&error));
+            Ok(failed(StatusCode::BAD_GATEWAY, error, page))
         }
     }
 }

@@ -7,11 +7,10 @@
 use super::definition_documents::{problem_list, to_yaml};
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{WebError, WebResult};
+use crate::error::{WebError, WebResult, form_back};
 use crate::layout::{Page, csrf_field};
 use crate::posted::Posted;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::{Map, Value, json};
@@ -389,6 +388,5 @@ async fn save(state: &AppState, posted: Posted, key: Option<String>) -> WebResul
             Err(other) => return Err(other.into()),
         }
     }
-    let page = Page::new("Edit workflow", user, editor(user, &action, &draft, &problems, creating));
-    Ok(page.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response())
+    Ok(form_back(Page::new("Edit workflow", user, editor(user, &action, &draft, &problems, creating)), &problems))
 }

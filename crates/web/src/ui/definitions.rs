@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{WebError, WebResult};
+use crate::error::{WebError, WebResult, form_back};
 use crate::forms;
 use crate::layout::{Page, status_pill, time};
 use axum::extract::{Path, State};
@@ -276,9 +276,9 @@ pub async fn upload_post(State(state): State<AppState>, posted: crate::posted::P
     let document = match ticketflower_core::document::parse(&text, syntax) {
         Ok(document) => document,
         Err(problem) => {
-            let problems = super::definition_documents::problem_list(&[problem]);
-            let page = Page::new("Upload a workflow", user, upload_form(user, &text, Some(problems)));
-            return Ok(page.with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY).into_response());
+            let shown = super::definition_documents::problem_list(std::slice::from_ref(&problem));
+            let page = Page::new("Upload a workflow", user, upload_form(user, &text, Some(shown)));
+            return Ok(form_back(page, &[problem]));
         }
     };
     match state.store.import_definition(user.company(), &document, Some(user.id())).await {
@@ -290,7 +290,7 @@ pub async fn upload_post(State(state): State<AppState>, posted: crate::posted::P
         Err(ticketflower_store::StoreError::Invalid(problems)) => {
             let annotated = super::definition_documents::annotated(&document, &problems);
             let page = Page::new("Upload a workflow", user, upload_form(user, &text, Some(annotated)));
-            Ok(page.with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY).into_response())
+            Ok(form_back(page, &problems))
         }
         Err(other) => Err(other.into()),
     }

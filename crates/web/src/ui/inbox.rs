@@ -4,12 +4,11 @@
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{WebError, WebResult};
+use crate::error::{WebError, WebResult, form_back};
 use crate::forms;
 use crate::layout::{Page, csrf_field, status_pill, time};
 use crate::posted::Posted;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::{Value, json};
@@ -249,6 +248,8 @@ pub async fn complete_post(State(state): State<AppState>, Path(run): Path<i64>, 
     }
     let definition = state.store.definition(user.company(), detail.version_id).await?;
     let task = definition.task(&detail.run.task).ok_or(WebError::NotFound)?;
+    // The output is checked in full before the task is claimed, so an invalid
+    // one changes nothing.
     let (output, raw, problems) = if task.kind == TaskKind::Approval {
         let decision = posted.text("decision");
         let comment = posted.text("comment").trim();
@@ -256,14 +257,19 @@ pub async fn complete_post(State(state): State<AppState>, Path(run): Path<i64>, 
         if !comment.is_empty() {
             output["comment"] = json!(comment);
         }
-        (output.clone(), output, Vec::new())
+        let problems =
+            task.output_schema.as_ref().and_then(|schema| schema.validate(&output).err()).unwrap_or_default();
+        (output.clone(), output, problems)
     } else {
         let parsed = forms::parse_fields(&output_schema(task), &posted.pairs, posted.uploads.clone(), "");
-        (parsed.value, parsed.raw, parsed.problems)
+        let problems = match &task.output_schema {
+            Some(schema) => parsed.validate(schema),
+            None => parsed.problems,
+        };
+        (parsed.value, parsed.raw, problems)
     };
     if !problems.is_empty() {
-        let page = task_page(&state, user, &detail, &raw, &problems).await?;
-        return Ok(page.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response());
+        return Ok(form_back(task_page(&state, user, &detail, &raw, &problems).await?, &problems));
     }
     // Claim on completion when the task was still in the pool.
     if detail.run.assignee.is_none() {
@@ -287,8 +293,7 @@ pub async fn complete_post(State(state): State<AppState>, Path(run): Path<i64>, 
             Ok(Redirect::to(&target).into_response())
         }
         Err(StoreError::Engine(EngineError::InvalidOutput(problems))) => {
-            let page = task_page(&state, user, &detail, &raw, &problems).await?;
-            Ok(page.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response())
+            Ok(form_back(task_page(&state, user, &detail, &raw, &problems).await?, &problems))
         }
         Err(other) => Err(other.into()),
     }

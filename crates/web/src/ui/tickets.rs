@@ -4,12 +4,12 @@
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::{WebError, WebResult};
+use crate::error::{WebError, WebResult, form_back};
 use crate::forms;
 use crate::layout::{self, Page, csrf_field, status_pill, time};
 use crate::posted::Posted;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -292,23 +292,17 @@ pub async fn new_post(
     let ticket_type = &definition.tickets[index];
     let schema = ticket_type.fields.source();
     let parsed = forms::parse_fields(schema, &posted.pairs, posted.uploads.clone(), "");
-    let send_back = |problems: &[ticketflower_core::Problem], raw: &Value| {
-        let body = ticket_form(user, &definition_key, ticket_type, raw, problems);
-        Page::new(ticket_type.title.clone(), user, body).with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response()
+    let send_back = |problems: &[ticketflower_core::Problem]| {
+        let body = ticket_form(user, &definition_key, ticket_type, &parsed.raw, problems);
+        form_back(Page::new(ticket_type.title.clone(), user, body), problems)
     };
-    if !parsed.problems.is_empty() {
-        return Ok(send_back(&parsed.problems, &parsed.raw));
+    // Check the whole form before any file is written, so an invalid ticket
+    // leaves nothing behind.
+    let problems = parsed.validate_before_storing(&ticket_type.fields);
+    if !problems.is_empty() {
+        return Ok(send_back(&problems));
     }
     let mut fields = parsed.value;
-    // Check the rest of the form before any file is written, so an invalid
-    // ticket leaves nothing behind.
-    let mut placeholder = fields.clone();
-    for (pointer, upload) in &parsed.files {
-        forms::set_pointer(&mut placeholder, pointer, forms::file_reference(0, upload));
-    }
-    if let Err(problems) = ticket_type.fields.validate(&placeholder) {
-        return Ok(send_back(&problems, &parsed.raw));
-    }
     let mut stored_files = Vec::new();
     for (pointer, upload) in &parsed.files {
         let id = store_upload(&state, user, None, upload).await?;
@@ -330,7 +324,7 @@ pub async fn new_post(
     let created = match created {
         Ok(created) => created,
         Err(StoreError::Invalid(problems)) | Err(StoreError::Engine(EngineError::InvalidTicket(problems))) => {
-            return Ok(send_back(&problems, &parsed.raw));
+            return Ok(send_back(&problems));
         }
         Err(other) => return Err(other.into()),
     };

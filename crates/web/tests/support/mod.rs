@@ -91,6 +91,14 @@ impl App {
         client
     }
 
+    /// A client logged in as `who@` that asks for JSON (`Accept: application/json`) on every request.
+    pub async fn json_client_for(&self, company: &Company, who: &str) -> Client {
+        let login = company.login(who);
+        let client = Client::accepting(&self.base, "application/json");
+        client.login(&login.email, &login.password).await;
+        client
+    }
+
     /// Objects of company A for isolation tests: a ticket with a run, a
     /// comment with a file, and a ticket error.
     pub async fn a_objects(&self) -> Objects {
@@ -259,6 +267,42 @@ pub struct Response {
     pub body: String,
 }
 
+impl Response {
+    /// The body of an error answered as JSON, checked: a JSON content type, a
+    /// `status` equal to the response's, and for 422 a non-empty `problems`
+    /// list, each with a message and, when it names a field, a pointer under it.
+    pub fn json_error(&self) -> serde_json::Value {
+        let content_type = self.headers.get(reqwest::header::CONTENT_TYPE).map(|v| v.to_str().unwrap());
+        assert_eq!(content_type, Some("application/json"), "{} {}", self.status, self.body);
+        let body: serde_json::Value =
+            serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body));
+        assert_eq!(body["status"], self.status.as_u16(), "{body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+        if self.status == StatusCode::UNPROCESSABLE_ENTITY {
+            let problems = body["problems"].as_array().unwrap_or_else(|| panic!("no problems: {body}"));
+            assert!(!problems.is_empty(), "{body}");
+            for problem in problems {
+                let pointer = problem["pointer"].as_str().unwrap();
+                assert!(problem["message"].as_str().is_some_and(|m| !m.is_empty()), "{problem}");
+                match problem["field"].as_str() {
+                    Some(field) => assert!(pointer.starts_with(&format!("/{field}")), "{problem}"),
+                    None => assert!(problem["field"].is_null() && pointer.is_empty(), "{problem}"),
+                }
+            }
+        }
+        body
+    }
+
+    /// The pointers of a 422's problems, sorted.
+    pub fn problem_pointers(&self) -> Vec<String> {
+        let body = self.json_error();
+        let mut pointers: Vec<String> =
+            body["problems"].as_array().unwrap().iter().map(|p| p["pointer"].as_str().unwrap().to_owned()).collect();
+        pointers.sort();
+        pointers
+    }
+}
+
 /// A browser-like client: keeps cookies, does not follow redirects.
 pub struct Client {
     pub base: String,
@@ -275,6 +319,20 @@ impl Client {
         install_tls();
         let http =
             reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Client { base: base.to_owned(), http }
+    }
+
+    /// A client that sends this `Accept` header on every request.
+    pub fn accepting(base: &str, accept: &'static str) -> Client {
+        install_tls();
+        let mut headers = HeaderMap::new();
+        headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static(accept));
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
         Client { base: base.to_owned(), http }
     }
 

@@ -5,11 +5,10 @@
 
 use crate::AppState;
 use crate::auth::CurrentUser;
-use crate::error::WebResult;
+use crate::error::{WebResult, form_back};
 use crate::layout::{Page, csrf_field};
 use crate::posted::Posted;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use ticketflower_assistant::provider::ProviderConfig;
@@ -208,7 +207,7 @@ pub async fn post(State(state): State<AppState>, posted: Posted) -> WebResult<Re
             user,
             settings_page(&state, user, existing.as_ref(), Some(&typed), &problems),
         );
-        return Ok(page.with_status(StatusCode::UNPROCESSABLE_ENTITY).into_response());
+        return Ok(form_back(page, &problems));
     }
     let base_url = (!typed.base_url.is_empty()).then_some(typed.base_url);
     let mut changes = vec![(PROVIDER, Some(typed.provider)), (MODEL, Some(typed.model)), (BASE_URL, base_url)];
