@@ -1,6 +1,7 @@
 //! The raw database baseline for benchmarks: one INSERT and one UPDATE per
-//! transaction, through the same driver, pool and durability settings as the
-//! engine, so `engine / raw` says what the engine's own work costs (or saves).
+//! transaction, through the same driver and durability settings as the
+//! engine's writes (on SQLite the committer's own connection, on PostgreSQL the
+//! pool), so `engine / raw` says what the engine's own work costs (or saves).
 
 use crate::sql::{self, int};
 use crate::{Result, Store};
@@ -62,6 +63,11 @@ impl Store {
             }
         }
         let started = Instant::now();
+        if let Some(writer) = &self.inner.sqlite {
+            // SQLite has one writer: the connection the committer writes on, in a loop.
+            let steps = self.with_sqlite_writer(writer, move |writer| writer.raw_step_rate(duration)).await?;
+            return Ok(steps as f64 / started.elapsed().as_secs_f64());
+        }
         let mut tasks = Vec::with_capacity(workers);
         for worker in 0..workers {
             let store = self.clone();

@@ -12,7 +12,7 @@
 //! its batch.
 
 use crate::row;
-use crate::sql::{self, Columns, Kind, int, text};
+use crate::sql::{self, Columns, Kind, Row, int, text};
 use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use serde_json::{Value, json};
@@ -26,7 +26,9 @@ use ticketflower_core::engine::{
 use tokio::sync::{mpsc, oneshot};
 
 mod postgres;
+mod sqlite;
 pub(crate) use postgres::ensure_function;
+pub(crate) use sqlite::Writer as SqliteWriter;
 
 /// An engine event for the store to decide and persist.
 #[derive(Debug, Clone)]
@@ -149,27 +151,27 @@ impl Store {
         }
     }
 
-    /// Decides and writes one batch. On PostgreSQL the reads are single
-    /// statements outside any transaction and every row is written by one call
-    /// of the group-commit function, which checks each instance's revision: one
-    /// round trip for the write, however many commands. On SQLite the batch
-    /// holds the write lock throughout, so its statements share one transaction.
+    /// Decides and writes one batch. The reads are single statements outside
+    /// any transaction (most batches read nothing: instances and runs come from
+    /// the cache); the write checks each instance's revision and is one
+    /// transaction: on PostgreSQL one call of the group-commit function (one
+    /// round trip however many commands), on SQLite one blocking call on the
+    /// committer's own connection ([`sqlite`]).
     async fn try_batch(&self, requests: &[Request]) -> Result<Vec<Result<CommandOutcome>>> {
-        let backend = self.backend();
         let now = now_millis();
-        let (mut decided, created) = if backend == DbBackend::Postgres {
-            let db = self.db();
-            let mut decided = self.decide_batch(db, requests, now).await?;
-            let rows = std::mem::take(&mut decided.rows);
-            let created = rows.write_postgres(db, &decided.loaded, now).await?;
-            (decided, created)
-        } else {
-            let write = self.write().await?;
-            let mut decided = self.decide_batch(&write.tx, requests, now).await?;
-            let rows = std::mem::take(&mut decided.rows);
-            let created = rows.write_sqlite(&write.tx, &decided.loaded, now).await?;
-            write.commit().await?;
-            (decided, created)
+        let mut decided = self.decide_batch(self.db(), requests, now).await?;
+        let rows = std::mem::take(&mut decided.rows);
+        let written = match &self.inner.sqlite {
+            None => rows.write_postgres(self.db(), &decided.loaded, now).await,
+            Some(writer) => rows.write_sqlite(self, writer, &decided.loaded, decided.first_ids, now).await,
+        };
+        let created = match written {
+            Err(error) if is_conflict(&error) => {
+                // Another writer may have taken ids this node counts on (SQLite).
+                self.cache()?.sqlite_next_ids = None;
+                return Err(error);
+            }
+            other => other?,
         };
         self.remember(decided.loaded.into_iter().chain(decided.started), &created);
         for run in created {
@@ -217,6 +219,7 @@ impl Store {
         let mut loaded = self.load_instances(db, &companies, &instance_ids).await?;
         let starts = requests.iter().filter(|r| matches!(r.command, Command::Start { .. })).count();
         let mut ids = Ids::reserve(self, db, backend, starts).await?;
+        let first_ids = ids.first();
 
         let mut rows = Rows::default();
         let mut started: Vec<(InstanceId, Loaded)> = Vec::new();
@@ -259,7 +262,7 @@ impl Store {
             results.push(result);
         }
         rows.resolve_assignees(self, db).await?;
-        Ok(Decided { rows, loaded, started, results })
+        Ok(Decided { rows, loaded, started, results, first_ids })
     }
 
     /// Which company, instance and seq each run id is: from the cache, the rest in one query.
@@ -504,12 +507,12 @@ impl Store {
             .map_err(|error| StoreError::Corrupt(format!("a validated ticket could not start: {error}")))?;
         // The ticket is written with the status its workflow reached at once.
         rows.new_tickets.insert(ticket_id.0, rows.tickets.len());
-        rows.tickets.push(row! {
+        rows.tickets.push(row! { TICKET_INSERT;
             "id": ticket_id.0, "company_id": company.0, "ticket_type": ticket_type, "definition_version_id": version.0,
             "title": title, "fields": fields.clone(), "status": instance.status.as_str(),
             "creator_id": creator.map(|c| c.0), "created_at": now, "updated_at": now,
         });
-        rows.instances.push(row! {
+        rows.instances.push(row! { INSTANCE_INSERT;
             "id": instance_id.0, "company_id": company.0, "ticket_id": ticket_id.0, "definition_version_id": version.0,
             "status": instance.status.as_str(), "data": instance.data.clone(), "ticket": instance.ticket.clone(),
             "meta": instance.meta.clone(),
@@ -561,6 +564,9 @@ pub(crate) struct Cache {
     /// dropped, so tickets of two nodes stay in creation order within it.
     reserved: std::collections::VecDeque<(i64, i64)>,
     reserved_at: Option<std::time::Instant>,
+    /// The next (ticket, instance) ids on SQLite, counted from the maxima read
+    /// once; each write checks that nobody else took them (then this is reset).
+    sqlite_next_ids: Option<(i64, i64)>,
 }
 
 /// Ids a PostgreSQL committer takes from the sequences at once.
@@ -627,6 +633,8 @@ struct Decided {
     loaded: HashMap<InstanceId, Loaded>,
     started: Vec<(InstanceId, Loaded)>,
     results: Vec<Result<CommandOutcome>>,
+    /// The first (ticket, instance) ids reserved for the batch's new tickets.
+    first_ids: Option<(i64, i64)>,
 }
 
 /// A run the batch inserted.
@@ -755,7 +763,7 @@ struct PendingRun {
     /// Which command of the batch activated it.
     request: usize,
     company: CompanyId,
-    row: Value,
+    row: Row,
     assignment: Option<Assignment>,
 }
 
@@ -765,29 +773,22 @@ struct Rows {
     /// The command being recorded.
     request: usize,
     /// Changes to existing runs, one row per run with its last state.
-    run_updates: Vec<Value>,
+    run_updates: Vec<Row>,
     /// Where each run's row is in `run_updates`, by (instance, seq).
     updated: HashMap<(i64, i64), usize>,
     new_runs: Vec<PendingRun>,
     /// Where each new run is in `new_runs`, by (instance, seq).
     inserted: HashMap<(i64, i64), usize>,
-    history: Vec<Value>,
-    audit: Vec<Value>,
-    errors: Vec<Value>,
-    jobs: Vec<Value>,
+    history: Vec<Row>,
+    audit: Vec<Row>,
+    errors: Vec<Row>,
+    jobs: Vec<Row>,
     /// New tickets and their instances, with ids taken from [`Ids`].
-    tickets: Vec<Value>,
+    tickets: Vec<Row>,
     /// Where each new ticket is in `tickets`, by id.
     new_tickets: HashMap<i64, usize>,
-    instances: Vec<Value>,
+    instances: Vec<Row>,
     ticket_status: Vec<(CompanyId, TicketId, InstanceStatus)>,
-}
-
-/// Sets one column of a JSON row.
-fn set(row: &mut Value, column: &str, value: Value) {
-    if let Value::Object(map) = row {
-        map.insert(column.to_owned(), value);
-    }
 }
 
 /// Ticket and instance ids reserved for the batch's new tickets, so that each
@@ -798,8 +799,7 @@ struct Ids {
 
 impl Ids {
     /// Reserves `count` (ticket, instance) id pairs: from the sequences on
-    /// PostgreSQL; on SQLite, above the current maxima (the batch holds the
-    /// only write lock, and SQLite picks `max + 1` itself).
+    /// PostgreSQL; on SQLite, counted on above the maxima (checked at the write).
     async fn reserve(store: &Store, tx: &impl ConnectionTrait, backend: DbBackend, count: usize) -> Result<Self> {
         let mut reserved = Vec::with_capacity(count);
         if count > 0 {
@@ -840,20 +840,34 @@ impl Ids {
                     cache.reserved_at = Some(std::time::Instant::now());
                 }
             } else {
+                // Counted on from the maxima, read once; the write checks that
+                // nobody else inserted meanwhile (SQLite would pick `max + 1` itself).
+                let known = store.cache()?.sqlite_next_ids;
+                let (ticket, instance) = match known {
+                    Some(next) => next,
+                    None => {
+                        let row = sql::one(
+                            tx,
+                            backend,
+                            "SELECT (SELECT COALESCE(MAX(id), 0) FROM tickets), (SELECT COALESCE(MAX(id), 0) FROM instances)",
+                            vec![],
+                        )
+                        .await?
+                        .ok_or(StoreError::Corrupt("no maximum ids".into()))?;
+                        (row.try_get_by_index::<i64>(0)? + 1, row.try_get_by_index::<i64>(1)? + 1)
+                    }
+                };
                 let count = i64::try_from(count).unwrap_or(i64::MAX);
-                let row = sql::one(
-                    tx,
-                    backend,
-                    "SELECT (SELECT COALESCE(MAX(id), 0) FROM tickets), (SELECT COALESCE(MAX(id), 0) FROM instances)",
-                    vec![],
-                )
-                .await?
-                .ok_or(StoreError::Corrupt("no maximum ids".into()))?;
-                let (tickets, instances): (i64, i64) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-                reserved.extend((1..=count).map(|n| (tickets + n, instances + n)));
+                reserved.extend((0..count).map(|n| (ticket + n, instance + n)));
+                store.cache()?.sqlite_next_ids = Some((ticket + count, instance + count));
             }
         }
         Ok(Self { reserved: reserved.into_iter() })
+    }
+
+    /// The first pair reserved, if any.
+    fn first(&self) -> Option<(i64, i64)> {
+        self.reserved.as_slice().first().copied()
     }
 
     fn next(&mut self) -> Result<(TicketId, InstanceId)> {
@@ -1005,7 +1019,7 @@ impl Rows {
             if let Some(ticket) = ticket {
                 // A ticket created in this batch is inserted with its last status.
                 match self.new_tickets.get(&ticket.0) {
-                    Some(&at) => set(&mut self.tickets[at], "status", status.as_str().into()),
+                    Some(&at) => self.tickets[at].set("status", status.as_str()),
                     None => self.ticket_status.push((company, ticket, status)),
                 }
             }
@@ -1014,7 +1028,7 @@ impl Rows {
         if let Value::Object(map) = &mut detail {
             map.insert("changes".into(), Value::Array(changes));
         }
-        self.audit.push(row! {
+        self.audit.push(row! { AUDIT_INSERT;
             "company_id": c, "instance_id": i, "ticket_id": t, "kind": event.kind, "detail": detail, "actor_id": a, "created_at": now,
         });
         for update in &decision.updates {
@@ -1026,22 +1040,20 @@ impl Rows {
                 Some(&at) => &mut self.new_runs[at].row,
                 None => {
                     let at = *self.updated.entry(key).or_insert_with(|| {
-                        self.run_updates.push(
-                            row! { "instance_id": i, "seq": key.1, "output": Value::Null, "completed_by": Value::Null },
-                        );
+                        self.run_updates.push(row! { RUN_UPDATE; "instance_id": i, "seq": key.1 });
                         self.run_updates.len() - 1
                     });
                     &mut self.run_updates[at]
                 }
             };
-            set(row, "status", update.status.as_str().into());
-            set(row, "overdue", i64::from(update.overdue).into());
-            set(row, "updated_at", now.into());
+            row.set("status", update.status.as_str());
+            row.set("overdue", i64::from(update.overdue));
+            row.set("updated_at", now);
             if let Some(output) = &update.output {
-                set(row, "output", output.clone());
+                row.set("output", output.clone());
             }
             if let Some(by) = completed_by {
-                set(row, "completed_by", by.into());
+                row.set("completed_by", by);
             }
         }
         for run in &decision.new_runs {
@@ -1053,11 +1065,11 @@ impl Rows {
             self.new_runs.push(PendingRun {
                 request: self.request,
                 company,
-                row: row! {
+                row: row! { RUN_INSERT;
                     "company_id": c, "instance_id": i, "ticket_id": t, "seq": i64::from(run.seq), "task_key": definition.tasks[run.task].key.as_str(),
                     "status": run.status.as_str(), "run": i64::from(run.run), "input": run.input.clone(), "output": run.output.clone(),
                     "assignment": run.assignment.as_ref().and_then(|a| serde_json::to_value(a).ok()), "eligible_role": eligible_role,
-                    "due_at": run.due_at, "overdue": i64::from(run.overdue), "completed_by": Value::Null,
+                    "due_at": run.due_at, "overdue": i64::from(run.overdue),
                     "created_at": now, "updated_at": now,
                 },
                 assignment: run.assignment.clone(),
@@ -1069,13 +1081,13 @@ impl Rows {
                 WriteSource::Task(seq) => ("task", Some(i64::from(seq))),
                 WriteSource::External => ("external", None),
             };
-            self.history.push(row! {
+            self.history.push(row! { HISTORY_INSERT;
                 "company_id": c, "instance_id": i, "path": write.write.path.as_str(), "old_value": write.write.old.clone(),
                 "new_value": write.write.new.clone(), "revision": revision, "source": source, "run_seq": seq, "actor_id": a, "created_at": now,
             });
         }
         for fault in &decision.faults {
-            self.errors.push(row! {
+            self.errors.push(row! { ERROR_INSERT;
                 "company_id": c, "ticket_id": t, "instance_id": i, "kind": fault.kind.as_str(), "message": fault.message.as_str(),
                 "details": fault.details.clone(), "run_seq": fault.seq.map(i64::from), "status": "NEW", "created_at": now, "updated_at": now,
             });
@@ -1085,7 +1097,7 @@ impl Rows {
         for effect in &decision.effects {
             if let Effect::Automate { seq } = effect {
                 let payload = json!({"instance": i, "seq": seq});
-                self.jobs.push(row! { "company_id": c, "kind": "automate", "payload": payload, "run_at": now, "attempts": 0i64, "created_at": now });
+                self.jobs.push(row! { JOB_INSERT; "company_id": c, "kind": "automate", "payload": payload, "run_at": now, "attempts": 0i64, "created_at": now });
             }
         }
     }
@@ -1130,15 +1142,15 @@ impl Rows {
                 }
                 _ => None,
             };
-            if let (Some(assignee), Value::Object(map)) = (assignee, &mut pending.row) {
-                map.insert("assignee_id".into(), assignee.into());
+            if let Some(assignee) = assignee {
+                pending.row.set("assignee_id", assignee);
             }
         }
         Ok(())
     }
 
     /// The instances the batch changed, as update rows with the revision each was read at.
-    fn dirty_instances(loaded: &HashMap<InstanceId, Loaded>, now: i64) -> Vec<Value> {
+    fn dirty_instances(loaded: &HashMap<InstanceId, Loaded>, now: i64) -> Vec<Row> {
         let mut dirty: Vec<(&InstanceId, &Loaded)> = loaded.iter().filter(|(_, l)| l.dirty).collect();
         // In id order: the order PostgreSQL locks them in, the same for every writer.
         dirty.sort_unstable_by_key(|(id, _)| id.0);
@@ -1146,7 +1158,7 @@ impl Rows {
             .into_iter()
             .map(|(id, entry)| {
                 let arrivals = serde_json::to_value(entry.instance.arrivals_by_key(&entry.definition)).unwrap_or(Value::Null);
-                row! {
+                row! { INSTANCE_UPDATE;
                     "id": id.0, "status": entry.instance.status.as_str(), "data": entry.instance.data.clone(), "arrivals": arrivals,
                     "revision": entry.new_revision, "old_revision": entry.revision, "updated_at": now,
                 }
@@ -1185,27 +1197,31 @@ impl Rows {
         now: i64,
     ) -> Result<Vec<CreatedRun>> {
         let owners = self.owners();
-        let ticket_status: Vec<Value> = self
+        let ticket_status: Vec<Row> = self
             .last_ticket_status()
             .into_iter()
             .map(|(company, ticket, status)| {
-                row! { "company_id": company.0, "id": ticket.0, "status": status.as_str(), "updated_at": now }
+                row! { postgres::TICKET_STATUS; "company_id": company.0, "id": ticket.0, "status": status.as_str(), "updated_at": now }
             })
             .collect();
-        let batch = json!({
-            "tickets": self.tickets,
-            "instances": self.instances,
-            "instance_updates": Self::dirty_instances(loaded, now),
-            "run_updates": self.run_updates,
-            "new_runs": self.new_runs.into_iter().map(|p| p.row).collect::<Vec<_>>(),
-            "history": self.history,
-            "audit": self.audit,
-            "errors": self.errors,
-            "jobs": self.jobs,
-            "ticket_status": ticket_status,
-        });
+        let new_runs: Vec<Row> = self.new_runs.into_iter().map(|p| p.row).collect();
+        let batch = postgres::Batch {
+            tickets: &self.tickets,
+            instances: &self.instances,
+            instance_updates: &Self::dirty_instances(loaded, now),
+            run_updates: &self.run_updates,
+            new_runs: &new_runs,
+            history: &self.history,
+            audit: &self.audit,
+            errors: &self.errors,
+            jobs: &self.jobs,
+            ticket_status: &ticket_status,
+        };
+        // Sent as text and cast by the server: the rows go straight from the
+        // batch to the wire, with no JSON tree built in between.
+        let text = serde_json::to_string(&batch).map_err(|e| StoreError::Corrupt(format!("a batch as JSON: {e}")))?;
         let call = format!("SELECT {}($1::jsonb)", postgres::function().name);
-        let row = sql::one(db, DbBackend::Postgres, &call, vec![sea_orm::Value::Json(Some(Box::new(batch)))])
+        let row = sql::one(db, DbBackend::Postgres, &call, vec![sql::text(text)])
             .await?
             .ok_or(StoreError::Corrupt("the group commit returned nothing".into()))?;
         let inserted: Vec<(i64, i64, i64)> = serde_json::from_value(row.try_get_by_index(0)?)
@@ -1213,67 +1229,35 @@ impl Rows {
         created_runs(&owners, inserted)
     }
 
-    /// Writes every row on SQLite, a bulk statement per table, inside the batch's
-    /// transaction; returns the runs it inserted.
+    /// Writes every row on SQLite in one transaction on the committer's own
+    /// connection; returns the runs it inserted.
     async fn write_sqlite(
         mut self,
-        tx: &impl ConnectionTrait,
+        store: &Store,
+        writer: &SqliteWriter,
         loaded: &HashMap<InstanceId, Loaded>,
+        first_ids: Option<(i64, i64)>,
         now: i64,
     ) -> Result<Vec<CreatedRun>> {
-        let backend = DbBackend::Sqlite;
-        // New tickets first: their instances point at them.
-        sql::bulk_insert(tx, backend, "tickets", TICKET_INSERT, std::mem::take(&mut self.tickets), None).await?;
-        sql::bulk_insert(tx, backend, "instances", INSTANCE_INSERT, std::mem::take(&mut self.instances), None).await?;
-        let dirty = Self::dirty_instances(loaded, now);
-        let expected = dirty.len() as u64;
-        let updated = sql::bulk_update(
-            tx,
-            backend,
-            "instances",
-            INSTANCE_UPDATE,
-            "status = x.status, data = x.data, arrivals = x.arrivals, revision = x.revision, updated_at = x.updated_at",
-            "instances.id = x.id AND instances.revision = x.old_revision",
-            dirty,
-        )
-        .await?;
-        if updated != expected {
-            return Err(StoreError::Conflict(
-                "another node changed one of these workflows at the same time; try again".into(),
-            ));
-        }
-        sql::bulk_update(
-            tx,
-            backend,
-            "task_runs",
-            RUN_UPDATE,
-            "status = x.status, output = COALESCE(x.output, task_runs.output), overdue = x.overdue, \
-             completed_by = COALESCE(x.completed_by, task_runs.completed_by), updated_at = x.updated_at",
-            "task_runs.instance_id = x.instance_id AND task_runs.seq = x.seq",
-            std::mem::take(&mut self.run_updates),
-        )
-        .await?;
         let owners = self.owners();
-        let new_runs: Vec<Value> = std::mem::take(&mut self.new_runs).into_iter().map(|p| p.row).collect();
-        let returned =
-            sql::bulk_insert(tx, backend, "task_runs", RUN_INSERT, new_runs, Some("id, instance_id, seq")).await?;
-        let mut inserted = Vec::with_capacity(returned.len());
-        for row in returned {
-            inserted.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?, row.try_get_by_index(2)?));
-        }
-        sql::bulk_insert(tx, backend, "field_history", HISTORY_INSERT, std::mem::take(&mut self.history), None).await?;
-        sql::bulk_insert(tx, backend, "audit_events", AUDIT_INSERT, std::mem::take(&mut self.audit), None).await?;
-        sql::bulk_insert(tx, backend, "ticket_errors", ERROR_INSERT, std::mem::take(&mut self.errors), None).await?;
-        sql::bulk_insert(tx, backend, "jobs", JOB_INSERT, std::mem::take(&mut self.jobs), None).await?;
-        for (company, ticket, status) in self.last_ticket_status() {
-            sql::exec(
-                tx,
-                backend,
-                "UPDATE tickets SET status = $3, updated_at = $4 WHERE company_id = $1 AND id = $2",
-                vec![int(company.0), int(ticket.0), text(status.as_str()), int(now)],
-            )
-            .await?;
-        }
+        let batch = sqlite::Batch {
+            first_ids,
+            instance_updates: Self::dirty_instances(loaded, now),
+            ticket_status: self
+                .last_ticket_status()
+                .into_iter()
+                .map(|(company, ticket, status)| (company.0, ticket.0, status.as_str(), now))
+                .collect(),
+            tickets: self.tickets,
+            instances: self.instances,
+            run_updates: self.run_updates,
+            new_runs: self.new_runs.into_iter().map(|p| p.row).collect(),
+            history: self.history,
+            audit: self.audit,
+            errors: self.errors,
+            jobs: self.jobs,
+        };
+        let inserted = store.with_sqlite_writer(writer, move |writer| writer.write(batch)).await?;
         created_runs(&owners, inserted)
     }
 }

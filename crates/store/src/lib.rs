@@ -190,6 +190,8 @@ struct Inner {
     backend: DbBackend,
     /// SQLite has one writer; write transactions queue here instead of failing with SQLITE_BUSY.
     sqlite_writer: Option<tokio::sync::Mutex<()>>,
+    /// The committer's own connection to the SQLite file (None on PostgreSQL).
+    sqlite: Option<committer::SqliteWriter>,
     /// Compiled definition snapshots by version, with the company that owns each.
     definitions: RwLock<HashMap<VersionId, (CompanyId, Arc<Definition>)>>,
     committer: committer::Handle,
@@ -221,6 +223,10 @@ impl Store {
         let db = Database::connect(connect).await?;
         let backend = db.get_database_backend();
         migrations::run(&db, backend).await?;
+        let sqlite = match backend {
+            DbBackend::Sqlite => Some(committer::SqliteWriter::open(&sqlite_file(&options.url)?)?),
+            _ => None,
+        };
         let committers = if backend == DbBackend::Postgres { options.committers.max(1) } else { 1 };
         let (handle, receivers) = committer::channels(committers);
         let store = Store {
@@ -228,6 +234,7 @@ impl Store {
                 db,
                 backend,
                 sqlite_writer: (backend == DbBackend::Sqlite).then(|| tokio::sync::Mutex::new(())),
+                sqlite,
                 definitions: RwLock::new(HashMap::new()),
                 committer: handle,
                 cache: std::sync::Mutex::new(committer::Cache::default()),
@@ -264,6 +271,40 @@ impl Store {
         let tx = sea_orm::TransactionTrait::begin_with_options(&self.inner.db, options).await?;
         Ok(WriteTx { tx, _guard: guard })
     }
+}
+
+impl Store {
+    /// Runs `work` on the SQLite committer's connection on a blocking thread,
+    /// holding the store's SQLite write lock (so it queues behind this
+    /// process's other write transactions instead of SQLite's busy handler).
+    pub(crate) async fn with_sqlite_writer<T: Send + 'static>(
+        &self,
+        writer: &committer::SqliteWriter,
+        work: impl FnOnce(&committer::SqliteWriter) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _guard = match &self.inner.sqlite_writer {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let writer = writer.clone();
+        tokio::task::spawn_blocking(move || work(&writer))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("the SQLite writer stopped: {e}")))?
+    }
+}
+
+/// The database file of a SQLite URL. The committer writes on a connection of
+/// its own, so the database must be a file both can open.
+fn sqlite_file(url: &str) -> Result<std::path::PathBuf> {
+    use std::str::FromStr;
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Err(StoreError::Unavailable(
+            "an in-memory SQLite database is not supported; give a file, e.g. sqlite://data/ticketflower.db".into(),
+        ));
+    }
+    let options =
+        SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Database(DbErr::Custom(e.to_string())))?;
+    Ok(options.get_filename().to_path_buf())
 }
 
 /// A write transaction; on SQLite it holds the writer lock until commit or drop.

@@ -1,8 +1,8 @@
 //! Running portable SQL: `$n` placeholders work on both SQLite and PostgreSQL,
-//! so each statement is written once. Bulk statements read a batch's rows as a
-//! derived table `x`: from one JSON parameter with `jsonb_to_recordset` on
-//! PostgreSQL, from bound `VALUES` chunks on SQLite. That derived table is the
-//! only place where the SQL differs per backend.
+//! so each statement is written once. The committer's bulk rows are JSON
+//! objects described by a column list ([`Columns`]): PostgreSQL reads them as a
+//! derived table with `jsonb_to_recordset`, the SQLite writer binds them cell by
+//! cell (`committer/sqlite.rs`).
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statement, Value};
 
@@ -105,17 +105,6 @@ pub enum Kind {
 /// A column list for bulk statements.
 pub type Columns = &'static [(&'static str, Kind)];
 
-/// Rows per statement on SQLite: a batch is written in chunks of this size (plus
-/// one shorter chunk), so each table needs at most this many statement texts and
-/// sqlx's per-connection statement cache keeps all of them prepared.
-const SQLITE_CHUNK: usize = 12;
-
-/// PostgreSQL reads the rows from one JSON parameter as a derived table `x`:
-/// one statement text for any batch size, and one value on the wire.
-fn postgres_rows(columns: Columns) -> String {
-    postgres_recordset("$1::jsonb", columns)
-}
-
 /// `jsonb_to_recordset(source) AS x(column type, …)`: the rows of a JSON array as a table.
 pub fn postgres_recordset(source: &str, columns: Columns) -> String {
     let types: Vec<String> = columns
@@ -132,107 +121,65 @@ pub fn postgres_recordset(source: &str, columns: Columns) -> String {
     format!("jsonb_to_recordset({source}) AS x({})", types.join(", "))
 }
 
-/// SQLite binds every cell (extracting them from a JSON parameter with
-/// `json_each` cost more than the inserts): a `VALUES` list of `count` rows,
-/// named like the columns, as the derived table `x`.
-fn sqlite_rows(columns: Columns, count: usize) -> String {
-    let width = columns.len();
-    let tuples: Vec<String> = (0..count)
-        .map(|row| {
-            let cells: Vec<String> = (1..=width).map(|column| format!("${}", row * width + column)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect();
-    let names: Vec<String> =
-        columns.iter().enumerate().map(|(i, (name, _))| format!("column{} AS {name}", i + 1)).collect();
-    format!("(SELECT {} FROM (VALUES {})) AS x", names.join(", "), tuples.join(", "))
+/// One row of a bulk statement: a cell per column of its column list, in
+/// that order, so writing it needs no lookups by name. An empty cell is SQL
+/// NULL; a JSON cell holding `null` is written as JSON `null` on SQLite and as
+/// SQL NULL by PostgreSQL's `jsonb_to_recordset`, so "no value" is left empty.
+#[derive(Debug, Clone)]
+pub struct Row {
+    columns: Columns,
+    cells: Vec<Option<serde_json::Value>>,
 }
 
-/// The bound values of rows for [`sqlite_rows`]; absent keys are NULL.
-fn sqlite_values(columns: Columns, rows: &[serde_json::Value]) -> Vec<Value> {
-    let mut values = Vec::with_capacity(rows.len() * columns.len());
-    for row in rows {
-        for (name, kind) in columns {
-            let cell = row.get(*name);
-            values.push(match kind {
-                Kind::Int => Value::BigInt(cell.and_then(serde_json::Value::as_i64)),
-                Kind::Text => Value::String(cell.and_then(serde_json::Value::as_str).map(str::to_owned)),
-                Kind::Json => Value::Json(cell.map(|v| Box::new(v.clone()))),
-            });
+impl Row {
+    pub fn new(columns: Columns) -> Self {
+        Self { columns, cells: vec![None; columns.len()] }
+    }
+
+    fn position(&self, column: &str) -> Option<usize> {
+        let position = self.columns.iter().position(|(name, _)| *name == column);
+        debug_assert!(position.is_some(), "no column {column} in this row");
+        position
+    }
+
+    /// Sets a cell (an empty value leaves it empty).
+    pub fn set(&mut self, column: &str, value: impl IntoCell) {
+        if let Some(at) = self.position(column) {
+            self.cells[at] = value.into_cell();
         }
     }
-    values
+
+    pub fn get(&self, column: &str) -> Option<&serde_json::Value> {
+        self.cells.get(self.position(column)?)?.as_ref()
+    }
+
+    /// The cells, in column order.
+    pub fn cells(&self) -> impl Iterator<Item = (Kind, Option<&serde_json::Value>)> {
+        self.columns.iter().zip(&self.cells).map(|((_, kind), cell)| (*kind, cell.as_ref()))
+    }
 }
 
-/// Inserts every row, returning `returning` columns of each new row.
-pub async fn bulk_insert(
-    db: &impl ConnectionTrait,
-    backend: DbBackend,
-    table: &str,
-    columns: Columns,
-    rows: Vec<serde_json::Value>,
-    returning: Option<&str>,
-) -> Result<Vec<QueryResult>, DbErr> {
-    let names = columns.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
-    let suffix = returning.map(|r| format!(" RETURNING {r}")).unwrap_or_default();
-    let mut returned = Vec::new();
-    if rows.is_empty() {
-        return Ok(returned);
-    }
-    if backend == DbBackend::Postgres {
-        let sql = format!("INSERT INTO {table} ({names}) SELECT {names} FROM {}{suffix}", postgres_rows(columns));
-        let values = vec![json(&serde_json::Value::Array(rows))];
-        return match returning {
-            Some(_) => all(db, backend, &sql, values).await,
-            None => exec(db, backend, &sql, values).await.map(|_| Vec::new()),
-        };
-    }
-    for chunk in rows.chunks(SQLITE_CHUNK) {
-        let sql =
-            format!("INSERT INTO {table} ({names}) SELECT {names} FROM {}{suffix}", sqlite_rows(columns, chunk.len()));
-        let values = sqlite_values(columns, chunk);
-        match returning {
-            Some(_) => returned.extend(all(db, backend, &sql, values).await?),
-            None => {
-                exec(db, backend, &sql, values).await?;
+/// A row is a JSON object of its non-empty cells, as `jsonb_to_recordset` reads it.
+impl serde::Serialize for Row {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for ((name, _), cell) in self.columns.iter().zip(&self.cells) {
+            if let Some(value) = cell {
+                map.serialize_entry(name, value)?;
             }
         }
+        map.end()
     }
-    Ok(returned)
 }
 
-/// `UPDATE table SET <set> FROM <rows as x> WHERE <condition>`; returns rows affected.
-pub async fn bulk_update(
-    db: &impl ConnectionTrait,
-    backend: DbBackend,
-    table: &str,
-    columns: Columns,
-    set: &str,
-    condition: &str,
-    rows: Vec<serde_json::Value>,
-) -> Result<u64, DbErr> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    if backend == DbBackend::Postgres {
-        let sql = format!("UPDATE {table} SET {set} FROM {} WHERE {condition}", postgres_rows(columns));
-        return Ok(exec(db, backend, &sql, vec![json(&serde_json::Value::Array(rows))]).await?.rows_affected());
-    }
-    let mut affected = 0;
-    for chunk in rows.chunks(SQLITE_CHUNK) {
-        let sql = format!("UPDATE {table} SET {set} FROM {} WHERE {condition}", sqlite_rows(columns, chunk.len()));
-        affected += exec(db, backend, &sql, sqlite_values(columns, chunk)).await?.rows_affected();
-    }
-    Ok(affected)
-}
-
-/// Builds a JSON row, leaving out `None`s (they become SQL NULL).
+/// Builds a [`Row`] of a column list, leaving out `None`s (they become SQL NULL).
 #[macro_export]
 macro_rules! row {
-    ($($name:literal : $value:expr),* $(,)?) => {{
-        let mut map = serde_json::Map::new();
-        $( if let Some(value) = $crate::sql::IntoCell::into_cell($value) { map.insert($name.to_owned(), value); } )*
-        serde_json::Value::Object(map)
+    ($columns:expr; $($name:literal : $value:expr),* $(,)?) => {{
+        let mut row = $crate::sql::Row::new($columns);
+        $( row.set($name, $value); )*
+        row
     }};
 }
 

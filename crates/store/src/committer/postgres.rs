@@ -14,9 +14,24 @@
 
 use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
 use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT};
-use crate::sql::{self, Columns, Kind};
+use crate::sql::{self, Columns, Kind, Row};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use std::sync::OnceLock;
+
+/// The function's argument: every row of a batch, by part.
+#[derive(serde::Serialize)]
+pub(super) struct Batch<'a> {
+    pub tickets: &'a [Row],
+    pub instances: &'a [Row],
+    pub instance_updates: &'a [Row],
+    pub run_updates: &'a [Row],
+    pub new_runs: &'a [Row],
+    pub history: &'a [Row],
+    pub audit: &'a [Row],
+    pub errors: &'a [Row],
+    pub jobs: &'a [Row],
+    pub ticket_status: &'a [Row],
+}
 
 /// The group-commit function: its name and the statement that creates it.
 pub(crate) struct Function {
@@ -24,7 +39,7 @@ pub(crate) struct Function {
     create: String,
 }
 
-const TICKET_STATUS: Columns =
+pub(super) const TICKET_STATUS: Columns =
     &[("company_id", Kind::Int), ("id", Kind::Int), ("status", Kind::Text), ("updated_at", Kind::Int)];
 
 /// The function this build calls.

@@ -1,0 +1,223 @@
+//! The SQLite writer: the committer's own connection to the database file.
+//!
+//! sqlx runs each SQLite connection on a worker thread and hands every
+//! statement, parameter list and result across a channel, and it binds
+//! parameters by name; for a group commit of a few hundred small rows those
+//! hand-offs cost more than SQLite's own work. The committer therefore writes
+//! each batch on a plain connection (rusqlite, the same bundled libsqlite3) in
+//! one blocking call: `BEGIN IMMEDIATE`, one cached prepared statement per kind
+//! of row executed once per row, `COMMIT`. Reads stay on the pool.
+//!
+//! Within the process the writer takes the store's SQLite write lock first, so
+//! it queues behind other write transactions instead of polling SQLite's busy
+//! handler; another process writing meanwhile is waited for (`busy_timeout`).
+
+use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
+use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT};
+use crate::sql::{Columns, Kind, Row};
+use crate::{Result, StoreError};
+use rusqlite::{Connection, Statement, TransactionBehavior};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A batch's rows, owned, for the blocking write.
+#[derive(Default)]
+pub(super) struct Batch {
+    /// The first (ticket, instance) ids the batch took for its new tickets:
+    /// both must be above the tables' current maxima (see [`Writer::write`]).
+    pub first_ids: Option<(i64, i64)>,
+    pub tickets: Vec<Row>,
+    pub instances: Vec<Row>,
+    pub instance_updates: Vec<Row>,
+    pub run_updates: Vec<Row>,
+    pub new_runs: Vec<Row>,
+    pub history: Vec<Row>,
+    pub audit: Vec<Row>,
+    pub errors: Vec<Row>,
+    pub jobs: Vec<Row>,
+    /// (company, ticket, status, updated_at).
+    pub ticket_status: Vec<(i64, i64, &'static str, i64)>,
+}
+
+/// The committer's connection.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    connection: Arc<Mutex<Connection>>,
+}
+
+/// The message of a batch refused because another writer got there first.
+pub(super) const CHANGED_ELSEWHERE: &str = "another node changed one of these workflows at the same time; try again";
+
+impl Writer {
+    /// Opens the database file the pool uses (already migrated, in WAL mode)
+    /// with the pool's durability settings.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let connection = Connection::open(path).map_err(database)?;
+        connection.busy_timeout(Duration::from_secs(30)).map_err(database)?;
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(database)?;
+        connection.set_prepared_statement_cache_capacity(32);
+        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+    }
+
+    /// Writes a batch in one transaction and commits it; returns the
+    /// `(id, instance, seq)` of each run inserted. Blocking: call it from
+    /// `spawn_blocking`. Refuses the whole batch with a conflict, writing
+    /// nothing, when an instance's revision moved or another writer took one of
+    /// the batch's reserved ids.
+    pub(super) fn write(&self, batch: Batch) -> Result<Vec<(i64, i64, i64)>> {
+        let mut connection =
+            self.connection.lock().map_err(|_| StoreError::Corrupt("the SQLite writer is poisoned".into()))?;
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(database)?;
+        if let Some((ticket, instance)) = batch.first_ids {
+            let (max_ticket, max_instance): (i64, i64) = tx
+                .query_row(
+                    "SELECT (SELECT COALESCE(MAX(id), 0) FROM tickets), (SELECT COALESCE(MAX(id), 0) FROM instances)",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .map_err(database)?;
+            if max_ticket >= ticket || max_instance >= instance {
+                return Err(StoreError::Conflict(CHANGED_ELSEWHERE.into()));
+            }
+        }
+        // New tickets first: their instances point at them.
+        insert(&tx, "tickets", TICKET_INSERT, &batch.tickets)?;
+        insert(&tx, "instances", INSTANCE_INSERT, &batch.instances)?;
+        if !batch.instance_updates.is_empty() {
+            let p = |name| param(INSTANCE_UPDATE, name);
+            let mut statement = tx
+                .prepare_cached(&format!(
+                    "UPDATE instances SET status = {}, data = {}, arrivals = {}, revision = {}, updated_at = {} \
+                     WHERE id = {} AND revision = {}",
+                    p("status"),
+                    p("data"),
+                    p("arrivals"),
+                    p("revision"),
+                    p("updated_at"),
+                    p("id"),
+                    p("old_revision"),
+                ))
+                .map_err(database)?;
+            for row in &batch.instance_updates {
+                bind(&mut statement, row)?;
+                if statement.raw_execute().map_err(database)? != 1 {
+                    return Err(StoreError::Conflict(CHANGED_ELSEWHERE.into()));
+                }
+            }
+        }
+        if !batch.run_updates.is_empty() {
+            let p = |name| param(RUN_UPDATE, name);
+            let mut statement = tx
+                .prepare_cached(&format!(
+                    "UPDATE task_runs SET status = {}, output = COALESCE({}, output), overdue = {}, \
+                     completed_by = COALESCE({}, completed_by), updated_at = {} WHERE instance_id = {} AND seq = {}",
+                    p("status"),
+                    p("output"),
+                    p("overdue"),
+                    p("completed_by"),
+                    p("updated_at"),
+                    p("instance_id"),
+                    p("seq"),
+                ))
+                .map_err(database)?;
+            for row in &batch.run_updates {
+                bind(&mut statement, row)?;
+                statement.raw_execute().map_err(database)?;
+            }
+        }
+        let mut inserted = Vec::with_capacity(batch.new_runs.len());
+        if !batch.new_runs.is_empty() {
+            let mut statement = tx.prepare_cached(&insert_sql("task_runs", RUN_INSERT)).map_err(database)?;
+            for row in &batch.new_runs {
+                bind(&mut statement, row)?;
+                statement.raw_execute().map_err(database)?;
+                let cell = |name: &str| row.get(name).and_then(Value::as_i64).unwrap_or_default();
+                inserted.push((tx.last_insert_rowid(), cell("instance_id"), cell("seq")));
+            }
+        }
+        insert(&tx, "field_history", HISTORY_INSERT, &batch.history)?;
+        insert(&tx, "audit_events", AUDIT_INSERT, &batch.audit)?;
+        insert(&tx, "ticket_errors", ERROR_INSERT, &batch.errors)?;
+        insert(&tx, "jobs", JOB_INSERT, &batch.jobs)?;
+        if !batch.ticket_status.is_empty() {
+            let mut statement = tx
+                .prepare_cached("UPDATE tickets SET status = ?3, updated_at = ?4 WHERE company_id = ?1 AND id = ?2")
+                .map_err(database)?;
+            for (company, ticket, status, now) in &batch.ticket_status {
+                statement.execute(rusqlite::params![company, ticket, status, now]).map_err(database)?;
+            }
+        }
+        tx.commit().map_err(database)?;
+        Ok(inserted)
+    }
+
+    /// Transactions per second of `INSERT` + `UPDATE` + commit on this
+    /// connection, for about `duration`: the benchmarks' raw baseline for SQLite,
+    /// through the same connection the committer writes on.
+    pub(crate) fn raw_step_rate(&self, duration: Duration) -> Result<u64> {
+        let mut connection =
+            self.connection.lock().map_err(|_| StoreError::Corrupt("the SQLite writer is poisoned".into()))?;
+        let started = std::time::Instant::now();
+        let mut steps: u64 = 0;
+        while started.elapsed() < duration {
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(database)?;
+            tx.prepare_cached("INSERT INTO bench_raw_events (worker, v) VALUES (0, ?1)")
+                .and_then(|mut s| s.execute([steps as i64]))
+                .map_err(database)?;
+            tx.prepare_cached("UPDATE bench_raw_counters SET n = n + 1 WHERE id = 0")
+                .and_then(|mut s| s.execute([]))
+                .map_err(database)?;
+            tx.commit().map_err(database)?;
+            steps += 1;
+        }
+        Ok(steps)
+    }
+}
+
+fn database(error: rusqlite::Error) -> StoreError {
+    StoreError::Database(sea_orm::DbErr::Custom(format!("SQLite: {error}")))
+}
+
+/// `?n` of a column in a column list.
+fn param(columns: Columns, name: &str) -> String {
+    let index = columns.iter().position(|(column, _)| *column == name).map_or(0, |i| i + 1);
+    format!("?{index}")
+}
+
+fn insert_sql(table: &str, columns: Columns) -> String {
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let params: Vec<String> = (1..=columns.len()).map(|n| format!("?{n}")).collect();
+    format!("INSERT INTO {table} ({}) VALUES ({})", names.join(", "), params.join(", "))
+}
+
+fn insert(tx: &rusqlite::Transaction<'_>, table: &str, columns: Columns, rows: &[Row]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut statement = tx.prepare_cached(&insert_sql(table, columns)).map_err(database)?;
+    for row in rows {
+        bind(&mut statement, row)?;
+        statement.raw_execute().map_err(database)?;
+    }
+    Ok(())
+}
+
+/// Binds a row's cells in column order, as the pool's driver would: an empty
+/// cell is NULL, a JSON cell is its text (JSON `null` included).
+fn bind(statement: &mut Statement<'_>, row: &Row) -> Result<()> {
+    for (index, (kind, cell)) in row.cells().enumerate() {
+        let at = index + 1;
+        let bound = match (kind, cell) {
+            (_, None) => statement.raw_bind_parameter(at, rusqlite::types::Null),
+            (Kind::Int, Some(value)) => statement.raw_bind_parameter(at, value.as_i64()),
+            (Kind::Text, Some(value)) => statement.raw_bind_parameter(at, value.as_str()),
+            (Kind::Json, Some(value)) => statement.raw_bind_parameter(at, value.to_string()),
+        };
+        bound.map_err(database)?;
+    }
+    Ok(())
+}
