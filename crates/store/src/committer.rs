@@ -60,41 +60,45 @@ pub(crate) struct Request {
     reply: oneshot::Sender<Result<CommandOutcome>>,
 }
 
-/// The senders to the committers. Several committers write in parallel on
-/// PostgreSQL (each on its own connection); row locks taken in id order keep
-/// two of them from changing one instance at once. SQLite has one writer, so
-/// one committer.
+/// The queue the committers take their batches from. Several committers write
+/// in parallel on PostgreSQL (each on its own connection), SQLite has one. A
+/// committer that is free takes everything waiting (up to the batch size), so
+/// no command waits behind a busy committer while another one idles, and the
+/// busier the store, the larger the batches. Two commands on one instance that
+/// land in batches written at the same time are kept apart by the revision
+/// check: the later batch is decided again.
 pub(crate) struct Handle {
-    senders: Vec<mpsc::UnboundedSender<Request>>,
-    next: std::sync::atomic::AtomicUsize,
+    sender: mpsc::UnboundedSender<Request>,
 }
 
-pub(crate) fn channels(count: usize) -> (Handle, Vec<mpsc::UnboundedReceiver<Request>>) {
-    let (senders, receivers) = (0..count.max(1)).map(|_| mpsc::unbounded_channel()).unzip();
-    (Handle { senders, next: std::sync::atomic::AtomicUsize::new(0) }, receivers)
+/// The receiving end, shared by the committers: the one holding the lock
+/// waits for the next commands, the others are writing.
+pub(crate) type Queue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Request>>>;
+
+pub(crate) fn queue() -> (Handle, Queue) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    (Handle { sender }, Arc::new(tokio::sync::Mutex::new(receiver)))
 }
 
-impl Handle {
-    /// Commands on one run or instance always go to the same committer, so they
-    /// stay in order; new tickets are spread round-robin.
-    fn sender_for(&self, command: &Command) -> &mpsc::UnboundedSender<Request> {
-        let count = self.senders.len();
-        let slot = match command {
-            Command::Complete { run, .. } => run.0.unsigned_abs() as usize,
-            Command::Apply { instance, .. } => instance.0.unsigned_abs() as usize,
-            Command::Start { .. } => self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        };
-        &self.senders[slot % count]
-    }
-}
-
-pub(crate) fn spawn(store: Store, mut receiver: mpsc::UnboundedReceiver<Request>, batch_size: usize) {
+/// Starts one of `committers` committers on the queue.
+pub(crate) fn spawn(store: Store, queue: Queue, batch_size: usize, committers: usize) {
     // The task holds a weak reference so dropping every Store closes the channel.
     let weak = Arc::downgrade(&store.inner);
     drop(store);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(batch_size);
-        while receiver.recv_many(&mut batch, batch_size).await > 0 {
+        loop {
+            let received = {
+                let mut receiver = queue.lock().await;
+                // A fair share of what waits, so that under load the committers
+                // write batches of about the same size side by side instead of
+                // one taking everything while the others idle.
+                let share = receiver.len().div_ceil(committers).clamp(1, batch_size);
+                receiver.recv_many(&mut batch, share).await
+            };
+            if received == 0 {
+                break;
+            }
             let Some(inner) = weak.upgrade() else { break };
             let store = Store { inner };
             let requests = std::mem::take(&mut batch);
@@ -107,8 +111,7 @@ impl Store {
     /// Decides and persists one command; returns after it is committed.
     pub async fn execute(&self, command: Command) -> Result<CommandOutcome> {
         let (reply, answer) = oneshot::channel();
-        let sender = self.inner.committer.sender_for(&command);
-        sender.send(Request { command, reply }).map_err(|_| StoreError::Closed)?;
+        self.inner.committer.sender.send(Request { command, reply }).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -823,8 +826,10 @@ impl Ids {
                     let rows = sql::all(
                         tx,
                         backend,
-                        "SELECT nextval(pg_get_serial_sequence('tickets', 'id')), nextval(pg_get_serial_sequence('instances', 'id')) \
-                         FROM generate_series(1, $1)",
+                        // The sequences are looked up once, not for every id.
+                        "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('tickets', 'id')::regclass AS tickets, \
+                         pg_get_serial_sequence('instances', 'id')::regclass AS instances) \
+                         SELECT nextval(s.tickets), nextval(s.instances) FROM s CROSS JOIN generate_series(1, $1)",
                         vec![int(fetch)],
                     )
                     .await?;

@@ -228,7 +228,7 @@ impl Store {
             _ => None,
         };
         let committers = if backend == DbBackend::Postgres { options.committers.max(1) } else { 1 };
-        let (handle, receivers) = committer::channels(committers);
+        let (handle, queue) = committer::queue();
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -241,8 +241,8 @@ impl Store {
                 active_versions: std::sync::Mutex::new(HashMap::new()),
             }),
         };
-        for receiver in receivers {
-            committer::spawn(store.clone(), receiver, options.batch_size.max(1));
+        for _ in 0..committers {
+            committer::spawn(store.clone(), queue.clone(), options.batch_size.max(1), committers);
         }
         Ok(store)
     }

@@ -47,6 +47,7 @@ on_both_backends! {
     new_versions_leave_running_instances_on_their_snapshot => versions_and_snapshots;
     a_saved_draft_can_be_taken_back_only_while_it_is_the_latest_draft => discard_draft;
     many_concurrent_completions_are_group_committed => group_commit;
+    two_nodes_starting_tickets_at_once_get_distinct_ids => two_nodes_start_tickets;
     admin_events_cancel_and_faults_become_ticket_errors => admin_events_and_errors;
     file_metadata_is_kept_per_ticket_and_company => file_metadata;
     fields_roll_back_and_tasks_rerun_from_history => rollback_and_rerun;
@@ -507,6 +508,34 @@ async fn group_commit(url: String) {
     for instance in instances {
         assert_eq!(store.instance(c.id, instance).await.unwrap().status, "COMPLETED");
     }
+}
+
+async fn two_nodes_start_tickets(url: String) {
+    // Two stores are two nodes. On SQLite each counts ticket ids on from what it
+    // read; every write checks that the other did not take them, and a batch that
+    // lost is decided again with fresh ids.
+    let first = connect(&url).await;
+    let second = connect(&url).await;
+    let c = company_with_document_edit(&first).await;
+    let mut handles = Vec::new();
+    for n in 0..60 {
+        let store = if n % 2 == 0 { first.clone() } else { second.clone() };
+        let company = c.id;
+        handles.push(tokio::spawn(async move {
+            (n, store.create_ticket(company, edit_request(&format!("Doc {n}"))).await)
+        }));
+    }
+    let mut tickets = std::collections::BTreeSet::new();
+    for handle in handles {
+        let (n, created) = handle.await.unwrap();
+        let created = created.unwrap_or_else(|e| panic!("start {n}: {e}"));
+        assert!(tickets.insert(created.ticket), "ticket id {} given twice", created.ticket);
+        let view = first.instance(c.id, created.instance).await.unwrap();
+        assert_eq!(view.ticket, Some(created.ticket), "each instance belongs to its own ticket");
+        assert_eq!(view.data["title"], format!("Doc {n}"));
+    }
+    assert_eq!(first.count_rows(c.id, "tickets").await.unwrap(), 60);
+    assert_eq!(first.count_rows(c.id, "instances").await.unwrap(), 60);
 }
 
 const STALLS: &str = r#"
