@@ -62,9 +62,9 @@ pub(crate) struct Request {
 
 /// The queue the committers take their batches from. Several committers write
 /// in parallel on PostgreSQL (each on its own connection), SQLite has one. A
-/// committer that is free takes everything waiting (up to the batch size), so
-/// no command waits behind a busy committer while another one idles, and the
-/// busier the store, the larger the batches. Two commands on one instance that
+/// committer that is free takes its share of what waits (all of it when it is
+/// the only one), so no command waits behind a busy committer while another
+/// one idles, and the busier the store, the larger the batches. Two commands on one instance that
 /// land in batches written at the same time are kept apart by the revision
 /// check: the later batch is decided again.
 pub(crate) struct Handle {
@@ -88,16 +88,18 @@ pub(crate) fn spawn(store: Store, queue: Queue, batch_size: usize, committers: u
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(batch_size);
         loop {
-            let received = {
+            {
                 let mut receiver = queue.lock().await;
-                // A fair share of what waits, so that under load the committers
-                // write batches of about the same size side by side instead of
-                // one taking everything while the others idle.
-                let share = receiver.len().div_ceil(committers).clamp(1, batch_size);
-                receiver.recv_many(&mut batch, share).await
-            };
-            if received == 0 {
-                break;
+                if receiver.recv_many(&mut batch, 1).await == 0 {
+                    break;
+                }
+                // Then a fair share of what waits, so that under load the
+                // committers write batches of about the same size side by side
+                // instead of one taking everything while the others idle.
+                let more = (receiver.len() + 1).div_ceil(committers).min(batch_size).saturating_sub(1);
+                if more > 0 {
+                    receiver.recv_many(&mut batch, more).await;
+                }
             }
             let Some(inner) = weak.upgrade() else { break };
             let store = Store { inner };
