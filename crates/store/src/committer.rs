@@ -145,9 +145,7 @@ impl Store {
                 for request in requests {
                     let refusal = match &error {
                         StoreError::Conflict(reason) => StoreError::Conflict(reason.clone()),
-                        _ if conflict => StoreError::Conflict(
-                            "another node changed one of these workflows at the same time; try again".into(),
-                        ),
+                        _ if conflict => StoreError::Conflict(CHANGED_ELSEWHERE.into()),
                         _ => StoreError::Unavailable(message.clone()),
                     };
                     let _ = request.reply.send(Err(refusal));
@@ -543,6 +541,9 @@ impl Store {
         Ok(outcome)
     }
 }
+
+/// What the callers of a batch hear when another writer kept changing its instances.
+const CHANGED_ELSEWHERE: &str = "another node changed one of these workflows at the same time; try again";
 
 /// Most instances kept decided in memory between batches.
 const CACHED_INSTANCES: usize = 100_000;

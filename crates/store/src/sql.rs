@@ -1,8 +1,8 @@
 //! Running portable SQL: `$n` placeholders work on both SQLite and PostgreSQL,
-//! so each statement is written once. The committer's bulk rows are JSON
-//! objects described by a column list ([`Columns`]): PostgreSQL reads them as a
-//! derived table with `jsonb_to_recordset`, the SQLite writer binds them cell by
-//! cell (`committer/sqlite.rs`).
+//! so each statement is written once. The committer's bulk rows are
+//! positional [`Row`]s of a table's column list ([`Columns`]): PostgreSQL reads
+//! them, sent as JSON objects, as a derived table with `jsonb_to_recordset`; the
+//! SQLite writer binds them cell by cell (`committer/sqlite.rs`).
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statement, Value};
 

@@ -205,7 +205,8 @@ async fn run_database(database: &str, url: &str, args: &Args) -> anyhow::Result<
     let inbox_plan = store.explain_inbox(company, &worker, 50).await?;
     if !args.json {
         println!(
-            "{database}: raw INSERT+UPDATE transactions {raw:.0}/s (16 workers); ticket creation at c=16 is {:.2}× raw",
+            "{database}: raw INSERT+UPDATE transactions {raw:.0}/s ({}); ticket creation at c=16 is {:.2}× raw",
+            if database == "sqlite" { "the committer's connection" } else { "16 workers" },
             create_16 / raw
         );
         println!("{database}: ticket list plan:\n  {}", list_plan.join("\n  "));

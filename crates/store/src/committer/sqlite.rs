@@ -13,7 +13,7 @@
 //! handler; another process writing meanwhile is waited for (`busy_timeout`).
 
 use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
-use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT};
+use super::{CHANGED_ELSEWHERE, RUN_INSERT, RUN_UPDATE, TICKET_INSERT};
 use crate::sql::{Columns, Kind, Row};
 use crate::{Result, StoreError};
 use rusqlite::{Connection, Statement, TransactionBehavior};
@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A batch's rows, owned, for the blocking write.
-#[derive(Default)]
 pub(super) struct Batch {
     /// The first (ticket, instance) ids the batch took for its new tickets:
     /// both must be above the tables' current maxima (see [`Writer::write`]).
@@ -47,9 +46,6 @@ pub(crate) struct Writer {
     connection: Arc<Mutex<Connection>>,
 }
 
-/// The message of a batch refused because another writer got there first.
-pub(super) const CHANGED_ELSEWHERE: &str = "another node changed one of these workflows at the same time; try again";
-
 impl Writer {
     /// Opens the database file the pool uses (already migrated, in WAL mode)
     /// with the pool's durability settings.
@@ -63,14 +59,17 @@ impl Writer {
         Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+        self.connection.lock().map_err(|_| StoreError::Corrupt("the SQLite writer is poisoned".into()))
+    }
+
     /// Writes a batch in one transaction and commits it; returns the
     /// `(id, instance, seq)` of each run inserted. Blocking: call it from
     /// `spawn_blocking`. Refuses the whole batch with a conflict, writing
     /// nothing, when an instance's revision moved or another writer took one of
     /// the batch's reserved ids.
     pub(super) fn write(&self, batch: Batch) -> Result<Vec<(i64, i64, i64)>> {
-        let mut connection =
-            self.connection.lock().map_err(|_| StoreError::Corrupt("the SQLite writer is poisoned".into()))?;
+        let mut connection = self.lock()?;
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(database)?;
         if let Some((ticket, instance)) = batch.first_ids {
             let (max_ticket, max_instance): (i64, i64) = tx
@@ -159,8 +158,7 @@ impl Writer {
     /// connection, for about `duration`: the benchmarks' raw baseline for SQLite,
     /// through the same connection the committer writes on.
     pub(crate) fn raw_step_rate(&self, duration: Duration) -> Result<u64> {
-        let mut connection =
-            self.connection.lock().map_err(|_| StoreError::Corrupt("the SQLite writer is poisoned".into()))?;
+        let mut connection = self.lock()?;
         let started = std::time::Instant::now();
         let mut steps: u64 = 0;
         while started.elapsed() < duration {
