@@ -167,6 +167,11 @@ enum Command {
         /// Most events one group commit takes.
         #[arg(long, default_value_t = ticketflower_store::StoreOptions::new("").batch_size)]
         batch_size: usize,
+        /// A file with the database server's total CPU time, to print the
+        /// server's and this process's CPU per completion: a cgroup's
+        /// `cpuacct.usage` (v1) or `cpu.stat` (v2) holding the server's processes.
+        #[arg(long, value_name = "FILE")]
+        server_cpu: Option<PathBuf>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -278,6 +283,7 @@ fn main() -> ExitCode {
             only,
             committers,
             batch_size,
+            server_cpu,
             json,
         } => {
             let only = if memory_only { vec!["memory".to_owned()] } else { only };
@@ -291,6 +297,7 @@ fn main() -> ExitCode {
                 memory: part("memory"),
                 committers: committers.max(1),
                 batch_size: batch_size.max(1),
+                server_cpu,
                 json,
             };
             runtime().and_then(|rt| rt.block_on(commands::bench::run(&args)))

@@ -1132,9 +1132,12 @@ impl Rows {
                 Some(Assignment { eligible: Eligible::Role(role), policy }) if *policy != AssignPolicy::Pool => {
                     let order = match policy {
                         AssignPolicy::LeastLoaded => {
-                            "(SELECT COUNT(*) FROM task_runs t WHERE t.assignee_id = u.id AND t.status IN ('OPEN', 'IN_PROGRESS', 'PENDING'))"
+                            "(SELECT COUNT(*) FROM task_runs t WHERE t.company_id = r.company_id AND t.assignee_id = u.id \
+                              AND t.status IN ('OPEN', 'IN_PROGRESS', 'PENDING'))"
                         }
-                        _ => "COALESCE((SELECT MAX(t.id) FROM task_runs t WHERE t.assignee_id = u.id), 0)",
+                        _ => {
+                            "COALESCE((SELECT MAX(t.id) FROM task_runs t WHERE t.company_id = r.company_id AND t.assignee_id = u.id), 0)"
+                        }
                     };
                     let row = sql::one(
                         tx,

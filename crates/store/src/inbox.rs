@@ -172,9 +172,9 @@ impl Store {
     /// Unclaimed runs are read per role from the partial index
     /// `task_runs_pool (company_id, eligible_role, due_key, id)` of open,
     /// unassigned runs, each branch already in order and cut to the page, so
-    /// the page costs the same with 20 or 20,000 open runs; mine come from
-    /// `task_runs_assignee (assignee_id, status)`. Only the page's runs are then
-    /// joined to their instance, ticket and assignee.
+    /// the page costs the same with 20 or 20,000 open runs; mine likewise
+    /// from `task_runs_assignee`, the open runs assigned to someone. Only the
+    /// page's runs are then joined to their instance, ticket and assignee.
     fn inbox_queries(
         &self,
         company: CompanyId,

@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, CONVERSATIONS),
     (8, LEANER_WRITES),
     (9, ENGINE_TABLES_WITHOUT_FOREIGN_KEYS),
+    (10, OPEN_ASSIGNED_RUNS),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -388,6 +389,23 @@ const ENGINE_TABLES_WITHOUT_FOREIGN_KEYS: &str = r#"
 {postgres_only:ALTER TABLE instances DROP CONSTRAINT IF EXISTS instances_company_id_fkey};
 {postgres_only:ALTER TABLE instances DROP CONSTRAINT IF EXISTS instances_ticket_id_fkey};
 {postgres_only:ALTER TABLE instances DROP CONSTRAINT IF EXISTS instances_definition_version_id_fkey}
+"#;
+
+// `task_runs_assignee (assignee_id, status)` held every run, the unassigned
+// ones under NULL (a role's pool, automated steps: most runs of most
+// workflows), and every run again when completed (a completion changes the
+// run's status, so it is a new row version with new index entries). Each
+// query that reads it asks for one assignee's open runs, so it now holds just
+// those, in the inbox's order like `task_runs_pool`: a step writes no entry
+// for an unassigned run and none for a completed one, and "my tasks" is an
+// ordered range however many runs a user has completed. (Round-robin
+// assignment, which asks for a user's latest run of any status, reads
+// `task_runs_assignee_ticket`.)
+const OPEN_ASSIGNED_RUNS: &str = r#"
+DROP INDEX task_runs_assignee;
+CREATE INDEX task_runs_assignee ON task_runs
+    (company_id, assignee_id, (CASE WHEN overdue <> 0 THEN 0 ELSE COALESCE(due_at, 9223372036854775807) END), id)
+    WHERE assignee_id IS NOT NULL AND status IN ('OPEN', 'IN_PROGRESS', 'PENDING')
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {

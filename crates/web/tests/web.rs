@@ -597,7 +597,26 @@ async fn workflow_pages(app: &App) {
             &[("ticket_type", "request"), ("data", "{not json"), ("outputs", "")],
         )
         .await;
-    assert!(invalid.body.contains("not valid JSON"), "{}", invalid.body);
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(invalid.body.contains("not valid JSON") && invalid.body.contains("{not json"), "{}", invalid.body);
+    // A JSON client hears each problem with the form field it is in.
+    let creator_json = app.json_client_for(&app.a, "creator").await;
+    let misfit = creator_json
+        .post_form(
+            "/definitions/leave-request/versions/2/simulate",
+            &[("ticket_type", "request"), ("data", "{not json"), ("outputs", "[1,")],
+        )
+        .await;
+    assert_eq!(misfit.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", misfit.body);
+    assert_eq!(misfit.problem_pointers(), ["/data", "/outputs"], "{}", misfit.body);
+    let misfit = creator_json
+        .post_form(
+            "/definitions/leave-request/versions/2/simulate",
+            &[("ticket_type", "request"), ("data", "{\"title\": 7}"), ("outputs", "")],
+        )
+        .await;
+    assert_eq!(misfit.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", misfit.body);
+    assert_eq!(misfit.problem_pointers(), ["/data/title"], "{}", misfit.body);
     assert!(!creator.get_ok("/tickets/new").await.contains("/tickets/new/leave-request/request"));
     let activated = creator.post_form("/definitions/leave-request/versions/2/activate", &[]).await;
     assert_eq!(activated.status, StatusCode::SEE_OTHER);

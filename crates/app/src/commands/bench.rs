@@ -49,6 +49,8 @@ pub struct Args {
     pub memory: bool,
     pub committers: usize,
     pub batch_size: usize,
+    /// The database server's cumulative CPU time (a cgroup's accounting file).
+    pub server_cpu: Option<std::path::PathBuf>,
     pub json: bool,
 }
 
@@ -69,6 +71,12 @@ struct PersistedFigure {
     completions_per_second: f64,
     raw_transactions_per_second: f64,
     ratio_engine_to_raw: f64,
+    /// CPU time per created instance and per completion, in microseconds:
+    /// this process's, and the server's when `--server-cpu` names its account.
+    process_micros_per_instance: f64,
+    process_micros_per_completion: f64,
+    server_micros_per_instance: Option<f64>,
+    server_micros_per_completion: Option<f64>,
 }
 
 pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
@@ -112,6 +120,15 @@ pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
                 figure.ratio_engine_to_raw,
                 figure.instances,
                 figure.concurrency
+            );
+            let server = |micros: Option<f64>| micros.map(|m| format!(", server {m:.0} µs")).unwrap_or_default();
+            println!(
+                "           {:<18} CPU per instance: bench {:.0} µs{} | per completion: bench {:.0} µs{}",
+                figure.database,
+                figure.process_micros_per_instance,
+                server(figure.server_micros_per_instance),
+                figure.process_micros_per_completion,
+                server(figure.server_micros_per_completion),
             );
         }
         persisted.push(figure);
@@ -189,6 +206,7 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     store.activate_version(company, &imported.key, imported.version).await?;
 
     let per_client = args.instances.div_ceil(args.concurrency);
+    let cpu_before = CpuTimes::read(args.server_cpu.as_deref())?;
     let started = Instant::now();
     let mut clients = Vec::new();
     for _ in 0..args.concurrency {
@@ -218,8 +236,10 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     }
     let created_seconds = started.elapsed().as_secs_f64();
     let instances = edits.iter().map(Vec::len).sum::<usize>();
+    let creation_cpu = CpuTimes::read(args.server_cpu.as_deref())?.since(&cpu_before);
     store.vacuum_analyze().await?;
 
+    let cpu_before = CpuTimes::read(args.server_cpu.as_deref())?;
     let started = Instant::now();
     let mut clients = Vec::new();
     for runs in edits {
@@ -239,7 +259,9 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     for client in clients {
         client.await??;
     }
-    let completions_per_second = (instances * 3) as f64 / started.elapsed().as_secs_f64();
+    let completions = instances * 3;
+    let completions_per_second = completions as f64 / started.elapsed().as_secs_f64();
+    let completion_cpu = CpuTimes::read(args.server_cpu.as_deref())?.since(&cpu_before);
     store.vacuum_analyze().await?;
     let raw = store.raw_step_rate(args.concurrency.min(8), Duration::from_secs_f64(args.seconds.max(1.0))).await?;
     Ok(PersistedFigure {
@@ -250,5 +272,63 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
         completions_per_second,
         raw_transactions_per_second: raw,
         ratio_engine_to_raw: completions_per_second / raw,
+        process_micros_per_instance: creation_cpu.process / instances.max(1) as f64,
+        process_micros_per_completion: completion_cpu.process / completions.max(1) as f64,
+        server_micros_per_instance: creation_cpu.server.map(|m| m / instances.max(1) as f64),
+        server_micros_per_completion: completion_cpu.server.map(|m| m / completions.max(1) as f64),
     })
+}
+
+/// CPU time used so far, in microseconds: by this process, and by the
+/// database server when its accounting file is known. On a shared, noisy
+/// machine the CPU a step costs is steadier than how many steps a second fit.
+struct CpuTimes {
+    process: f64,
+    server: Option<f64>,
+}
+
+impl CpuTimes {
+    fn read(server: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let process = process_cpu_micros()?;
+        let server = match server {
+            Some(path) => Some(server_cpu_micros(path)?),
+            None => None,
+        };
+        Ok(Self { process, server })
+    }
+
+    fn since(&self, earlier: &Self) -> Self {
+        Self {
+            process: self.process - earlier.process,
+            server: self.server.zip(earlier.server).map(|(now, then)| now - then),
+        }
+    }
+}
+
+/// This process's user and system time from `/proc/self/stat` (Linux).
+fn process_cpu_micros() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks = |index: usize| -> anyhow::Result<f64> {
+        let field = fields.get(index).ok_or_else(|| anyhow::anyhow!("/proc/self/stat is too short"))?;
+        Ok(field.parse::<f64>()?)
+    };
+    // The kernel's USER_HZ, 100 on every Linux platform this runs on.
+    Ok((ticks(11)? + ticks(12)?) * 10_000.0)
+}
+
+/// The server's CPU time from a cgroup v1 `cpuacct.usage` (nanoseconds) or a
+/// cgroup v2 `cpu.stat` (its `usage_usec` line).
+fn server_cpu_micros(path: &std::path::Path) -> anyhow::Result<f64> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if let Some(line) = text.lines().find(|l| l.starts_with("usage_usec ")) {
+        return Ok(line["usage_usec ".len()..].trim().parse()?);
+    }
+    let nanos: f64 = text.trim().parse().map_err(|_| {
+        anyhow::anyhow!("{}: expected cpuacct.usage (nanoseconds) or cpu.stat (usage_usec)", path.display())
+    })?;
+    Ok(nanos / 1000.0)
 }

@@ -737,11 +737,13 @@ pub async fn simulate_post(
     State(state): State<AppState>,
     Path((id, message)): Path<(i64, i64)>,
     posted: Posted,
-) -> WebResult<Page> {
+) -> WebResult<Response> {
     let user = &posted.user;
     let (proposal, definition) = proposal_definition(&state, user, id, message).await?;
     let form = super::definitions::SimulateForm::posted(&posted);
-    let result = super::definitions::run_simulation(&definition, &form);
+    let (result, problems) = super::definitions::run_simulation(&definition, &form);
     let target = simulate_target(id, message, &proposal);
-    Ok(Page::new("Simulate", user, super::definitions::simulate_page(user, &target, &definition, &form, Some(result))))
+    let page =
+        Page::new("Simulate", user, super::definitions::simulate_page(user, &target, &definition, &form, Some(result)));
+    Ok(super::definitions::simulation_answer(page, &problems))
 }

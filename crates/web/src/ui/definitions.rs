@@ -586,13 +586,20 @@ pub async fn simulate_post(
     require_view(user)?;
     let (shown, definition) = shown_version(&state, user, &key, number).await?;
     let form = SimulateForm::posted(&posted);
-    let result = run_simulation(&definition, &form);
+    let (result, problems) = run_simulation(&definition, &form);
     let target = SimulateTarget::version(&shown, &definition);
-    Ok(Page::new("Simulate", user, simulate_page(user, &target, &definition, &form, Some(result))).into_response())
+    let page = Page::new("Simulate", user, simulate_page(user, &target, &definition, &form, Some(result)));
+    Ok(simulation_answer(page, &problems))
 }
 
-/// Runs the form's simulation, or lists what is wrong with its input.
-pub fn run_simulation(definition: &Definition, form: &SimulateForm) -> Markup {
+/// A simulation's page: 200 when it ran, the form back (422) when its input had problems.
+pub fn simulation_answer(page: Page, problems: &[ticketflower_core::Problem]) -> Response {
+    if problems.is_empty() { page.into_response() } else { crate::error::form_back(page, problems) }
+}
+
+/// Runs the form's simulation, or lists what is wrong with its input (the
+/// problems are also returned: the form goes back with them).
+pub fn run_simulation(definition: &Definition, form: &SimulateForm) -> (Markup, Vec<ticketflower_core::Problem>) {
     let mut problems = Vec::new();
     let data = serde_json::from_str::<Value>(&form.data)
         .map_err(|e| problems.push(ticketflower_core::Problem::error("/data", format!("not valid JSON: {e}"))))
@@ -607,20 +614,31 @@ pub fn run_simulation(definition: &Definition, form: &SimulateForm) -> Markup {
             None
         }
     };
-    match (data, script) {
+    let markup = match (data, script) {
         (Some(data), Some(script)) if problems.is_empty() => {
             match ticketflower_core::simulate::simulate(definition, Some(&form.ticket_type), data, script) {
                 Ok(simulation) => simulation_result(definition, &simulation),
                 Err(ticketflower_core::engine::EngineError::InvalidTicket(found)) => {
-                    html! { div.alert.alert-error { "The ticket data does not fit the ticket type:" } (super::definition_documents::problem_list(&found)) }
+                    let markup = html! { div.alert.alert-error { "The ticket data does not fit the ticket type:" } (super::definition_documents::problem_list(&found)) };
+                    // The ticket's pointers are into the data field.
+                    problems.extend(
+                        found
+                            .into_iter()
+                            .map(|p| ticketflower_core::Problem { pointer: format!("/data{}", p.pointer), ..p }),
+                    );
+                    markup
                 }
-                Err(error) => html! { div.alert.alert-error { (error.to_string()) } },
+                Err(error) => {
+                    problems.push(ticketflower_core::Problem::error("/ticket_type", error.to_string()));
+                    html! { div.alert.alert-error { (error.to_string()) } }
+                }
             }
         }
         _ => {
             html! { div.alert.alert-error { "Please correct the input:" } (super::definition_documents::problem_list(&problems)) }
         }
-    }
+    };
+    (markup, problems)
 }
 
 fn simulation_result(definition: &Definition, simulation: &ticketflower_core::simulate::Simulation) -> Markup {
