@@ -91,36 +91,43 @@ fn when_any(part: &str, statement: &str) -> String {
     format!("IF jsonb_array_length(batch->'{part}') > 0 THEN\n        {statement};\n    END IF")
 }
 
-/// Each row of the batch's `part` array in turn, as `r`.
-fn each(part: &str, columns: Columns) -> String {
-    format!("FOR r IN SELECT * FROM {} LOOP", sql::postgres_recordset(&format!("batch->'{part}'"), columns))
+/// The batch's `part` array as a set of rows named `x`.
+fn rows(part: &str, columns: Columns) -> String {
+    sql::postgres_recordset(&format!("batch->'{part}'"), columns)
 }
 
 fn body() -> String {
-    // Inserts need no order; the instance updates come in id order, so two
-    // writers lock shared instances in the same order, and every other row a
-    // batch changes belongs to an instance it has locked by then.
+    // Every statement is set-based: one executor start per table, not one per
+    // row. The instances are locked in id order before they are updated, so
+    // two writers sharing instances lock them in the same order, and every
+    // other row a batch changes belongs to an instance it has locked by then.
+    // An instance whose revision is not the one the batch read is not updated,
+    // and the count tells: the whole batch is then refused.
     format!(
         r#"DECLARE
-    r record;
     created jsonb;
+    expected integer;
+    changed integer;
 BEGIN
     {tickets};
     {instances};
-    {instance_updates}
-        UPDATE instances SET status = r.status, data = r.data, arrivals = r.arrivals, revision = r.revision,
-            updated_at = r.updated_at
-        WHERE id = r.id AND revision = r.old_revision;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'workflow instance % was changed by another writer; try again', r.id
+    expected := jsonb_array_length(batch->'instance_updates');
+    IF expected > 0 THEN
+        PERFORM 1 FROM instances WHERE id IN (SELECT x.id FROM {instance_updates}) ORDER BY id FOR UPDATE;
+        UPDATE instances i SET status = x.status, data = x.data, arrivals = x.arrivals, revision = x.revision,
+            updated_at = x.updated_at
+        FROM {instance_updates} WHERE i.id = x.id AND i.revision = x.old_revision;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed <> expected THEN
+            RAISE EXCEPTION '% of % workflow instances were changed by another writer; try again', expected - changed, expected
                 USING ERRCODE = 'serialization_failure';
         END IF;
-    END LOOP;
-    {run_updates}
-        UPDATE task_runs SET status = r.status, output = COALESCE(r.output, output), overdue = r.overdue,
-            completed_by = COALESCE(r.completed_by, completed_by), updated_at = r.updated_at
-        WHERE instance_id = r.instance_id AND seq = r.seq;
-    END LOOP;
+    END IF;
+    IF jsonb_array_length(batch->'run_updates') > 0 THEN
+        UPDATE task_runs t SET status = x.status, output = COALESCE(x.output, t.output), overdue = x.overdue,
+            completed_by = COALESCE(x.completed_by, t.completed_by), updated_at = x.updated_at
+        FROM {run_updates} WHERE t.instance_id = x.instance_id AND t.seq = x.seq;
+    END IF;
     created := '[]'::jsonb;
     IF jsonb_array_length(batch->'new_runs') > 0 THEN
         WITH inserted AS ({new_runs} RETURNING id, instance_id, seq)
@@ -130,21 +137,22 @@ BEGIN
     {audit};
     {errors};
     {jobs};
-    {ticket_status}
-        UPDATE tickets SET status = r.status, updated_at = r.updated_at WHERE company_id = r.company_id AND id = r.id;
-    END LOOP;
+    IF jsonb_array_length(batch->'ticket_status') > 0 THEN
+        UPDATE tickets t SET status = x.status, updated_at = x.updated_at
+        FROM {ticket_status} WHERE t.company_id = x.company_id AND t.id = x.id;
+    END IF;
     RETURN created;
 END"#,
         tickets = when_any("tickets", &insert("tickets", "tickets", TICKET_INSERT)),
         instances = when_any("instances", &insert("instances", "instances", INSTANCE_INSERT)),
-        instance_updates = each("instance_updates", INSTANCE_UPDATE),
-        run_updates = each("run_updates", RUN_UPDATE),
+        instance_updates = rows("instance_updates", INSTANCE_UPDATE),
+        run_updates = rows("run_updates", RUN_UPDATE),
         new_runs = insert("task_runs", "new_runs", RUN_INSERT),
         history = when_any("history", &insert("field_history", "history", HISTORY_INSERT)),
         audit = when_any("audit", &insert("audit_events", "audit", AUDIT_INSERT)),
         errors = when_any("errors", &insert("ticket_errors", "errors", ERROR_INSERT)),
         jobs = when_any("jobs", &insert("jobs", "jobs", JOB_INSERT)),
-        ticket_status = each("ticket_status", TICKET_STATUS),
+        ticket_status = rows("ticket_status", TICKET_STATUS),
     )
 }
 
