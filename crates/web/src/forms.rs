@@ -1574,11 +1574,13 @@ fn read_number(text: &str, integer: bool) -> Option<Value> {
 // Display
 // ---------------------------------------------------------------------------
 
-fn is_file_reference(value: &Value) -> bool {
+/// Whether a value is the reference to a stored file a file field holds.
+pub fn is_file_reference(value: &Value) -> bool {
     value.as_object().is_some_and(|map| map.contains_key("file_id"))
 }
 
-fn file_link(reference: &Value) -> Markup {
+/// A link to download a referenced file, with its name and size.
+pub fn file_link(reference: &Value) -> Markup {
     let id = reference.get("file_id").map(scalar_text).unwrap_or_default();
     let name = reference.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or("file");
     let size = reference.get("size").and_then(Value::as_u64);

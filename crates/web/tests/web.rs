@@ -44,6 +44,7 @@ on_both_backends! {
     instance_changes_arrive_as_server_sent_events => live_updates;
     no_input_makes_a_server_error => junk_never_500s;
     a_ticket_form_takes_file_uploads_and_keeps_nothing_when_invalid => ticket_files;
+    a_task_form_takes_file_uploads_and_keeps_nothing_when_invalid => task_files;
     an_invalid_ticket_form_is_listed_as_json_when_json_is_asked_for => invalid_ticket_form_as_json;
     an_invalid_task_output_is_listed_as_json_and_the_task_stays_open => invalid_task_output_as_json;
     not_found_forbidden_and_login_required_are_json_when_json_is_asked_for => errors_as_json;
@@ -929,4 +930,57 @@ async fn ticket_files(app: &App) {
     assert_eq!(download.status(), StatusCode::OK);
     assert!(download.headers().get("content-disposition").unwrap().to_str().unwrap().contains("receipt.pdf"));
     assert_eq!(download.bytes().await.unwrap().as_ref(), b"%PDF-1.4 receipt");
+}
+
+async fn task_files(app: &App) {
+    let company = app.store.company_by_name(&app.a.name).await.unwrap().unwrap();
+    let yaml = support::private_workflow("inspections", "Inspections").replace(
+        "  - key: review\n    title: Review\n    type: approval\n    assign: {role: staff}\n",
+        "  - key: inspect\n    title: Inspect\n    type: form\n    assign: {initiator: true}\n    output_schema:\n      type: object\n      required: [photo]\n      properties:\n        photo: {title: Photo, contentMediaType: image/png}\n        note: {type: string, title: Note, minLength: 3}\n",
+    ).replace("{from: review, status: COMPLETED}", "{from: inspect, status: COMPLETED}").replace("to: review", "to: inspect");
+    let document = ticketflower_core::document::parse(&yaml, ticketflower_core::document::Syntax::Yaml).unwrap();
+    let imported = app.store.import_definition(company, &document, None).await.unwrap();
+    app.store.activate_version(company, "inspections", imported.version).await.unwrap();
+    let owner = app.client_for(&app.a, "owner").await;
+    let created = owner.post_form("/tickets/new/inspections/request", &[("title", "Boiler room")]).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let ticket_path = created.location.split('?').next().unwrap().to_owned();
+    let task = support::first_task_link(&owner.get_ok(&ticket_path).await);
+    let form = owner.get_ok(&task).await;
+    assert!(form.contains("enctype=\"multipart/form-data\"") && form.contains("type=\"file\""), "{form}");
+    let owner = &owner;
+    let task = task.as_str();
+    let send = |note: &'static str| async move {
+        let token = owner.csrf_token().await;
+        let form = reqwest::multipart::Form::new().text("_csrf", token).text("note", note).part(
+            "photo",
+            reqwest::multipart::Part::bytes(b"\x89PNG boiler".to_vec())
+                .file_name("boiler.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+        let response = owner.http.post(format!("{}{task}/complete", app.base)).multipart(form).send().await.unwrap();
+        (response.status(), response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()))
+    };
+    let files_before = app.store.count_rows(company, "files").await.unwrap();
+    let (status, _) = send("no").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a too-short note is refused");
+    assert_eq!(app.store.count_rows(company, "files").await.unwrap(), files_before, "and no file was kept");
+    let (status, location) = send("Pressure fine").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some(ticket_path.as_str()));
+    // The file joined the ticket and the run's output refers to it.
+    let page = owner.get_ok(&ticket_path).await;
+    assert!(page.contains("COMPLETED"), "{page}");
+    let file = support::link_starting(&page, "/files/");
+    let download = owner.http.get(format!("{}{file}", app.base)).send().await.unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    assert!(download.headers().get("content-disposition").unwrap().to_str().unwrap().contains("boiler.png"));
+    assert_eq!(download.bytes().await.unwrap().as_ref(), b"\x89PNG boiler");
+    let file_id: i64 = file.trim_start_matches("/files/").parse().unwrap();
+    let ticket_id: i64 = ticket_path.trim_start_matches("/tickets/").parse().unwrap();
+    let ticket = app.store.ticket(company, ticketflower_store::TicketId(ticket_id)).await.unwrap();
+    let view = app.store.instance(company, ticket.instance.unwrap()).await.unwrap();
+    let run = view.runs.iter().find(|r| r.task == "inspect").unwrap();
+    assert_eq!(run.output.as_ref().unwrap()["photo"]["file_id"], file_id, "{:?}", run.output);
 }

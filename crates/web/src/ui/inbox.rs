@@ -250,7 +250,7 @@ pub async fn complete_post(State(state): State<AppState>, Path(run): Path<i64>, 
     let task = definition.task(&detail.run.task).ok_or(WebError::NotFound)?;
     // The output is checked in full before the task is claimed, so an invalid
     // one changes nothing.
-    let (output, raw, problems) = if task.kind == TaskKind::Approval {
+    let (output, raw, problems, files) = if task.kind == TaskKind::Approval {
         let decision = posted.text("decision");
         let comment = posted.text("comment").trim();
         let mut output = json!({ "decision": decision });
@@ -259,17 +259,27 @@ pub async fn complete_post(State(state): State<AppState>, Path(run): Path<i64>, 
         }
         let problems =
             task.output_schema.as_ref().and_then(|schema| schema.validate(&output).err()).unwrap_or_default();
-        (output.clone(), output, problems)
+        (output.clone(), output, problems, Vec::new())
     } else {
         let parsed = forms::parse_fields(&output_schema(task), &posted.pairs, posted.uploads.clone(), "");
+        // Checked as if every upload were stored, before any file is written.
         let problems = match &task.output_schema {
-            Some(schema) => parsed.validate(schema),
-            None => parsed.problems,
+            Some(schema) => parsed.validate_before_storing(schema),
+            None => parsed.problems.clone(),
         };
-        (parsed.value, parsed.raw, problems)
+        (parsed.value, parsed.raw, problems, parsed.files)
     };
     if !problems.is_empty() {
         return Ok(form_back(task_page(&state, user, &detail, &raw, &problems).await?, &problems));
+    }
+    // Uploads for file fields are stored under the data directory and the
+    // output holds a reference to each; they join the ticket once the task is done.
+    let mut output = output;
+    let mut stored_files = Vec::new();
+    for (pointer, upload) in &files {
+        let id = super::tickets::store_upload(&state, user, None, upload).await?;
+        stored_files.push(id);
+        forms::set_pointer(&mut output, pointer, forms::file_reference(id.0, upload));
     }
     // Claim on completion when the task was still in the pool.
     if detail.run.assignee.is_none() {
@@ -285,6 +295,9 @@ pub async fn complete_post(State(state): State<AppState>, Path(run): Path<i64>, 
         .await;
     match outcome {
         Ok(outcome) => {
+            if let (Some(ticket), false) = (detail.ticket, stored_files.is_empty()) {
+                state.store.attach_files(user.company(), &stored_files, ticket).await?;
+            }
             state.live.publish(user.company(), outcome.instance);
             let target = match detail.ticket {
                 Some(ticket) => format!("/tickets/{ticket}"),

@@ -66,11 +66,13 @@ async fn names(
     Ok(state.store.user_names(user.company(), &ids).await?)
 }
 
-fn short(value: &Option<Value>) -> String {
+/// A value in a data change: text as it is, a file reference as a link to the file.
+fn short(value: &Option<Value>) -> Markup {
     match value {
-        None => "—".into(),
-        Some(Value::String(text)) => text.clone(),
-        Some(other) => other.to_string(),
+        None => html! { "—" },
+        Some(Value::String(text)) => html! { (text) },
+        Some(reference) if forms::is_file_reference(reference) => forms::file_link(reference),
+        Some(other) => html! { (other.to_string()) },
     }
 }
 

@@ -336,7 +336,7 @@ pub async fn new_post(
 }
 
 /// Writes an upload under the data directory and records it.
-async fn store_upload(
+pub(crate) async fn store_upload(
     state: &AppState,
     user: &CurrentUser,
     ticket: Option<TicketId>,
