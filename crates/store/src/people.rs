@@ -99,27 +99,34 @@ impl Store {
         }
     }
 
+    /// Everything wrong with a new user's email and roles, at once: the
+    /// email's form, each role's key, and an email another account has.
+    /// (A form checks this first, so its page lists every problem together.)
+    pub async fn new_user_problems(&self, email: &str, roles: &[String]) -> Result<Vec<Problem>> {
+        let email = email.trim().to_lowercase();
+        let mut problems = new_user_form_problems(&email, roles);
+        if problems.iter().all(|p| p.pointer != "/email") && self.email_taken(&email).await? {
+            problems.push(Problem::error("/email", email_taken_message(&email)));
+        }
+        Ok(problems)
+    }
+
+    async fn email_taken(&self, email: &str) -> Result<bool> {
+        let found =
+            sql::one(self.db(), self.backend(), "SELECT id FROM users WHERE email = $1", vec![text(email)]).await?;
+        Ok(found.is_some())
+    }
+
     /// Adds a user with permissions and roles, all or nothing.
     pub async fn add_user(&self, company: CompanyId, user: NewUser) -> Result<UserId> {
         let email = user.email.trim().to_lowercase();
-        let mut problems = Vec::new();
-        if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-            problems.push(Problem::error("/email", format!("\"{email}\" is not an email address")));
-        }
-        for (index, role) in user.roles.iter().enumerate() {
-            if !ticketflower_core::definition::is_slug(role) {
-                problems.push(Problem::error(
-                    format!("/roles/{index}"),
-                    format!("role \"{role}\" must be lowercase letters, digits, '-' or '_'"),
-                ));
-            }
-        }
+        let problems = new_user_form_problems(&email, &user.roles);
         if !problems.is_empty() {
             return Err(StoreError::Invalid(problems));
         }
         let backend = self.backend();
-        if sql::one(self.db(), backend, "SELECT id FROM users WHERE email = $1", vec![text(&email)]).await?.is_some() {
-            return Err(StoreError::Conflict(format!("a user with the email {email} already exists")));
+        if self.email_taken(&email).await? {
+            return Err(StoreError::Conflict(email_taken_message(&email)));
         }
         let write = self.write().await?;
         let display_name =
@@ -246,4 +253,25 @@ pub(crate) async fn ensure_role(
     .await?
     .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
     Ok(RoleId(row.try_get_by_index(0)?))
+}
+
+/// The problems of a new user's email (lower case) and role keys that need no lookup.
+fn new_user_form_problems(email: &str, roles: &[String]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+        problems.push(Problem::error("/email", format!("\"{email}\" is not an email address")));
+    }
+    for (index, role) in roles.iter().enumerate() {
+        if !ticketflower_core::definition::is_slug(role) {
+            problems.push(Problem::error(
+                format!("/roles/{index}"),
+                format!("role \"{role}\" must be lowercase letters, digits, '-' or '_'"),
+            ));
+        }
+    }
+    problems
+}
+
+fn email_taken_message(email: &str) -> String {
+    format!("a user with the email {email} already exists")
 }

@@ -729,6 +729,14 @@ async fn admin_pages(app: &App) {
     let duplicate =
         owner.post_form("/admin/users", &[("email", email.as_str()), ("password", "a long passphrase")]).await;
     assert_eq!(duplicate.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Every problem at once: the taken email beside the short password and the unknown role.
+    let owner_json = app.json_client_for(&app.a, "owner").await;
+    let several = owner_json
+        .post_form("/admin/users", &[("email", email.as_str()), ("password", "short"), ("role", "no-such-role")])
+        .await;
+    assert_eq!(several.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", several.body);
+    assert_eq!(several.problem_pointers(), ["/email", "/password", "/roles"], "{}", several.body);
+    assert!(several.body.contains("already exists"), "{}", several.body);
 
     // The new user logs in and changes the password; other sessions end.
     let newbie = Client::new(&app.base);

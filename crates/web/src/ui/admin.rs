@@ -135,6 +135,9 @@ pub async fn users_post(State(state): State<AppState>, posted: Posted) -> WebRes
             problems.push(Problem::error("/roles", format!("there is no role \"{role}\"")));
         }
     }
+    // The email and role checks that need the database come first, so the
+    // form lists every problem at once.
+    problems.extend(state.store.new_user_problems(&input.email, &input.roles).await?);
     let password = posted.text("password").to_owned();
     let hash = match tokio::task::spawn_blocking(move || passwords::hash(&password)).await {
         Ok(Ok(hash)) => Some(hash),
