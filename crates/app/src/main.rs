@@ -167,9 +167,10 @@ enum Command {
         /// Most events one group commit takes.
         #[arg(long, default_value_t = ticketflower_store::StoreOptions::new("").batch_size)]
         batch_size: usize,
-        /// A file with the database server's total CPU time, to print the
-        /// server's and this process's CPU per completion: a cgroup's
-        /// `cpuacct.usage` (v1) or `cpu.stat` (v2) holding the server's processes.
+        /// A file with the PostgreSQL server's total CPU time, to print the
+        /// server's and this process's CPU per instance and per completion: a
+        /// cgroup's `cpuacct.usage` (v1) or `cpu.stat` (v2) holding the server's
+        /// processes. (SQLite's CPU is this process's own.)
         #[arg(long, value_name = "FILE")]
         server_cpu: Option<PathBuf>,
         /// Print one JSON object.

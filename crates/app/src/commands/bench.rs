@@ -206,7 +206,9 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     store.activate_version(company, &imported.key, imported.version).await?;
 
     let per_client = args.instances.div_ceil(args.concurrency);
-    let cpu_before = CpuTimes::read(args.server_cpu.as_deref())?;
+    // SQLite runs inside this process: its CPU is the bench's own.
+    let server_cpu = args.server_cpu.as_deref().filter(|_| database == "postgres");
+    let cpu_before = CpuTimes::read(server_cpu)?;
     let started = Instant::now();
     let mut clients = Vec::new();
     for _ in 0..args.concurrency {
@@ -236,10 +238,10 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     }
     let created_seconds = started.elapsed().as_secs_f64();
     let instances = edits.iter().map(Vec::len).sum::<usize>();
-    let creation_cpu = CpuTimes::read(args.server_cpu.as_deref())?.since(&cpu_before);
+    let creation_cpu = CpuTimes::read(server_cpu)?.since(&cpu_before);
     store.vacuum_analyze().await?;
 
-    let cpu_before = CpuTimes::read(args.server_cpu.as_deref())?;
+    let cpu_before = CpuTimes::read(server_cpu)?;
     let started = Instant::now();
     let mut clients = Vec::new();
     for runs in edits {
@@ -261,7 +263,7 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     }
     let completions = instances * 3;
     let completions_per_second = completions as f64 / started.elapsed().as_secs_f64();
-    let completion_cpu = CpuTimes::read(args.server_cpu.as_deref())?.since(&cpu_before);
+    let completion_cpu = CpuTimes::read(server_cpu)?.since(&cpu_before);
     store.vacuum_analyze().await?;
     let raw = store.raw_step_rate(args.concurrency.min(8), Duration::from_secs_f64(args.seconds.max(1.0))).await?;
     Ok(PersistedFigure {
@@ -331,4 +333,44 @@ fn server_cpu_micros(path: &std::path::Path) -> anyhow::Result<f64> {
         anyhow::anyhow!("{}: expected cpuacct.usage (nanoseconds) or cpu.stat (usage_usec)", path.display())
     })?;
     Ok(nanos / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_cpu_is_read_from_either_cgroup_version() {
+        let dir = std::env::temp_dir().join(format!("tf-bench-cpu-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let v1 = dir.join("cpuacct.usage");
+        std::fs::write(&v1, "2500000\n").unwrap();
+        assert_eq!(server_cpu_micros(&v1).unwrap(), 2500.0);
+        let v2 = dir.join("cpu.stat");
+        std::fs::write(&v2, "usage_usec 1234\nuser_usec 1000\nsystem_usec 234\n").unwrap();
+        assert_eq!(server_cpu_micros(&v2).unwrap(), 1234.0);
+        let other = dir.join("other");
+        std::fs::write(&other, "nr_periods 0\n").unwrap();
+        assert!(server_cpu_micros(&other).unwrap_err().to_string().contains("expected cpuacct.usage"));
+        assert!(server_cpu_micros(&dir.join("missing")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn this_process_cpu_time_grows_with_work() {
+        // The kernel counts in ticks (10 ms): spin until one passes, however
+        // busy the machine is, within a generous bound.
+        let before = process_cpu_micros().unwrap();
+        let started = Instant::now();
+        let mut x = 0u64;
+        while process_cpu_micros().unwrap() == before && started.elapsed() < Duration::from_secs(30) {
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+        }
+        std::hint::black_box(x);
+        let after = process_cpu_micros().unwrap();
+        assert!(after > before, "{before} µs then {after} µs");
+        assert_eq!((after - before) % 10_000.0, 0.0, "whole ticks of 10 ms");
+    }
 }
