@@ -101,6 +101,24 @@ pub(crate) fn queue() -> (Handle, Arc<Queue>) {
     (Handle { sender }, Arc::new(queue))
 }
 
+/// A batch being written: counted while it lives, and the gathering committer
+/// told when it ends (however it ends, so a lost batch cannot keep others waiting).
+struct Writing<'a>(&'a Queue);
+
+impl<'a> Writing<'a> {
+    fn start(queue: &'a Queue) -> Self {
+        queue.writing.fetch_add(1, Ordering::AcqRel);
+        Self(queue)
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.writing.fetch_sub(1, Ordering::AcqRel);
+        self.0.written.notify_waiters();
+    }
+}
+
 /// Starts one of `committers` committers on the queue.
 pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committers: usize) {
     // The task holds a weak reference so dropping every Store closes the channel.
@@ -109,7 +127,7 @@ pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committe
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(batch_size);
         loop {
-            {
+            let writing = {
                 let mut receiver = queue.receiver.lock().await;
                 if receiver.recv_many(&mut batch, 1).await == 0 {
                     break;
@@ -140,14 +158,14 @@ pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committe
                 if more > 0 {
                     receiver.recv_many(&mut batch, more).await;
                 }
-                queue.writing.fetch_add(1, Ordering::AcqRel);
-            }
+                // Counted before the lock is released, so the next committer sees it.
+                Writing::start(&queue)
+            };
             let Some(inner) = weak.upgrade() else { break };
             let store = Store { inner };
             let requests = std::mem::take(&mut batch);
             store.commit_batch(requests).await;
-            queue.writing.fetch_sub(1, Ordering::AcqRel);
-            queue.written.notify_waiters();
+            drop(writing);
         }
     });
 }
