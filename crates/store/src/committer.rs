@@ -61,13 +61,10 @@ pub(crate) struct Request {
     reply: oneshot::Sender<Result<CommandOutcome>>,
 }
 
-/// The queue the committers take their batches from. Several committers write
-/// in parallel on PostgreSQL (each on its own connection), SQLite has one. A
-/// committer that is free takes its share of what waits (all of it when it is
-/// the only one), so no command waits behind a busy committer while another
-/// one idles, and the busier the store, the larger the batches. Two commands on one instance that
-/// land in batches written at the same time are kept apart by the revision
-/// check: the later batch is decided again.
+/// The sending end of the committers' [`Queue`]. Several committers write in
+/// parallel on PostgreSQL (each on its own connection), SQLite has one. Two
+/// commands on one instance that land in batches written at the same time are
+/// kept apart by the revision check: the later batch is decided again.
 pub(crate) struct Handle {
     sender: mpsc::UnboundedSender<Request>,
 }
@@ -982,6 +979,34 @@ const INSTANCE_UPDATE: Columns = &[
     ("old_revision", Kind::Int),
     ("updated_at", Kind::Int),
 ];
+/// The SET list of an instance update, written once for both databases:
+/// `new(column)` is how the statement names the row's new value of a column.
+fn instance_update_set(new: impl Fn(&str) -> String) -> String {
+    format!(
+        "status = {}, data = {}, arrivals = {}, revision = {}, updated_at = {}",
+        new("status"),
+        new("data"),
+        new("arrivals"),
+        new("revision"),
+        new("updated_at")
+    )
+}
+
+/// The SET list of a run update, written once for both databases: an output
+/// or a completer is kept when the update has none. `current` prefixes the
+/// run's own columns (a table alias and a dot, or nothing).
+fn run_update_set(new: impl Fn(&str) -> String, current: &str) -> String {
+    format!(
+        "status = {}, output = COALESCE({}, {current}output), overdue = {}, \
+         completed_by = COALESCE({}, {current}completed_by), updated_at = {}",
+        new("status"),
+        new("output"),
+        new("overdue"),
+        new("completed_by"),
+        new("updated_at")
+    )
+}
+
 const RUN_UPDATE: Columns = &[
     ("instance_id", Kind::Int),
     ("seq", Kind::Int),

@@ -13,7 +13,7 @@
 //! function its own code created, so nodes of two versions can run side by side.
 
 use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
-use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT};
+use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, instance_update_set, run_update_set};
 use crate::sql::{self, Columns, Kind, Row};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use std::sync::OnceLock;
@@ -114,8 +114,7 @@ BEGIN
     expected := jsonb_array_length(batch->'instance_updates');
     IF expected > 0 THEN
         PERFORM 1 FROM instances WHERE id IN (SELECT x.id FROM {instance_updates}) ORDER BY id FOR UPDATE;
-        UPDATE instances i SET status = x.status, data = x.data, arrivals = x.arrivals, revision = x.revision,
-            updated_at = x.updated_at
+        UPDATE instances i SET {instance_set}
         FROM {instance_updates} WHERE i.id = x.id AND i.revision = x.old_revision;
         GET DIAGNOSTICS changed = ROW_COUNT;
         IF changed <> expected THEN
@@ -124,8 +123,7 @@ BEGIN
         END IF;
     END IF;
     IF jsonb_array_length(batch->'run_updates') > 0 THEN
-        UPDATE task_runs t SET status = x.status, output = COALESCE(x.output, t.output), overdue = x.overdue,
-            completed_by = COALESCE(x.completed_by, t.completed_by), updated_at = x.updated_at
+        UPDATE task_runs t SET {run_set}
         FROM {run_updates} WHERE t.instance_id = x.instance_id AND t.seq = x.seq;
     END IF;
     created := '[]'::jsonb;
@@ -145,6 +143,8 @@ BEGIN
 END"#,
         tickets = when_any("tickets", &insert("tickets", "tickets", TICKET_INSERT)),
         instances = when_any("instances", &insert("instances", "instances", INSTANCE_INSERT)),
+        instance_set = instance_update_set(|column| format!("x.{column}")),
+        run_set = run_update_set(|column| format!("x.{column}"), "t."),
         instance_updates = rows("instance_updates", INSTANCE_UPDATE),
         run_updates = rows("run_updates", RUN_UPDATE),
         new_runs = insert("task_runs", "new_runs", RUN_INSERT),

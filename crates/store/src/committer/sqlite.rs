@@ -13,7 +13,7 @@
 //! handler; another process writing meanwhile is waited for (`busy_timeout`).
 
 use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
-use super::{CHANGED_ELSEWHERE, RUN_INSERT, RUN_UPDATE, TICKET_INSERT};
+use super::{CHANGED_ELSEWHERE, RUN_INSERT, RUN_UPDATE, TICKET_INSERT, instance_update_set, run_update_set};
 use crate::sql::{Columns, Kind, Row};
 use crate::{Result, StoreError};
 use rusqlite::{Connection, Statement, TransactionBehavior};
@@ -87,16 +87,11 @@ impl Writer {
         insert(&tx, "tickets", TICKET_INSERT, &batch.tickets)?;
         insert(&tx, "instances", INSTANCE_INSERT, &batch.instances)?;
         if !batch.instance_updates.is_empty() {
-            let p = |name| param(INSTANCE_UPDATE, name);
+            let p = |name: &str| param(INSTANCE_UPDATE, name);
             let mut statement = tx
                 .prepare_cached(&format!(
-                    "UPDATE instances SET status = {}, data = {}, arrivals = {}, revision = {}, updated_at = {} \
-                     WHERE id = {} AND revision = {}",
-                    p("status"),
-                    p("data"),
-                    p("arrivals"),
-                    p("revision"),
-                    p("updated_at"),
+                    "UPDATE instances SET {} WHERE id = {} AND revision = {}",
+                    instance_update_set(p),
                     p("id"),
                     p("old_revision"),
                 ))
@@ -109,16 +104,11 @@ impl Writer {
             }
         }
         if !batch.run_updates.is_empty() {
-            let p = |name| param(RUN_UPDATE, name);
+            let p = |name: &str| param(RUN_UPDATE, name);
             let mut statement = tx
                 .prepare_cached(&format!(
-                    "UPDATE task_runs SET status = {}, output = COALESCE({}, output), overdue = {}, \
-                     completed_by = COALESCE({}, completed_by), updated_at = {} WHERE instance_id = {} AND seq = {}",
-                    p("status"),
-                    p("output"),
-                    p("overdue"),
-                    p("completed_by"),
-                    p("updated_at"),
+                    "UPDATE task_runs SET {} WHERE instance_id = {} AND seq = {}",
+                    run_update_set(p, ""),
                     p("instance_id"),
                     p("seq"),
                 ))

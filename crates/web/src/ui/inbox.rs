@@ -272,15 +272,6 @@ pub async fn complete_post(State(state): State<AppState>, Path(run): Path<i64>, 
     if !problems.is_empty() {
         return Ok(form_back(task_page(&state, user, &detail, &raw, &problems).await?, &problems));
     }
-    // Uploads for file fields are stored under the data directory and the
-    // output holds a reference to each; they join the ticket once the task is done.
-    let mut output = output;
-    let mut stored_files = Vec::new();
-    for (pointer, upload) in &files {
-        let id = super::tickets::store_upload(&state, user, None, upload).await?;
-        stored_files.push(id);
-        forms::set_pointer(&mut output, pointer, forms::file_reference(id.0, upload));
-    }
     // Claim on completion when the task was still in the pool.
     if detail.run.assignee.is_none() {
         match state.store.claim_run(user.company(), detail.run.id, &user.worker()).await {
@@ -288,6 +279,16 @@ pub async fn complete_post(State(state): State<AppState>, Path(run): Path<i64>, 
             Err(StoreError::Conflict(message)) => return Err(WebError::Conflict(message)),
             Err(other) => return Err(other.into()),
         }
+    }
+    // Once the task is this user's, uploads for file fields are stored under
+    // the data directory and the output holds a reference to each; they join
+    // the ticket once the task is done.
+    let mut output = output;
+    let mut stored_files = Vec::new();
+    for (pointer, upload) in &files {
+        let id = super::tickets::store_upload(&state, user, None, upload).await?;
+        stored_files.push(id);
+        forms::set_pointer(&mut output, pointer, forms::file_reference(id.0, upload));
     }
     let outcome = state
         .store
