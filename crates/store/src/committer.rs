@@ -1289,7 +1289,7 @@ impl Rows {
     /// (one statement, so one transaction); returns the runs it inserted.
     async fn write_postgres(
         mut self,
-        db: &impl ConnectionTrait,
+        db: &sea_orm::DatabaseConnection,
         loaded: &HashMap<InstanceId, Loaded>,
         now: i64,
     ) -> Result<Vec<CreatedRun>> {
@@ -1314,15 +1314,7 @@ impl Rows {
             jobs: &self.jobs,
             ticket_status: &ticket_status,
         };
-        // Sent as text and cast by the server: the rows go straight from the
-        // batch to the wire, with no JSON tree built in between.
-        let text = serde_json::to_string(&batch).map_err(|e| StoreError::Corrupt(format!("a batch as JSON: {e}")))?;
-        let call = format!("SELECT {}($1::jsonb)", postgres::function().name);
-        let row = sql::one(db, DbBackend::Postgres, &call, vec![sql::text(text)])
-            .await?
-            .ok_or(StoreError::Corrupt("the group commit returned nothing".into()))?;
-        let inserted: Vec<(i64, i64, i64)> = serde_json::from_value(row.try_get_by_index(0)?)
-            .map_err(|e| StoreError::Corrupt(format!("the group commit's runs: {e}")))?;
+        let inserted = batch.write(db).await?;
         created_runs(&owners, inserted)
     }
 

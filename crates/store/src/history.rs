@@ -11,26 +11,27 @@ use ticketflower_core::path::FieldPath;
 
 impl Store {
     /// Sets a field back to the value a history entry wrote (removing it if that
-    /// write removed it). The rollback is itself a new history entry.
+    /// write removed it). The rollback is itself a new history entry. An entry
+    /// is named by its instance and id (the history's key).
     pub async fn rollback_field(
         &self,
         company: CompanyId,
+        instance: InstanceId,
         entry: HistoryId,
         actor: Option<UserId>,
     ) -> Result<CommandOutcome> {
         let row = sql::one(
             self.db(),
             self.backend(),
-            "SELECT instance_id, path, new_value FROM field_history WHERE company_id = $1 AND id = $2",
-            vec![int(company.0), int(entry.0)],
+            "SELECT path, new_value FROM field_history WHERE company_id = $1 AND instance_id = $2 AND id = $3",
+            vec![int(company.0), int(instance.0), int(entry.0)],
         )
         .await?
         .ok_or(StoreError::NotFound("history entry"))?;
-        let instance = InstanceId(row.try_get_by_index(0)?);
-        let path: String = row.try_get_by_index(1)?;
+        let path: String = row.try_get_by_index(0)?;
         let path =
             FieldPath::parse(&path).map_err(|e| StoreError::Corrupt(format!("stored field path {path}: {e}")))?;
-        let value: Option<serde_json::Value> = row.try_get_by_index(2)?;
+        let value: Option<serde_json::Value> = row.try_get_by_index(1)?;
         self.execute(Command::Apply {
             company,
             instance,

@@ -105,26 +105,10 @@ pub enum Kind {
 /// A column list for bulk statements.
 pub type Columns = &'static [(&'static str, Kind)];
 
-/// `jsonb_to_recordset(source) AS x(column type, …)`: the rows of a JSON array as a table.
-pub fn postgres_recordset(source: &str, columns: Columns) -> String {
-    let types: Vec<String> = columns
-        .iter()
-        .map(|(name, kind)| {
-            let kind = match kind {
-                Kind::Int => "bigint",
-                Kind::Text => "text",
-                Kind::Json => "jsonb",
-            };
-            format!("{name} {kind}")
-        })
-        .collect();
-    format!("jsonb_to_recordset({source}) AS x({})", types.join(", "))
-}
-
 /// One row of a bulk statement: a cell per column of its column list, in
 /// that order, so writing it needs no lookups by name. An empty cell is SQL
 /// NULL; a JSON cell holding `null` is written as JSON `null` on SQLite and as
-/// SQL NULL by PostgreSQL's `jsonb_to_recordset`, so "no value" is left empty.
+/// SQL NULL on PostgreSQL (see `committer/postgres.rs`), so "no value" is left empty.
 #[derive(Debug, Clone)]
 pub struct Row {
     columns: Columns,
@@ -156,20 +140,6 @@ impl Row {
     /// The cells, in column order.
     pub fn cells(&self) -> impl Iterator<Item = (Kind, Option<&serde_json::Value>)> {
         self.columns.iter().zip(&self.cells).map(|((_, kind), cell)| (*kind, cell.as_ref()))
-    }
-}
-
-/// A row is a JSON object of its non-empty cells, as `jsonb_to_recordset` reads it.
-impl serde::Serialize for Row {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(None)?;
-        for ((name, _), cell) in self.columns.iter().zip(&self.cells) {
-            if let Some(value) = cell {
-                map.serialize_entry(name, value)?;
-            }
-        }
-        map.end()
     }
 }
 

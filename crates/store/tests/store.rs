@@ -631,10 +631,11 @@ async fn rollback_and_rerun(url: String) {
     assert_eq!(history.len(), 2);
 
     // Another company cannot roll back this field.
-    let foreign = store.rollback_field(other.id, history[0].id, Some(other.editor)).await.unwrap_err();
+    let foreign =
+        store.rollback_field(other.id, created.instance, history[0].id, Some(other.editor)).await.unwrap_err();
     assert!(matches!(foreign, StoreError::NotFound(_)), "{foreign:?}");
 
-    store.rollback_field(c.id, history[0].id, Some(c.editor)).await.unwrap();
+    store.rollback_field(c.id, created.instance, history[0].id, Some(c.editor)).await.unwrap();
     let view = store.instance(c.id, created.instance).await.unwrap();
     assert_eq!(view.data["questions"], "First question");
     let history = store.field_history(c.id, created.instance, Some("questions")).await.unwrap();

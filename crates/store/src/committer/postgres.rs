@@ -3,23 +3,52 @@
 //! A batch of commands used to cost a dozen statements (begin, reads, one per
 //! table, one per ticket, commit), and on a loaded two-core machine each round
 //! trip to the server costs more than the work it carries. The committer now
-//! sends every row of a batch as one JSON document to this function, which
-//! inserts and updates them in one statement — one transaction — and refuses the
-//! whole batch with a serialization failure when an instance's revision is not
-//! the one the batch read (another committer or node wrote it first).
+//! sends every row of a batch to this function, which inserts and updates them
+//! with one statement per table — one transaction — and refuses the whole batch
+//! with a serialization failure when an instance's revision is not the one the
+//! batch read (another committer or node wrote it first).
 //!
-//! The function's text is generated from the same column lists the SQLite path
-//! binds, and its name carries a hash of that text: a node only ever calls the
-//! function its own code created, so nodes of two versions can run side by side.
+//! Each part of the batch is one parameter: an array of a composite type with
+//! the part's columns, sent in PostgreSQL's binary format. Numbers and text
+//! arrive as they are stored; only the JSON values themselves are parsed. (The
+//! batch was one JSON document before: parsing it cost the server about a
+//! sixth of its time per completion, mostly for the keys and numbers around
+//! the values.) An empty part is sent as NULL.
+//!
+//! The function's text and its row types are generated from the same column
+//! lists the SQLite path binds, and their names carry a hash of that text: a
+//! node only ever calls the function its own code created, so nodes of two
+//! versions can run side by side.
 
 use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
 use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, instance_update_set, run_update_set};
 use crate::sql::{self, Columns, Kind, Row};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr};
-use std::sync::OnceLock;
+use crate::{Result, StoreError};
+use sea_orm::sqlx::encode::{Encode, IsNull};
+use sea_orm::sqlx::error::BoxDynError;
+use sea_orm::sqlx::postgres::{PgArgumentBuffer, PgBindIterExt, PgTypeInfo, Postgres};
+use sea_orm::sqlx::{self as sqlx, Row as _, Type};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
+use std::sync::{Arc, OnceLock};
 
-/// The function's argument: every row of a batch, by part.
-#[derive(serde::Serialize)]
+pub(super) const TICKET_STATUS: Columns =
+    &[("company_id", Kind::Int), ("id", Kind::Int), ("status", Kind::Text), ("updated_at", Kind::Int)];
+
+/// The parts of a batch, in the order of the function's parameters.
+const PARTS: [(&str, Columns); 10] = [
+    ("tickets", TICKET_INSERT),
+    ("instances", INSTANCE_INSERT),
+    ("instance_updates", INSTANCE_UPDATE),
+    ("run_updates", RUN_UPDATE),
+    ("new_runs", RUN_INSERT),
+    ("history", HISTORY_INSERT),
+    ("audit", AUDIT_INSERT),
+    ("errors", ERROR_INSERT),
+    ("jobs", JOB_INSERT),
+    ("ticket_status", TICKET_STATUS),
+];
+
+/// Every row of a batch, by part (in the order of [`PARTS`]).
 pub(super) struct Batch<'a> {
     pub tickets: &'a [Row],
     pub instances: &'a [Row],
@@ -33,29 +62,83 @@ pub(super) struct Batch<'a> {
     pub ticket_status: &'a [Row],
 }
 
-/// The group-commit function: its name and the statement that creates it.
-pub(crate) struct Function {
-    pub name: String,
-    create: String,
+impl Batch<'_> {
+    fn parts(&self) -> [&[Row]; 10] {
+        [
+            self.tickets,
+            self.instances,
+            self.instance_updates,
+            self.run_updates,
+            self.new_runs,
+            self.history,
+            self.audit,
+            self.errors,
+            self.jobs,
+            self.ticket_status,
+        ]
+    }
+
+    /// Calls this build's function with the batch; returns the new runs as
+    /// `[id, instance_id, seq]` triples.
+    pub async fn write(&self, db: &DatabaseConnection) -> Result<Vec<(i64, i64, i64)>> {
+        let function = function();
+        // Generated from our own column lists, never from input.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(function.call.as_str()));
+        for (rows, row_type) in self.parts().into_iter().zip(&function.row_types) {
+            query = query.bind(Part { row_type, rows });
+        }
+        let row = query.fetch_one(db.get_postgres_connection_pool()).await.map_err(database_error)?;
+        let created: serde_json::Value = row.try_get(0).map_err(database_error)?;
+        serde_json::from_value(created).map_err(|e| StoreError::Corrupt(format!("the group commit's runs: {e}")))
+    }
 }
 
-pub(super) const TICKET_STATUS: Columns =
-    &[("company_id", Kind::Int), ("id", Kind::Int), ("status", Kind::Text), ("updated_at", Kind::Int)];
+fn database_error(error: sqlx::Error) -> StoreError {
+    StoreError::Database(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))))
+}
+
+/// The group-commit function: its name, the statements that create it and
+/// its row types, and the statement that calls it.
+pub(crate) struct Function {
+    pub name: String,
+    create: Vec<String>,
+    /// The row type of each part, in the order of [`PARTS`].
+    row_types: Vec<&'static str>,
+    call: String,
+}
 
 /// The function this build calls.
 pub(crate) fn function() -> &'static Function {
     static FUNCTION: OnceLock<Function> = OnceLock::new();
     FUNCTION.get_or_init(|| {
-        let body = body();
-        let name = format!("ticketflower_group_commit_{:016x}", fnv1a(body.as_bytes()));
-        let create = format!(
-            "CREATE OR REPLACE FUNCTION {name}(batch jsonb) RETURNS jsonb LANGUAGE plpgsql AS $group_commit$\n{body}\n$group_commit$"
-        );
-        Function { name, create }
+        // The hash covers the row types and the body, with the names left as
+        // placeholders (the names are made of the hash).
+        let types: Vec<String> = PARTS
+            .iter()
+            .map(|(part, columns)| format!("CREATE TYPE {{prefix}}_{part} AS ({})", column_types(columns)))
+            .collect();
+        let template = format!("{}\n{}", types.join(";\n"), body());
+        let hash = format!("{:016x}", fnv1a(template.as_bytes()));
+        let prefix = format!("ticketflower_gc_{hash}");
+        let name = format!("ticketflower_group_commit_{hash}");
+        let parameters: Vec<String> = PARTS.iter().map(|(part, _)| format!("batch_{part} {prefix}_{part}[]")).collect();
+        let mut create: Vec<String> = types.iter().map(|t| t.replace("{prefix}", &prefix)).collect();
+        create.push(format!(
+            "CREATE FUNCTION {name}({}) RETURNS jsonb LANGUAGE plpgsql AS $group_commit$\n{}\n$group_commit$",
+            parameters.join(", "),
+            body()
+        ));
+        // Named once per process, and `PgTypeInfo` takes static names.
+        let row_types =
+            PARTS.iter().map(|(part, _)| &*Box::leak(format!("{prefix}_{part}").into_boxed_str())).collect();
+        let arguments: Vec<String> = (1..=PARTS.len()).map(|n| format!("${n}")).collect();
+        let call = format!("SELECT {name}({})", arguments.join(", "));
+        Function { name, create, row_types, call }
     })
 }
 
-/// Creates this build's function unless it exists (called while migrating, under the migration lock).
+/// Creates this build's function and row types unless they exist (called
+/// while migrating, under the migration lock).
 pub(crate) async fn ensure_function(tx: &impl ConnectionTrait) -> Result<(), DbErr> {
     let function = function();
     let exists = sql::one(
@@ -66,34 +149,46 @@ pub(crate) async fn ensure_function(tx: &impl ConnectionTrait) -> Result<(), DbE
     )
     .await?;
     if exists.is_none() {
-        tx.execute_unprepared(&function.create).await?;
+        for statement in &function.create {
+            tx.execute_unprepared(statement).await?;
+        }
     }
     Ok(())
+}
+
+fn column_types(columns: Columns) -> String {
+    let types: Vec<String> = columns.iter().map(|(name, kind)| format!("{name} {}", sql_type(*kind))).collect();
+    types.join(", ")
+}
+
+fn sql_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Int => "bigint",
+        Kind::Text => "text",
+        Kind::Json => "jsonb",
+    }
 }
 
 fn names(columns: Columns) -> String {
     columns.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
 }
 
-/// `INSERT INTO table (…) SELECT … FROM` the batch's `part` array.
+/// `INSERT INTO table (…) SELECT … FROM` the batch's `part` rows.
 fn insert(table: &str, part: &str, columns: Columns) -> String {
     let names = names(columns);
-    format!(
-        "INSERT INTO {table} ({names}) SELECT {names} FROM {}",
-        sql::postgres_recordset(&format!("batch->'{part}'"), columns)
-    )
+    format!("INSERT INTO {table} ({names}) SELECT {names} FROM {}", rows(part))
 }
 
-/// `statement` when the batch's `part` array has rows: a statement costs its
+/// `statement` when the batch has rows for `part`: a statement costs its
 /// executor start-up even with nothing to do, and most batches leave most
 /// tables alone.
 fn when_any(part: &str, statement: &str) -> String {
-    format!("IF jsonb_array_length(batch->'{part}') > 0 THEN\n        {statement};\n    END IF")
+    format!("IF batch_{part} IS NOT NULL THEN\n        {statement};\n    END IF")
 }
 
-/// The batch's `part` array as a set of rows named `x`.
-fn rows(part: &str, columns: Columns) -> String {
-    sql::postgres_recordset(&format!("batch->'{part}'"), columns)
+/// The batch's `part` rows as a table named `x`.
+fn rows(part: &str) -> String {
+    format!("unnest(batch_{part}) AS x")
 }
 
 fn body() -> String {
@@ -111,8 +206,8 @@ fn body() -> String {
 BEGIN
     {tickets};
     {instances};
-    expected := jsonb_array_length(batch->'instance_updates');
-    IF expected > 0 THEN
+    IF batch_instance_updates IS NOT NULL THEN
+        expected := cardinality(batch_instance_updates);
         PERFORM 1 FROM instances WHERE id IN (SELECT x.id FROM {instance_updates}) ORDER BY id FOR UPDATE;
         UPDATE instances i SET {instance_set}
         FROM {instance_updates} WHERE i.id = x.id AND i.revision = x.old_revision;
@@ -122,12 +217,12 @@ BEGIN
                 USING ERRCODE = 'serialization_failure';
         END IF;
     END IF;
-    IF jsonb_array_length(batch->'run_updates') > 0 THEN
+    IF batch_run_updates IS NOT NULL THEN
         UPDATE task_runs t SET {run_set}
         FROM {run_updates} WHERE t.instance_id = x.instance_id AND t.seq = x.seq;
     END IF;
     created := '[]'::jsonb;
-    IF jsonb_array_length(batch->'new_runs') > 0 THEN
+    IF batch_new_runs IS NOT NULL THEN
         WITH inserted AS ({new_runs} RETURNING id, instance_id, seq)
         SELECT jsonb_agg(jsonb_build_array(id, instance_id, seq)) INTO created FROM inserted;
     END IF;
@@ -135,7 +230,7 @@ BEGIN
     {audit};
     {errors};
     {jobs};
-    IF jsonb_array_length(batch->'ticket_status') > 0 THEN
+    IF batch_ticket_status IS NOT NULL THEN
         UPDATE tickets t SET status = x.status, updated_at = x.updated_at
         FROM {ticket_status} WHERE t.company_id = x.company_id AND t.id = x.id;
     END IF;
@@ -145,15 +240,109 @@ END"#,
         instances = when_any("instances", &insert("instances", "instances", INSTANCE_INSERT)),
         instance_set = instance_update_set(|column| format!("x.{column}")),
         run_set = run_update_set(|column| format!("x.{column}"), "t."),
-        instance_updates = rows("instance_updates", INSTANCE_UPDATE),
-        run_updates = rows("run_updates", RUN_UPDATE),
+        instance_updates = rows("instance_updates"),
+        run_updates = rows("run_updates"),
         new_runs = insert("task_runs", "new_runs", RUN_INSERT),
         history = when_any("history", &insert("field_history", "history", HISTORY_INSERT)),
         audit = when_any("audit", &insert("audit_events", "audit", AUDIT_INSERT)),
         errors = when_any("errors", &insert("ticket_errors", "errors", ERROR_INSERT)),
         jobs = when_any("jobs", &insert("jobs", "jobs", JOB_INSERT)),
-        ticket_status = rows("ticket_status", TICKET_STATUS),
+        ticket_status = rows("ticket_status"),
     )
+}
+
+/// One part of a batch as a parameter: an array of its row type, or NULL when empty.
+struct Part<'a> {
+    row_type: &'static str,
+    rows: &'a [Row],
+}
+
+/// One row of a part: a record of the part's row type.
+struct Record<'a> {
+    row_type: &'static str,
+    row: &'a Row,
+}
+
+impl Type<Postgres> for Part<'_> {
+    fn type_info() -> PgTypeInfo {
+        // Each value names its own type (`produces`); this is never asked for.
+        PgTypeInfo::array_of("record")
+    }
+}
+
+impl Encode<'_, Postgres> for Part<'_> {
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(PgTypeInfo::array_of(self.row_type))
+    }
+
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> std::result::Result<IsNull, BoxDynError> {
+        if self.rows.is_empty() {
+            return Ok(IsNull::Yes);
+        }
+        let records = self.rows.iter().map(|row| Record { row_type: self.row_type, row });
+        records.bind_iter().encode_by_ref(buf)
+    }
+}
+
+impl Type<Postgres> for Record<'_> {
+    fn type_info() -> PgTypeInfo {
+        // As for `Part`: every record names its type.
+        PgTypeInfo::with_name("record")
+    }
+}
+
+impl Encode<'_, Postgres> for Record<'_> {
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(PgTypeInfo::with_name(self.row_type))
+    }
+
+    /// A composite value in binary: the number of fields, then each field's
+    /// type and value (`-1` for NULL). A JSON `null` is SQL NULL, as
+    /// `jsonb_to_recordset` read it when batches were JSON.
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> std::result::Result<IsNull, BoxDynError> {
+        let cells: Vec<_> = self.row.cells().collect();
+        buf.extend(i32::try_from(cells.len())?.to_be_bytes());
+        for (kind, cell) in cells {
+            buf.extend(oid_of(kind).to_be_bytes());
+            let value = match cell {
+                None | Some(serde_json::Value::Null) => {
+                    buf.extend((-1_i32).to_be_bytes());
+                    continue;
+                }
+                Some(value) => value,
+            };
+            // The value's length goes before it, once it is written.
+            let length_at = buf.len();
+            buf.extend(0_i32.to_be_bytes());
+            match kind {
+                Kind::Int => {
+                    buf.extend(value.as_i64().ok_or_else(|| format!("not an integer: {value}"))?.to_be_bytes())
+                }
+                Kind::Text => buf.extend(value.as_str().ok_or_else(|| format!("not a text: {value}"))?.as_bytes()),
+                Kind::Json => {
+                    // jsonb's binary format: a version byte, then the JSON text.
+                    buf.push(1);
+                    serde_json::to_writer(&mut **buf, value)?;
+                }
+            }
+            let length = i32::try_from(buf.len() - length_at - 4)?;
+            buf[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+        }
+        Ok(IsNull::No)
+    }
+}
+
+// The built-in types' object ids (fixed in PostgreSQL's catalog).
+const INT8: u32 = 20;
+const TEXT: u32 = 25;
+const JSONB: u32 = 3802;
+
+fn oid_of(kind: Kind) -> u32 {
+    match kind {
+        Kind::Int => INT8,
+        Kind::Text => TEXT,
+        Kind::Json => JSONB,
+    }
 }
 
 /// FNV-1a, 64 bits: a hash that stays the same across builds and platforms.
