@@ -11,6 +11,7 @@
 //! command (an engine error) writes nothing and does not disturb the others in
 //! its batch.
 
+use crate::memo::Memo;
 use crate::row;
 use crate::sql::{self, Columns, Kind, Row, int, text};
 use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
@@ -362,6 +363,7 @@ impl Store {
         )
         .await?;
         let mut cache = self.cache()?;
+        let mut aged = Vec::new();
         for row in rows {
             let seq: i64 = row.try_get_by_index(3)?;
             let run = (
@@ -370,9 +372,11 @@ impl Store {
                 RunSeq::try_from(seq).unwrap_or(RunSeq::MAX),
             );
             let id: i64 = row.try_get_by_index(0)?;
-            insert_bounded(&mut cache.runs, CACHED_RUNS, id, run);
+            aged.extend(cache.runs.insert(id, run));
             found.insert(id, run);
         }
+        drop(cache);
+        drop(aged);
         Ok(found)
     }
 
@@ -611,18 +615,17 @@ const CACHED_RUNS: usize = 400_000;
 const ATTEMPTS: u32 = 4;
 
 /// What the committers keep between batches.
-#[derive(Default)]
 pub(crate) struct Cache {
     /// Instances as last committed, with their revision. A batch takes the
     /// entries it works on out and puts them back after its commit.
-    instances: HashMap<InstanceId, Loaded>,
+    instances: Memo<InstanceId, Loaded>,
     /// The company, instance and seq of each run id: facts that never change,
     /// so an entry is never stale.
-    runs: HashMap<i64, (CompanyId, InstanceId, RunSeq)>,
+    runs: Memo<i64, (CompanyId, InstanceId, RunSeq)>,
     /// Each user's email (an account's email never changes).
-    emails: HashMap<(CompanyId, UserId), String>,
+    emails: Memo<(CompanyId, UserId), String>,
     /// The user with each email (only users found: one may be added later).
-    users: HashMap<(CompanyId, String), i64>,
+    users: Memo<(CompanyId, String), i64>,
     /// (ticket, instance) ids taken from the sequences for coming batches, and
     /// when; PostgreSQL only. They are used within [`RESERVED_IDS_TTL`] or
     /// dropped, so tickets of two nodes stay in creation order within it.
@@ -633,20 +636,26 @@ pub(crate) struct Cache {
     sqlite_next_ids: Option<(i64, i64)>,
 }
 
+impl Default for Cache {
+    fn default() -> Self {
+        Self {
+            instances: Memo::new(CACHED_INSTANCES),
+            runs: Memo::new(CACHED_RUNS),
+            emails: Memo::new(CACHED_PEOPLE),
+            users: Memo::new(CACHED_PEOPLE),
+            reserved: Default::default(),
+            reserved_at: None,
+            sqlite_next_ids: None,
+        }
+    }
+}
+
 /// Ids a PostgreSQL committer takes from the sequences at once.
 const RESERVED_IDS: usize = 32;
 /// How long reserved ids are kept for coming batches.
 const RESERVED_IDS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Most emails and users remembered.
 const CACHED_PEOPLE: usize = 100_000;
-
-/// Inserts into a memo that starts over when it holds `limit` entries.
-fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, limit: usize, key: K, value: V) {
-    if map.len() >= limit {
-        map.clear();
-    }
-    map.insert(key, value);
-}
 
 impl Store {
     /// A user's email, remembered once read.
@@ -664,7 +673,8 @@ impl Store {
         .map(|row| row.try_get_by_index::<String>(0))
         .transpose()?;
         if let Some(email) = &email {
-            insert_bounded(&mut self.cache()?.emails, CACHED_PEOPLE, (company, user), email.clone());
+            let aged = self.cache()?.emails.insert((company, user), email.clone());
+            drop(aged);
         }
         Ok(email)
     }
@@ -685,7 +695,8 @@ impl Store {
         .map(|row| row.try_get_by_index::<i64>(0))
         .transpose()?;
         if let Some(user) = found {
-            insert_bounded(&mut self.cache()?.users, CACHED_PEOPLE, key, user);
+            let aged = self.cache()?.users.insert(key, user);
+            drop(aged);
         }
         Ok(found)
     }
@@ -730,17 +741,21 @@ impl Store {
     /// and the new runs' instances.
     fn remember(&self, entries: impl Iterator<Item = (InstanceId, Loaded)>, created: &[CreatedRun]) {
         let Ok(mut cache) = self.inner.cache.lock() else { return };
+        // Generations that aged out are dropped after the lock is let go.
+        let mut aged_instances = Vec::new();
+        let mut aged_runs = Vec::new();
         for (id, mut entry) in entries {
             if entry.instance.status.is_final() {
                 continue;
             }
             entry.revision = entry.new_revision;
             entry.dirty = false;
-            insert_bounded(&mut cache.instances, CACHED_INSTANCES, id, entry);
+            aged_instances.extend(cache.instances.insert(id, entry));
         }
         for run in created {
-            insert_bounded(&mut cache.runs, CACHED_RUNS, run.id.0, (run.company, run.instance, run.seq));
+            aged_runs.extend(cache.runs.insert(run.id.0, (run.company, run.instance, run.seq)));
         }
+        drop(cache);
     }
 }
 

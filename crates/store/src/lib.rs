@@ -21,6 +21,7 @@ mod error_queue;
 mod files;
 mod history;
 mod inbox;
+mod memo;
 mod migrations;
 pub mod passwords;
 mod people;
