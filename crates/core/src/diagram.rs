@@ -2,8 +2,9 @@
 //!
 //! [`render_svg`] draws a Start node, one box per task (title; key and type; a
 //! "join all" tag; the watched fields), one node per end status a transition
-//! uses, and one arrow per transition, labelled with its condition (compact JSON,
-//! shortened), `on timeout` and its priority. Loops are drawn around the side of
+//! uses, and one arrow per transition, labelled with its condition in words
+//! ([`condition::in_words`], on up to two lines; the exact JSON in the tooltip),
+//! `on timeout` and its priority. Loops are drawn around the side of
 //! the boxes. The layout is computed here ([`layout`]), so the web pages embed the
 //! result inline: no script, no external fonts or images. With
 //! [`DiagramOptions::states`] the boxes show an instance's progress; each task's
@@ -12,8 +13,10 @@
 
 mod layout;
 
+use crate::condition;
 use crate::definition::{Definition, EndStatus, Join, On, Source, Target, Task};
 use layout::{Graph, GraphEdge, Layout, Rect, Size, number};
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// How far a task has got in an instance, for the instance view.
@@ -167,8 +170,10 @@ const PILL_HEIGHT: f64 = 32.0;
 /// Inner padding of a task box.
 const PADDING: f64 = 10.0;
 const JOIN_TAG_WIDTH: f64 = 48.0;
-/// Longest condition text on an arrow, in characters.
+/// Longest line of a condition on an arrow, in characters.
 const CONDITION_CHARS: usize = 40;
+/// Most lines a condition takes on an arrow; the rest is in the tooltip.
+const CONDITION_LINES: usize = 2;
 const LABEL_LINE: f64 = 14.0;
 const LABEL_PADDING: f64 = 6.0;
 
@@ -197,6 +202,8 @@ struct LabelLine {
     text: String,
     font: Font,
     size: f64,
+    /// Part of the condition (drawn dark), not a note like `on timeout`.
+    condition: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -263,15 +270,15 @@ fn plan(definition: &Definition) -> Plan {
             Target::Task(task) => task_node(task),
             Target::Status(status) => status_node(status),
         };
-        let condition = transition.when.as_ref().map(|_| {
-            definition
-                .source()
-                .pointer(&format!("{}/when", transition.pointer))
-                .map_or_else(|| "(condition)".to_owned(), |when| when.to_string())
-        });
+        let when =
+            transition.when.as_ref().map(|_| definition.source().pointer(&format!("{}/when", transition.pointer)));
+        let condition = when.map(|when| when.map_or_else(|| "(condition)".to_owned(), Value::to_string));
         let mut lines = Vec::new();
-        if let Some(condition) = &condition {
-            lines.push(LabelLine { text: shorten(condition, CONDITION_CHARS), font: Font::Mono, size: 11.0 });
+        if let Some(when) = when {
+            let words = when.map_or_else(|| "(condition)".to_owned(), condition::in_words);
+            for text in wrap(&words, CONDITION_CHARS, CONDITION_LINES) {
+                lines.push(LabelLine { text, font: Font::Sans, size: 11.0, condition: true });
+            }
         }
         let mut notes = Vec::new();
         if transition.on == On::Timeout {
@@ -281,7 +288,7 @@ fn plan(definition: &Definition) -> Plan {
             notes.push(format!("priority {}", transition.priority));
         }
         if !notes.is_empty() {
-            lines.push(LabelLine { text: notes.join(" · "), font: Font::Sans, size: 11.0 });
+            lines.push(LabelLine { text: notes.join(" · "), font: Font::Sans, size: 11.0, condition: false });
         }
         let label = (!lines.is_empty()).then(|| Size {
             width: lines.iter().map(|line| text_width(&line.text, line.size, line.font)).fold(0.0, f64::max)
@@ -402,11 +409,14 @@ fn defs(svg: &mut String, id: &str, plan: &Plan, layout: &Layout) {
 }
 
 fn label(svg: &mut String, edge: &PlannedEdge, rect: Rect) {
-    let tooltip = match (&edge.condition, edge.lines.last()) {
-        (Some(condition), Some(last)) if edge.lines.len() > 1 => format!("{condition}\n{}", last.text),
-        (Some(condition), _) => condition.clone(),
-        (None, _) => edge.lines.iter().map(|line| line.text.as_str()).collect::<Vec<_>>().join("\n"),
-    };
+    // The exact condition, then the notes.
+    let tooltip: Vec<&str> = edge
+        .condition
+        .iter()
+        .map(String::as_str)
+        .chain(edge.lines.iter().filter(|line| !line.condition).map(|line| line.text.as_str()))
+        .collect();
+    let tooltip = tooltip.join("\n");
     svg.push_str(&format!(
         "<g class=\"edge-label\" data-from=\"{}\" data-to=\"{}\"><title>{}</title><rect x=\"{}\" y=\"{}\" \
          width=\"{}\" height=\"{}\" rx=\"4\" fill=\"#ffffff\" fill-opacity=\"0.96\" stroke=\"#e2e8f0\"/>",
@@ -419,10 +429,11 @@ fn label(svg: &mut String, edge: &PlannedEdge, rect: Rect) {
         number(rect.height)
     ));
     for (line_index, line) in edge.lines.iter().enumerate() {
-        let (family, colour) = match line.font {
-            Font::Mono => (MONO, "#1e293b"),
-            _ if edge.timeout => (SANS, "#b45309"),
-            _ => (SANS, MUTED),
+        let family = if line.font == Font::Mono { MONO } else { SANS };
+        let colour = match line.condition {
+            true => "#1e293b",
+            false if edge.timeout => "#b45309",
+            false => MUTED,
         };
         svg.push_str(&format!(
             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-family=\"{family}\" font-size=\"{}\" \
@@ -590,6 +601,29 @@ fn escape(text: &str) -> String {
 }
 
 /// At most `limit` characters, the last one an ellipsis when shortened.
+/// Words in lines of at most `width` characters; past `max_lines`, the last
+/// line is cut with an ellipsis. A word longer than a line is cut too.
+fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        let needed = current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
+        if !current.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    lines.push(current);
+    if lines.len() > max_lines {
+        let rest = lines.split_off(max_lines - 1).join(" ");
+        lines.push(rest);
+    }
+    lines.into_iter().map(|line| shorten(&line, width)).collect()
+}
+
 fn shorten(text: &str, limit: usize) -> String {
     if text.chars().count() <= limit {
         return text.to_owned();

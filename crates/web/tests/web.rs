@@ -503,6 +503,8 @@ async fn workflow_pages(app: &App) {
     assert!(list.contains("Document Edit") && list.contains("Venue Map"), "{list}");
     let detail = creator.get_ok("/definitions/document-edit").await;
     assert!(detail.contains("<svg") && detail.contains("data-task=\"answer\""), "the diagram is on the page");
+    // Who works each task, in words: the editors' pool, the ticket's creator.
+    assert!(detail.contains("<td>role editor</td>") && detail.contains("<td>the ticket's creator</td>"), "{detail}");
     for path in [
         "/definitions/document-edit/versions/1/tasks/edit",
         "/definitions/document-edit/versions/1/ticket-types/edit-request",
@@ -511,6 +513,10 @@ async fn workflow_pages(app: &App) {
         let page = creator.get_ok(path).await;
         assert!(page.contains("Definition") || page.contains("When"), "{path}: {page}");
     }
+    // A condition reads in words, with the JSON as written beside it.
+    let transition = creator.get_ok("/definitions/document-edit/versions/1/transitions/1").await;
+    assert!(transition.contains("<strong>data.questions exists</strong>"), "{transition}");
+    assert!(transition.contains("{&quot;data.questions&quot;:{&quot;$exists&quot;:true}}"), "{transition}");
     let svg = creator.get("/definitions/document-edit/versions/1/diagram.svg").await;
     assert_eq!(svg.headers.get("content-type").unwrap(), "image/svg+xml");
     assert!(svg.body.starts_with("<svg"));

@@ -25,10 +25,13 @@
 //! No crate implements this correctly today (see research/rust-deps.md), so it
 //! is written here.
 
+mod words;
+
 use crate::problem::{Problem, pointer_push};
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
+pub use words::in_words;
 
 /// Where a condition reads its fields from. The engine's context
 /// `{data, ticket, output, instance}` implements it without being copied.

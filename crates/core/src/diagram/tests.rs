@@ -271,15 +271,23 @@ fn customer_support_marks_its_loop_timeouts_and_priorities() {
 }
 
 #[test]
-fn conditions_label_their_edges_as_compact_json_shortened_to_forty_characters() {
+fn conditions_label_their_edges_in_words_with_the_exact_json_in_the_tooltip() {
     let svg = render_svg(&example("document-edit"), &DiagramOptions::default());
-    assert!(svg.contains(">{&quot;data.questions&quot;:{&quot;$exists&quot;:true}}</text>"));
-    // The COMPLETED condition is longer than 40 characters: cut, with an ellipsis;
-    // the tooltip keeps it whole.
+    assert!(svg.contains(">data.questions exists</text>"), "{svg}");
+    assert!(svg.contains(&format!("<title>{}</title>", escape(r#"{"data.questions":{"$exists":true}}"#))));
+    // The COMPLETED condition takes two lines; the tooltip keeps the JSON whole.
+    assert!(svg.contains(">data.updated_doc exists and</text>"), "{svg}");
+    assert!(svg.contains(">data.questions does not exist</text>"), "{svg}");
     let whole = r#"{"data.updated_doc":{"$exists":true},"data.questions":{"$exists":false}}"#;
-    let short: String = whole.chars().take(39).collect::<String>() + "…";
-    assert!(svg.contains(&format!(">{}</text>", escape(&short))), "{svg}");
     assert!(svg.contains(&format!("<title>{}</title>", escape(whole))));
+}
+
+#[test]
+fn long_conditions_wrap_on_two_lines_and_are_cut_after() {
+    assert_eq!(wrap("a b c", 40, 2), vec!["a b c"]);
+    assert_eq!(wrap("aaa bbb ccc", 7, 2), vec!["aaa bbb", "ccc"]);
+    assert_eq!(wrap("aaa bbb ccc ddd eee", 7, 2), vec!["aaa bbb".to_owned(), "ccc dd…".to_owned()]);
+    assert_eq!(wrap("abcdefghij", 5, 2), vec!["abcd…"]);
     assert_eq!(shorten("abc", 3), "abc");
     assert_eq!(shorten("abcd", 3), "ab…");
 }

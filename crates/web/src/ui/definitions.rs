@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 use serde_json::Value;
 use ticketflower_core::Definition;
-use ticketflower_core::definition::{Source, Target};
+use ticketflower_core::definition::{Assign, AssignPolicy, AssignTarget, Source, Target};
 use ticketflower_core::diagram::{self, DiagramOptions};
 use ticketflower_store::{Permission, VersionSummary};
 
@@ -107,14 +107,31 @@ fn target_name(definition: &Definition, target: &Target) -> Markup {
     }
 }
 
-fn condition_text(definition: &Definition, index: usize) -> String {
+/// Who works a task, in words.
+fn who(assign: Option<&Assign>) -> String {
+    let Some(assign) = assign else { return "—".into() };
+    let target = match &assign.target {
+        AssignTarget::Role(role) => format!("role {role}"),
+        AssignTarget::Users(users) => users.join(", "),
+        AssignTarget::Initiator => "the ticket's creator".into(),
+        AssignTarget::Field(path) => format!("the user in {path}"),
+    };
+    match assign.policy {
+        AssignPolicy::Pool => target,
+        AssignPolicy::RoundRobin => format!("{target}, round robin"),
+        AssignPolicy::LeastLoaded => format!("{target}, least loaded"),
+    }
+}
+
+/// A transition's condition in words and as written (compact JSON), or
+/// `None` when it has none (it always fires).
+fn condition_text(definition: &Definition, index: usize) -> Option<(String, String)> {
     definition
         .source()
         .get("transitions")
         .and_then(|t| t.get(index))
         .and_then(|t| t.get("when"))
-        .map(Value::to_string)
-        .unwrap_or_else(|| "always".into())
+        .map(|when| (ticketflower_core::condition::in_words(when), when.to_string()))
 }
 
 async fn version_page(
@@ -155,7 +172,7 @@ async fn version_page(
                                 tr {
                                     td { a href={ (prefix) (task.key) } { strong { (task.title) } } br; code { (task.key) } }
                                     td { (task.kind.as_str()) }
-                                    td { (definition.source().get("tasks").and_then(|t| t.as_array()).and_then(|tasks| tasks.iter().find(|t| t.get("key").and_then(Value::as_str) == Some(task.key.as_str()))).and_then(|t| t.get("assign")).map(Value::to_string).unwrap_or_else(|| "—".into())) }
+                                    td { (who(task.assign.as_ref())) }
                                     td { (task.due_seconds.map(|s| format!("{} h", s / 3600)).unwrap_or_else(|| "—".into())) }
                                 }
                             }
@@ -171,7 +188,12 @@ async fn version_page(
                                 tr {
                                     td { a href={ "/definitions/" (shown.key) "/versions/" (shown.version) "/transitions/" (index) } { code { (source_name(&definition, transition.from)) } } }
                                     td { (target_name(&definition, &transition.target)) }
-                                    td { code { (condition_text(&definition, index)) } }
+                                    td {
+                                        @match condition_text(&definition, index) {
+                                            Some((words, json)) => span title=(json) { (words) },
+                                            None => span.muted { "always" },
+                                        }
+                                    }
                                     td { (transition.priority) }
                                 }
                             }
@@ -467,7 +489,13 @@ pub async fn transition(
         div.page-head { h1 { "Transition " (index + 1) } span.muted { "of " a href={ "/definitions/" (key) "/versions/" (number) } { (definition.title) } } }
         section.card {
             p { "From " code { (source_name(&definition, found.from)) } " to " (target_name(&definition, &found.target)) }
-            p { "When: " code { (condition_text(&definition, index)) } }
+            @match condition_text(&definition, index) {
+                Some((words, json)) => {
+                    p { "When " strong { (words) } }
+                    p.muted { "As written: " code { (json) } }
+                }
+                None => p { "Always (no condition)" },
+            }
             p { "Priority " (found.priority) }
             pre { (super::definition_documents::to_yaml(&source)) }
         }

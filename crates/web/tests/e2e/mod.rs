@@ -72,6 +72,17 @@ impl Browser {
         self.driver.source().await.unwrap()
     }
 
+    /// The elements that stick out past the window's right edge (the page
+    /// then scrolls sideways), as `tag.class` with their right edge.
+    async fn wider_than_the_window(&self) -> Vec<String> {
+        let script = "const width = document.documentElement.clientWidth; \
+            return [...document.querySelectorAll('body *')] \
+              .filter(e => e.getBoundingClientRect().right > width + 1 && !e.closest('.diagram, pre, .diff')) \
+              .map(e => e.tagName.toLowerCase() + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));";
+        let found = self.driver.execute(script, vec![]).await.unwrap();
+        found.convert().unwrap()
+    }
+
     async fn login(&mut self, email: &str, password: &str, who: &str) {
         self.visit("/login", &format!("login-{who}")).await;
         self.fill("#email", email).await;
@@ -154,8 +165,12 @@ async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
     browser.fill("#input-submitted_doc", "Dear readers, autumn is here.").await;
     browser.click("form button[type=submit].primary").await;
     browser.shot("ticket-created").await;
-    let ticket_url = browser.driver.current_url().await.unwrap().to_string();
+    let mut ticket_url = browser.driver.current_url().await.unwrap();
+    assert!(browser.source().await.contains("Ticket created."), "the new ticket's page says so");
     assert!(browser.source().await.contains("Autumn newsletter"));
+    // Coming back later, through a link, the page has no "created" notice.
+    ticket_url.set_query(None);
+    let ticket_url = ticket_url.to_string();
     browser.logout().await;
 
     // The editor asks a question.
@@ -189,6 +204,7 @@ async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
     browser.shot("ticket-completed").await;
     let page = browser.source().await;
     assert!(page.contains("COMPLETED"), "{page}");
+    assert!(!page.contains("Ticket created."), "{page}");
     let instance = crate::support::link_starting(&page, "/instances/");
     // Authors see their ticket's workflow view too.
     browser.visit(&instance, "instance-view").await;
@@ -215,6 +231,8 @@ async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
         browser.visit(path, name).await;
         let page = browser.source().await;
         assert!(!page.contains("Something went wrong"), "{path}");
+        let sticking_out = browser.wider_than_the_window().await;
+        assert!(sticking_out.is_empty(), "{path} scrolls sideways: {sticking_out:?}");
     }
     browser.visit("/definitions/document-edit/versions/1/simulate", "simulate-form").await;
     browser.click("form[action$='/simulate'] button.primary").await;
