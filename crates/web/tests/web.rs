@@ -598,6 +598,14 @@ async fn workflow_pages(app: &App) {
         .await;
     assert_eq!(result.status, StatusCode::OK);
     assert!(result.body.contains("COMPLETED") && result.body.contains("Review"), "{}", result.body);
+    // Without an output for the review, it stays open; tasks are named by their titles.
+    let unscripted = creator
+        .post_form(
+            "/definitions/leave-request/versions/2/simulate",
+            &[("ticket_type", "request"), ("data", "{\"title\": \"Week off\"}"), ("outputs", "{}")],
+        )
+        .await;
+    assert!(unscripted.body.contains("Still open (no scripted output left): Review<"), "{}", unscripted.body);
     let invalid = creator
         .post_form(
             "/definitions/leave-request/versions/2/simulate",

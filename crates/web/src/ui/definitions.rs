@@ -671,6 +671,7 @@ pub fn run_simulation(definition: &Definition, form: &SimulateForm) -> (Markup, 
 
 fn simulation_result(definition: &Definition, simulation: &ticketflower_core::simulate::Simulation) -> Markup {
     let title = |key: &str| definition.task(key).map(|t| t.title.clone()).unwrap_or_else(|| key.to_owned());
+    let titles = |keys: &[String]| keys.iter().map(|k| title(k)).collect::<Vec<_>>().join(", ");
     html! {
         section.card {
             h2 { "Result: " (status_pill(&simulation.status.to_string())) }
@@ -678,13 +679,13 @@ fn simulation_result(definition: &Definition, simulation: &ticketflower_core::si
             @if !simulation.errors.is_empty() {
                 div.alert.alert-error { ul { @for error in &simulation.errors { li { code { (error.kind) } " " (error.message) } } } }
             }
-            @if !simulation.open.is_empty() { p.alert.alert-warn { "Still open (no scripted output left): " (simulation.open.join(", ")) } }
+            @if !simulation.open.is_empty() { p.alert.alert-warn { "Still open (no scripted output left): " (titles(&simulation.open)) } }
             ol {
                 @for step in &simulation.steps {
                     li {
                         strong { (title(&step.task)) } " completed with " code { (step.output.to_string()) }
                         @if step.generated { span.muted { " (generated sample)" } }
-                        @if !step.activated.is_empty() { br; "→ opened " (step.activated.join(", ")) }
+                        @if !step.activated.is_empty() { br; "→ opened " (titles(&step.activated)) }
                     }
                 }
             }
