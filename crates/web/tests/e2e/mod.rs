@@ -264,8 +264,13 @@ async fn a_document_edit_ticket_is_worked_to_completion_in_chromium() {
         ("/definitions", "phone-workflows"),
         ("/definitions/order-fulfilment", "phone-workflow"),
         ("/definitions/document-edit/edit", "phone-workflow-editor"),
+        ("/definitions/document-edit/versions/1/transitions/2", "phone-transition"),
+        ("/definitions/document-edit/versions/1/simulate", "phone-simulate"),
+        ("/definitions/new", "phone-upload"),
+        (instance.as_str(), "phone-instance-view"),
         ("/errors", "phone-errors"),
         ("/admin/users", "phone-admin-users"),
+        ("/admin/roles", "phone-admin-roles"),
     ] {
         browser.visit(path, name).await;
     }
