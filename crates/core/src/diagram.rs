@@ -16,7 +16,6 @@ mod layout;
 use crate::condition;
 use crate::definition::{Definition, EndStatus, Join, On, Source, Target, Task};
 use layout::{Graph, GraphEdge, Layout, Rect, Size, number};
-use serde_json::Value;
 use std::collections::HashMap;
 
 /// How far a task has got in an instance, for the instance view.
@@ -200,7 +199,6 @@ struct PlannedEdge {
 #[derive(Debug, Clone)]
 struct LabelLine {
     text: String,
-    font: Font,
     size: f64,
     /// Part of the condition (drawn dark), not a note like `on timeout`.
     condition: bool,
@@ -270,14 +268,17 @@ fn plan(definition: &Definition) -> Plan {
             Target::Task(task) => task_node(task),
             Target::Status(status) => status_node(status),
         };
-        let when =
-            transition.when.as_ref().map(|_| definition.source().pointer(&format!("{}/when", transition.pointer)));
-        let condition = when.map(|when| when.map_or_else(|| "(condition)".to_owned(), Value::to_string));
+        // The condition as written (for the tooltip) and in words (on the arrow).
+        let condition = transition.when.as_ref().map(|_| {
+            match definition.source().pointer(&format!("{}/when", transition.pointer)) {
+                Some(when) => (when.to_string(), condition::in_words(when)),
+                None => ("(condition)".to_owned(), "(condition)".to_owned()),
+            }
+        });
         let mut lines = Vec::new();
-        if let Some(when) = when {
-            let words = when.map_or_else(|| "(condition)".to_owned(), condition::in_words);
-            for text in wrap(&words, CONDITION_CHARS, CONDITION_LINES) {
-                lines.push(LabelLine { text, font: Font::Sans, size: 11.0, condition: true });
+        if let Some((_, words)) = &condition {
+            for text in wrap(words, CONDITION_CHARS, CONDITION_LINES) {
+                lines.push(LabelLine { text, size: 11.0, condition: true });
             }
         }
         let mut notes = Vec::new();
@@ -288,10 +289,10 @@ fn plan(definition: &Definition) -> Plan {
             notes.push(format!("priority {}", transition.priority));
         }
         if !notes.is_empty() {
-            lines.push(LabelLine { text: notes.join(" · "), font: Font::Sans, size: 11.0, condition: false });
+            lines.push(LabelLine { text: notes.join(" · "), size: 11.0, condition: false });
         }
         let label = (!lines.is_empty()).then(|| Size {
-            width: lines.iter().map(|line| text_width(&line.text, line.size, line.font)).fold(0.0, f64::max)
+            width: lines.iter().map(|line| text_width(&line.text, line.size, Font::Sans)).fold(0.0, f64::max)
                 + 2.0 * LABEL_PADDING,
             height: lines.len() as f64 * LABEL_LINE + LABEL_PADDING,
         });
@@ -302,7 +303,7 @@ fn plan(definition: &Definition) -> Plan {
                 Target::Status(status) => status.as_str().to_owned(),
             },
             pointer: transition.pointer.clone(),
-            condition,
+            condition: condition.map(|(written, _)| written),
             lines,
             timeout: transition.on == On::Timeout,
             implied,
@@ -332,7 +333,6 @@ fn id_prefix(definition: &Definition) -> String {
 // ---- drawing ----
 
 const SANS: &str = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif";
-const MONO: &str = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace";
 const TEXT: &str = "#0f172a";
 const MUTED: &str = "#475569";
 const EDGE: &str = "#64748b";
@@ -429,14 +429,13 @@ fn label(svg: &mut String, edge: &PlannedEdge, rect: Rect) {
         number(rect.height)
     ));
     for (line_index, line) in edge.lines.iter().enumerate() {
-        let family = if line.font == Font::Mono { MONO } else { SANS };
         let colour = match line.condition {
             true => "#1e293b",
             false if edge.timeout => "#b45309",
             false => MUTED,
         };
         svg.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-family=\"{family}\" font-size=\"{}\" \
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-family=\"{SANS}\" font-size=\"{}\" \
              fill=\"{colour}\">{}</text>",
             number(rect.center_x()),
             number(rect.y + LABEL_PADDING / 2.0 + LABEL_LINE * (line_index as f64 + 1.0) - 3.5),
@@ -600,7 +599,6 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// At most `limit` characters, the last one an ellipsis when shortened.
 /// Words in lines of at most `width` characters; past `max_lines`, the last
 /// line is cut with an ellipsis. A word longer than a line is cut too.
 fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
@@ -624,6 +622,7 @@ fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
     lines.into_iter().map(|line| shorten(&line, width)).collect()
 }
 
+/// At most `limit` characters, the last one an ellipsis when shortened.
 fn shorten(text: &str, limit: usize) -> String {
     if text.chars().count() <= limit {
         return text.to_owned();
@@ -637,7 +636,6 @@ fn shorten(text: &str, limit: usize) -> String {
 enum Font {
     Sans,
     Bold,
-    Mono,
 }
 
 /// Estimated width of `text` in pixels. The widths are DejaVu Sans's (what a Linux
@@ -647,7 +645,6 @@ fn text_width(text: &str, size: f64, font: Font) -> f64 {
     let em: f64 = text
         .chars()
         .map(|c| match font {
-            Font::Mono => 0.61,
             Font::Sans => char_width(c),
             Font::Bold => char_width(c) * 1.12,
         })

@@ -30,7 +30,7 @@ fn clause(key: &str, value: &Value) -> String {
         ("$nor", Value::Array(items)) => format!("not {}", group(items, " or ")),
         (operator, _) if operator.starts_with('$') => json_clause(key, value),
         (path, Value::Object(operators)) if is_operator_object(operators) => tests(path, operators),
-        (path, value) => format!("{path} = {}", literal(value)),
+        (path, value) => format!("{path} = {}", value),
     }
 }
 
@@ -83,7 +83,7 @@ fn test(path: &str, operator: &str, operand: &Value, regex_options: &str) -> Str
         _ => None,
     };
     if let Some(symbol) = symbol {
-        return format!("{path} {symbol} {}", literal(operand));
+        return format!("{path} {symbol} {}", operand);
     }
     match (operator, operand) {
         ("$exists", Value::Bool(true)) => format!("{path} exists"),
@@ -106,13 +106,8 @@ fn json_clause(key: &str, value: &Value) -> String {
     Value::Object(Map::from_iter([(key.to_owned(), value.clone())])).to_string()
 }
 
-/// A value as it reads: strings in quotes, everything else as JSON.
-fn literal(value: &Value) -> String {
-    value.to_string()
-}
-
 fn list(values: &[Value]) -> String {
-    let items: Vec<String> = values.iter().map(literal).collect();
+    let items: Vec<String> = values.iter().map(Value::to_string).collect();
     format!("[{}]", items.join(", "))
 }
 
