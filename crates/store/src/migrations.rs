@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, ENGINE_TABLES_WITHOUT_FOREIGN_KEYS),
     (10, OPEN_ASSIGNED_RUNS),
     (11, ONE_INDEX_PER_LOG_ROW),
+    (12, TICKET_STATUS_OFF_THE_TICKETS_INDEXES),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -425,6 +426,25 @@ DROP INDEX audit_events_instance;
 {postgres_only:ALTER TABLE audit_events DROP CONSTRAINT audit_events_pkey};
 {sqlite_only:CREATE INDEX field_history_instance ON field_history (instance_id, id)};
 CREATE INDEX audit_events_instance ON audit_events (instance_id, id)
+"#;
+
+// A ticket's status changes as its workflow moves (at the least once, when it
+// ends). On PostgreSQL an update that changes an indexed column writes a new
+// entry in every index of the table — for a ticket six B-trees and the
+// full-text GIN entry, whose words are computed again — while an update that
+// changes no indexed column and finds room on its page (a HOT update) writes
+// none. `tickets_company_status` was the only index holding the status, so it
+// goes, and the table keeps a fifth of each new page free for the new
+// versions. A ticket's status is always its instance's (the committer writes
+// both together), so the list's status filter reads the instances instead:
+// their status changes far less often than their data, and an index of three
+// columns is cheap to update. (Measured: PostgreSQL's CPU per Document Edit
+// completion 79–82 µs → 69–70 µs.) SQLite rewrites only the index entries whose
+// columns changed, so it keeps the index on the tickets.
+const TICKET_STATUS_OFF_THE_TICKETS_INDEXES: &str = r#"
+{postgres_only:DROP INDEX tickets_company_status};
+{postgres_only:ALTER TABLE tickets SET (fillfactor = 80)};
+{postgres_only:CREATE INDEX instances_company_status ON instances (company_id, status, ticket_id)}
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {

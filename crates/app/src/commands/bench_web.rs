@@ -8,6 +8,7 @@
 //! database transaction rate measured in the same run, and the query plans
 //! of the inbox and list queries.
 
+use super::http_load::{Connection, Request, form_encode};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use ticketflower_store::{Store, StoreOptions, TicketScope};
@@ -121,63 +122,44 @@ async fn run_database(database: &str, url: &str, args: &Args) -> anyhow::Result<
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let address = listener.local_addr()?.to_string();
+    let base = format!("http://{address}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(ticketflower_web::serve(listener, state, async move {
         let _ = stopped.await;
     }));
 
-    let author_client = logged_in(&base, &author.email, &author.password).await?;
-    let editor_client = logged_in(&base, &editor.email, &editor.password).await?;
-    let desk_client = logged_in(&base, &desk.email, &desk.password).await?;
+    let (author_client, author_cookie) = logged_in(&base, &author.email, &author.password).await?;
+    let (_, editor_cookie) = logged_in(&base, &editor.email, &editor.password).await?;
+    let (_, desk_cookie) = logged_in(&base, &desk.email, &desk.password).await?;
     let token = csrf_token(&author_client, &base).await?;
     let duration = Duration::from_secs_f64(args.seconds);
+    let create = Job {
+        method: "POST",
+        path: "/tickets/new/document-edit/edit-request".into(),
+        cookie: author_cookie,
+        form: Some(format!(
+            "_csrf={}&submitted_doc={}&title={}",
+            token,
+            form_encode("Some text."),
+            form_encode("Load test ticket ")
+        )),
+        expect: 303,
+    };
+    let inbox = Job { method: "GET", path: "/inbox".into(), cookie: editor_cookie, form: None, expect: 200 };
+    let list = Job { method: "GET", path: "/tickets".into(), cookie: desk_cookie, form: None, expect: 200 };
     let mut figures = Vec::new();
     for concurrency in [1usize, 16, 64] {
         let before = figures.len();
-        if args.measures("create") {
-            let create = {
-                let (client, base, token) = (author_client.clone(), base.clone(), token.clone());
-                load(concurrency, duration, move |n| {
-                    let (client, base, token) = (client.clone(), base.clone(), token.clone());
-                    async move {
-                        let title = format!("Load test ticket {n}");
-                        let response = client
-                            .post(format!("{base}/tickets/new/document-edit/edit-request"))
-                            .form(&[
-                                ("_csrf", token.as_str()),
-                                ("title", title.as_str()),
-                                ("submitted_doc", "Some text."),
-                            ])
-                            .send()
-                            .await?;
-                        anyhow::ensure!(response.status() == 303, "ticket creation answered {}", response.status());
-                        Ok(())
-                    }
-                })
-                .await?
-            };
-            figures.push(figure(database, "create ticket (POST)", concurrency, create));
-        }
-        for (key, name, client, path) in [
-            ("inbox", "inbox (GET /inbox)", editor_client.clone(), "/inbox"),
-            ("list", "ticket list (GET /tickets)", desk_client.clone(), "/tickets"),
+        for (key, name, job) in [
+            ("create", "create ticket (POST)", &create),
+            ("inbox", "inbox (GET /inbox)", &inbox),
+            ("list", "ticket list (GET /tickets)", &list),
         ] {
-            if !args.measures(key) {
-                continue;
+            if args.measures(key) {
+                let samples = load(&address, concurrency, duration, job).await?;
+                figures.push(figure(database, name, concurrency, samples));
             }
-            let url = format!("{base}{path}");
-            let samples = load(concurrency, duration, move |_| {
-                let (client, url) = (client.clone(), url.clone());
-                async move {
-                    let response = client.get(&url).send().await?;
-                    anyhow::ensure!(response.status() == 200, "{url} answered {}", response.status());
-                    response.bytes().await?;
-                    Ok(())
-                }
-            })
-            .await?;
-            figures.push(figure(database, name, concurrency, samples));
         }
         if !args.json {
             for f in &figures[before..] {
@@ -230,16 +212,17 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-async fn logged_in(base: &str, email: &str, password: &str) -> anyhow::Result<reqwest::Client> {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(128)
-        .build()?;
+/// A client logged in as `email`, and its session cookie (`Cookie` header value).
+async fn logged_in(base: &str, email: &str, password: &str) -> anyhow::Result<(reqwest::Client, String)> {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client =
+        reqwest::Client::builder().cookie_provider(jar.clone()).redirect(reqwest::redirect::Policy::none()).build()?;
     let response =
         client.post(format!("{base}/login")).form(&[("email", email), ("password", password)]).send().await?;
     anyhow::ensure!(response.status() == 303, "login of {email} answered {}", response.status());
-    Ok(client)
+    let cookie = reqwest::cookie::CookieStore::cookies(&*jar, &base.parse()?)
+        .ok_or_else(|| anyhow::anyhow!("no session cookie after the login of {email}"))?;
+    Ok((client, cookie.to_str()?.to_owned()))
 }
 
 async fn csrf_token(client: &reqwest::Client, base: &str) -> anyhow::Result<String> {
@@ -249,31 +232,53 @@ async fn csrf_token(client: &reqwest::Client, base: &str) -> anyhow::Result<Stri
     Ok(page[start..start + 64].to_owned())
 }
 
-/// Runs `request` from `concurrency` workers for `duration`; returns each request's latency.
-async fn load<F, Fut>(concurrency: usize, duration: Duration, request: F) -> anyhow::Result<Vec<Duration>>
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
-{
+/// One kind of request the load generator sends over and over.
+struct Job {
+    method: &'static str,
+    path: String,
+    /// The session's `Cookie` header value.
+    cookie: String,
+    /// The form body, encoded; each request appends its own number (so every
+    /// ticket created gets a title of its own).
+    form: Option<String>,
+    /// The status every answer must have.
+    expect: u16,
+}
+
+/// Sends `job` from `concurrency` workers, each on a keep-alive connection of
+/// its own, for `duration`; returns each request's latency (sorted), then the
+/// elapsed time.
+async fn load(address: &str, concurrency: usize, duration: Duration, job: &Job) -> anyhow::Result<Vec<Duration>> {
     let started = Instant::now();
-    let mut workers = Vec::new();
+    let mut workers = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
-        let request = request.clone();
-        workers.push(tokio::spawn(async move {
+        let mut connection = Connection::new(address);
+        let (method, path, cookie, form, expect) =
+            (job.method, job.path.clone(), job.cookie.clone(), job.form.clone(), job.expect);
+        workers.spawn(async move {
             let mut latencies = Vec::new();
+            let mut body = String::new();
             let mut n = worker * 1_000_000;
             while started.elapsed() < duration {
+                if let Some(form) = &form {
+                    body.clear();
+                    body.push_str(form);
+                    body.push_str(&n.to_string());
+                }
+                let request =
+                    Request { method, path: &path, cookie: Some(&cookie), form: form.as_ref().map(|_| body.as_str()) };
                 let sent = Instant::now();
-                request(n).await?;
+                let status = connection.send(&request).await?;
                 latencies.push(sent.elapsed());
+                anyhow::ensure!(status == expect, "{method} {path} answered {status}, not {expect}");
                 n += 1;
             }
             Ok::<_, anyhow::Error>(latencies)
-        }));
+        });
     }
     let mut all = Vec::new();
-    for worker in workers {
-        all.extend(worker.await??);
+    while let Some(latencies) = workers.join_next().await {
+        all.extend(latencies??);
     }
     all.sort();
     // Requests per second over the real elapsed time, including the tail.

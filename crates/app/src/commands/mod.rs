@@ -4,6 +4,7 @@ pub mod assistant_eval;
 pub mod bench;
 pub mod bench_web;
 pub mod definitions;
+mod http_load;
 pub mod people;
 pub mod serve;
 pub mod simulate;

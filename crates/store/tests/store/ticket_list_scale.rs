@@ -251,6 +251,23 @@ async fn measure(database: &str, url: &str) {
     let scenarios: Vec<(&str, TicketFilter)> = vec![
         ("all (ticket admin)", TicketFilter::new(TicketScope::All)),
         ("all, deep page", TicketFilter { before: Some(middle), ..TicketFilter::new(TicketScope::All) }),
+        (
+            "all + status IN_PROGRESS",
+            TicketFilter { status: Some("IN_PROGRESS".into()), ..TicketFilter::new(TicketScope::All) },
+        ),
+        (
+            "all + status COMPLETED",
+            TicketFilter { status: Some("COMPLETED".into()), ..TicketFilter::new(TicketScope::All) },
+        ),
+        ("all + status NEW (none)", TicketFilter { status: Some("NEW".into()), ..TicketFilter::new(TicketScope::All) }),
+        (
+            "all + status COMPLETED, deep page",
+            TicketFilter {
+                status: Some("COMPLETED".into()),
+                before: Some(middle),
+                ..TicketFilter::new(TicketScope::All)
+            },
+        ),
         ("editor: role editor (sees ~all)", restricted(p.editor, &[], &["editor"])),
         ("editor, deep page", TicketFilter { before: Some(middle), ..restricted(p.editor, &[], &["editor"]) }),
         ("author: type edit-request + own (~all)", restricted(p.author, &["edit-request"], &["author"])),
