@@ -438,9 +438,10 @@ CREATE INDEX audit_events_instance ON audit_events (instance_id, id)
 // versions. A ticket's status is always its instance's (the committer writes
 // both together), so the list's status filter reads the instances instead:
 // their status changes far less often than their data, and an index of three
-// columns is cheap to update. (Measured: PostgreSQL's CPU per Document Edit
-// completion 79–82 µs → 69–70 µs.) SQLite rewrites only the index entries whose
-// columns changed, so it keeps the index on the tickets.
+// columns is cheap to update. (Measured in pairs: PostgreSQL's CPU per
+// Document Edit completion 7–16 % lower, BENCHMARKS.md session 9.) SQLite
+// rewrites only the indexes holding a column an update sets, so it keeps the
+// index on the tickets.
 const TICKET_STATUS_OFF_THE_TICKETS_INDEXES: &str = r#"
 {postgres_only:DROP INDEX tickets_company_status};
 {postgres_only:ALTER TABLE tickets SET (fillfactor = 80)};
