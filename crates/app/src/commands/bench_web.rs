@@ -8,7 +8,7 @@
 //! database transaction rate measured in the same run, and the query plans
 //! of the inbox and list queries.
 
-use super::http_load::{Connection, Request, form_encode};
+use super::http_load::{Connection, Request};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use ticketflower_store::{Store, StoreOptions, TicketScope};
@@ -136,18 +136,18 @@ async fn run_database(database: &str, url: &str, args: &Args) -> anyhow::Result<
     let duration = Duration::from_secs_f64(args.seconds);
     let create = Job {
         method: "POST",
-        path: "/tickets/new/document-edit/edit-request".into(),
+        path: "/tickets/new/document-edit/edit-request",
         cookie: author_cookie,
-        form: Some(format!(
-            "_csrf={}&submitted_doc={}&title={}",
-            token,
-            form_encode("Some text."),
-            form_encode("Load test ticket ")
-        )),
+        // The title comes last: each request appends its number to it.
+        form: Some(serde_urlencoded::to_string([
+            ("_csrf", token.as_str()),
+            ("submitted_doc", "Some text."),
+            ("title", "Load test ticket "),
+        ])?),
         expect: 303,
     };
-    let inbox = Job { method: "GET", path: "/inbox".into(), cookie: editor_cookie, form: None, expect: 200 };
-    let list = Job { method: "GET", path: "/tickets".into(), cookie: desk_cookie, form: None, expect: 200 };
+    let inbox = Job { method: "GET", path: "/inbox", cookie: editor_cookie, form: None, expect: 200 };
+    let list = Job { method: "GET", path: "/tickets", cookie: desk_cookie, form: None, expect: 200 };
     let mut figures = Vec::new();
     for concurrency in [1usize, 16, 64] {
         let before = figures.len();
@@ -235,7 +235,7 @@ async fn csrf_token(client: &reqwest::Client, base: &str) -> anyhow::Result<Stri
 /// One kind of request the load generator sends over and over.
 struct Job {
     method: &'static str,
-    path: String,
+    path: &'static str,
     /// The session's `Cookie` header value.
     cookie: String,
     /// The form body, encoded; each request appends its own number (so every
@@ -254,7 +254,7 @@ async fn load(address: &str, concurrency: usize, duration: Duration, job: &Job) 
     for worker in 0..concurrency {
         let mut connection = Connection::new(address);
         let (method, path, cookie, form, expect) =
-            (job.method, job.path.clone(), job.cookie.clone(), job.form.clone(), job.expect);
+            (job.method, job.path, job.cookie.clone(), job.form.clone(), job.expect);
         workers.spawn(async move {
             let mut latencies = Vec::new();
             let mut body = String::new();
@@ -266,7 +266,7 @@ async fn load(address: &str, concurrency: usize, duration: Duration, job: &Job) 
                     body.push_str(&n.to_string());
                 }
                 let request =
-                    Request { method, path: &path, cookie: Some(&cookie), form: form.as_ref().map(|_| body.as_str()) };
+                    Request { method, path, cookie: Some(&cookie), form: form.as_ref().map(|_| body.as_str()) };
                 let sent = Instant::now();
                 let status = connection.send(&request).await?;
                 latencies.push(sent.elapsed());

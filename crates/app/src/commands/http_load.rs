@@ -137,29 +137,10 @@ async fn skip(stream: &mut BufReader<TcpStream>, mut bytes: usize) -> anyhow::Re
     Ok(())
 }
 
-/// `value` encoded for a form body (`application/x-www-form-urlencoded`).
-pub fn form_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(char::from(byte)),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
-
-    #[test]
-    fn form_values_are_encoded() {
-        assert_eq!(form_encode("Load test ticket 7"), "Load+test+ticket+7");
-        assert_eq!(form_encode("a&b=c/é"), "a%26b%3Dc%2F%C3%A9");
-    }
 
     /// A server on loopback answering with a known length, then chunked,
     /// then closing: the connection reads each whole response and reconnects.
