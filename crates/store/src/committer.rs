@@ -356,8 +356,8 @@ impl Store {
             backend,
             &format!(
                 "SELECT id, company_id, instance_id, seq FROM task_runs WHERE company_id IN ({}) AND id IN ({})",
-                sql::id_list(backend, 1),
-                sql::id_list(backend, 2)
+                sql::id_list(backend, "$1"),
+                sql::id_list(backend, "$2")
             ),
             vec![sql::ids(companies), sql::ids(&missing)],
         )
@@ -420,8 +420,8 @@ impl Store {
             &format!(
                 "SELECT id, company_id, definition_version_id, status, data, ticket, meta, arrivals, initiator, revision, ticket_id \
                  FROM instances WHERE company_id IN ({}) AND id IN ({}) ORDER BY id",
-                sql::id_list(backend, 1),
-                sql::id_list(backend, 2)
+                sql::id_list(backend, "$1"),
+                sql::id_list(backend, "$2")
             ),
             vec![sql::ids(companies), sql::ids(ids)],
         )
@@ -436,12 +436,12 @@ impl Store {
                 "SELECT {columns} FROM jsonb_array_elements_text($2::jsonb) AS i(value) \
                  CROSS JOIN LATERAL (SELECT * FROM task_runs WHERE instance_id = (i.value)::bigint) AS t \
                  WHERE t.company_id IN ({}) ORDER BY 1, 2",
-                sql::id_list(backend, 1)
+                sql::id_list(backend, "$1")
             ),
             _ => format!(
                 "SELECT {columns} FROM task_runs t WHERE t.company_id IN ({}) AND t.instance_id IN ({}) ORDER BY 1, 2",
-                sql::id_list(backend, 1),
-                sql::id_list(backend, 2)
+                sql::id_list(backend, "$1"),
+                sql::id_list(backend, "$2")
             ),
         };
         let run_rows = sql::all(db, backend, &runs_sql, vec![sql::ids(companies), sql::ids(ids)]).await?;

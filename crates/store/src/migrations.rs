@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, OPEN_ASSIGNED_RUNS),
     (11, ONE_INDEX_PER_LOG_ROW),
     (12, TICKET_STATUS_OFF_THE_TICKETS_INDEXES),
+    (13, TICKET_WORDS_STORED),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -446,6 +447,61 @@ const TICKET_STATUS_OFF_THE_TICKETS_INDEXES: &str = r#"
 {postgres_only:DROP INDEX tickets_company_status};
 {postgres_only:ALTER TABLE tickets SET (fillfactor = 80)};
 {postgres_only:CREATE INDEX instances_company_status ON instances (company_id, status, ticket_id)}
+"#;
+
+// A search for a word many tickets have walks the list newest first and
+// checks the tickets it passes (see `ticket_list/search.rs`).
+//
+// On PostgreSQL the check was the indexed expression, worked out again per
+// ticket (a few µs: the fields' JSON and their words); a stored column holds
+// the result now, and the GIN index moves onto it. It is generated, so every
+// insert path fills it, and an update that sets neither title nor fields (the
+// committer's status change) does not compute it again and stays HOT.
+//
+// On SQLite a ticket's comments join its FTS5 row (one index answers "has
+// this ticket, or a comment on it, these words", and an id range of a word's
+// matches is read in order), so the row is written again, from the view
+// `ticket_search_rows`, when a comment is added, changed or removed.
+const TICKET_WORDS_STORED: &str = r#"
+{postgres_only:DROP INDEX tickets_search};
+{postgres_only:ALTER TABLE tickets ADD COLUMN search tsvector GENERATED ALWAYS AS (to_tsvector('simple', title) || jsonb_to_tsvector('simple', fields, '["string", "numeric"]')) STORED};
+{postgres_only:CREATE INDEX tickets_search ON tickets USING GIN (search)};
+{sqlite_only:DROP TRIGGER tickets_search_insert};
+{sqlite_only:DROP TRIGGER tickets_search_update};
+{sqlite_only:DROP TRIGGER tickets_search_delete};
+{sqlite_only:DROP TRIGGER comments_search_insert};
+{sqlite_only:DROP TRIGGER comments_search_update};
+{sqlite_only:DROP TRIGGER comments_search_delete};
+{sqlite_only:DROP TABLE ticket_search};
+{sqlite_only:DROP TABLE comment_search};
+{sqlite_only:CREATE VIEW ticket_search_rows AS SELECT t.id, t.title,
+    (SELECT group_concat(value, ' ') FROM json_tree(t.fields) WHERE type IN ('text', 'integer', 'real')) AS fields,
+    (SELECT group_concat(c.body, ' ') FROM comments c WHERE c.company_id = t.company_id AND c.ticket_id = t.id) AS comments
+    FROM tickets t};
+{sqlite_only:CREATE VIRTUAL TABLE ticket_search USING fts5(title, fields, comments, content='', contentless_delete=1)};
+{sqlite_only:CREATE TRIGGER tickets_search_insert AFTER INSERT ON tickets BEGIN
+    INSERT INTO ticket_search (rowid, title, fields, comments) SELECT * FROM ticket_search_rows WHERE id = new.id;
+END};
+{sqlite_only:CREATE TRIGGER tickets_search_update AFTER UPDATE OF title, fields ON tickets BEGIN
+    DELETE FROM ticket_search WHERE rowid = old.id;
+    INSERT INTO ticket_search (rowid, title, fields, comments) SELECT * FROM ticket_search_rows WHERE id = new.id;
+END};
+{sqlite_only:CREATE TRIGGER tickets_search_delete AFTER DELETE ON tickets BEGIN
+    DELETE FROM ticket_search WHERE rowid = old.id;
+END};
+{sqlite_only:CREATE TRIGGER comments_search_insert AFTER INSERT ON comments BEGIN
+    DELETE FROM ticket_search WHERE rowid = new.ticket_id;
+    INSERT INTO ticket_search (rowid, title, fields, comments) SELECT * FROM ticket_search_rows WHERE id = new.ticket_id;
+END};
+{sqlite_only:CREATE TRIGGER comments_search_update AFTER UPDATE OF body ON comments BEGIN
+    DELETE FROM ticket_search WHERE rowid = new.ticket_id;
+    INSERT INTO ticket_search (rowid, title, fields, comments) SELECT * FROM ticket_search_rows WHERE id = new.ticket_id;
+END};
+{sqlite_only:CREATE TRIGGER comments_search_delete AFTER DELETE ON comments BEGIN
+    DELETE FROM ticket_search WHERE rowid = old.ticket_id;
+    INSERT INTO ticket_search (rowid, title, fields, comments) SELECT * FROM ticket_search_rows WHERE id = old.ticket_id;
+END};
+{sqlite_only:INSERT INTO ticket_search (rowid, title, fields, comments) SELECT * FROM ticket_search_rows}
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {

@@ -153,7 +153,7 @@ impl Store {
         let found = sql::one(
             &write.tx,
             backend,
-            &format!("SELECT COUNT(*) FROM roles WHERE company_id = $1 AND id IN ({})", sql::id_list(backend, 2)),
+            &format!("SELECT COUNT(*) FROM roles WHERE company_id = $1 AND id IN ({})", sql::id_list(backend, "$2")),
             vec![int(company.0), sql::ids(&roles)],
         )
         .await?
@@ -234,7 +234,7 @@ impl Store {
             backend,
             &format!(
                 "SELECT id, display_name FROM users WHERE company_id = $1 AND id IN ({})",
-                sql::id_list(backend, 2)
+                sql::id_list(backend, "$2")
             ),
             vec![int(company.0), sql::ids(&ids)],
         )

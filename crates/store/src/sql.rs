@@ -33,12 +33,13 @@ pub async fn one(
     db.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await
 }
 
-/// A subquery of the ids in the JSON array bound as `$param`, for `id IN (...)`.
-/// One SQL text for any number of ids: prepared once, planned for a short list.
-pub fn id_list(backend: DbBackend, param: usize) -> String {
+/// A subquery of the ids in the JSON array bound at `placeholder` (`$2`), for
+/// `id IN (...)`. One SQL text for any number of ids: prepared once, planned
+/// for a short list.
+pub fn id_list(backend: DbBackend, placeholder: &str) -> String {
     match backend {
-        DbBackend::Postgres => format!("SELECT (value)::bigint FROM jsonb_array_elements_text(${param}::jsonb)"),
-        _ => format!("SELECT value FROM json_each(${param})"),
+        DbBackend::Postgres => format!("SELECT (value)::bigint FROM jsonb_array_elements_text({placeholder}::jsonb)"),
+        _ => format!("SELECT value FROM json_each({placeholder})"),
     }
 }
 

@@ -20,16 +20,19 @@
 //! role's runs until the page is full (PostgreSQL plans these from the
 //! filter's index instead, as each list query is planned with its values).
 //!
-//! Search is the one backend-specific part: SQLite matches the FTS5 tables
-//! `ticket_search` and `comment_search` (kept by triggers, see migrations.rs);
-//! PostgreSQL matches the GIN-indexed expressions [`TICKET_DOCUMENT`] and
-//! [`COMMENT_DOCUMENT`]. On both, every whitespace-separated word of the input
-//! (up to eight) must occur, as whole words, in the ticket or in one of its
-//! comments, and no input can be a syntax error.
+//! Search is the one backend-specific part (see [`search`]): SQLite matches
+//! the FTS5 tables `ticket_search` and `comment_search` (kept by triggers, see
+//! migrations.rs); PostgreSQL the GIN-indexed tsvector column `tickets.search`
+//! and expression on `comments.body`. On both, every whitespace-separated word
+//! of the input (up to eight) must occur, as whole words, in the ticket or in
+//! one of its comments, and no input can be a syntax error.
+
+mod search;
 
 use crate::sql::{self, Params, int, text};
 use crate::{CompanyId, InstanceId, Result, Store, StoreError, TicketId, UserId, VersionId};
 use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+use search::{SearchPlan, WindowedSearch};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -122,14 +125,6 @@ pub struct TicketView {
     pub instance: Option<InstanceId>,
 }
 
-/// PostgreSQL: a ticket's searchable text (title, and the fields' string and
-/// number values). The GIN index `tickets_search` is on exactly this expression.
-pub(crate) const TICKET_DOCUMENT: &str =
-    "(to_tsvector('simple', {t}.title) || jsonb_to_tsvector('simple', {t}.fields, '[\"string\", \"numeric\"]'))";
-
-/// PostgreSQL: a comment's searchable text (GIN index `comments_search`).
-pub(crate) const COMMENT_DOCUMENT: &str = "to_tsvector('simple', {c}.body)";
-
 /// A page from up to `limit + 1` tickets: one row more than the page says
 /// whether another page follows.
 fn page(mut tickets: Vec<TicketSummary>, limit: u32) -> TicketPage {
@@ -162,20 +157,62 @@ impl Store {
     /// A page of the company's tickets that `filter` selects, newest first.
     pub async fn list_tickets(&self, company: CompanyId, filter: &TicketFilter) -> Result<TicketPage> {
         let limit = page_size(filter.limit);
-        let (sql, params) = self.ticket_list_query(company, filter, limit);
+        let search = self.search_plan(company, filter.search.as_deref()).await?;
+        if search.finds_nothing() {
+            return Ok(page(Vec::new(), limit));
+        }
+        let wanted = limit as usize + 1;
+        if !search.windowed() {
+            let tickets = self.ticket_list_rows(company, filter, &search, None, wanted).await?;
+            return Ok(page(tickets, limit));
+        }
+        // Windows of ticket ids, newest first and each four times the last, until
+        // the page is full or the ids run out (see `search.rs`).
+        let mut window = self.first_window(company, filter).await?;
+        let mut tickets = Vec::new();
+        while window.end > 1 && tickets.len() < wanted {
+            let rows = wanted - tickets.len();
+            tickets.extend(self.ticket_list_rows(company, filter, &search, Some(window), rows).await?);
+            let width = (window.end - window.start).saturating_mul(4);
+            window = Window { start: (window.start - width).max(1), end: window.start };
+        }
+        Ok(page(tickets, limit))
+    }
+
+    /// The first window of a search read in windows: [`search::FIRST_WINDOW`]
+    /// ids below the page's start, or below the company's newest ticket.
+    async fn first_window(&self, company: CompanyId, filter: &TicketFilter) -> Result<Window> {
+        let end = match filter.before {
+            Some(before) => before.0,
+            None => {
+                let newest = sql::one(
+                    self.db(),
+                    self.backend(),
+                    "SELECT COALESCE(MAX(id), 0) FROM tickets WHERE company_id = $1",
+                    vec![int(company.0)],
+                )
+                .await?;
+                match newest {
+                    Some(row) => row.try_get_by_index::<i64>(0)? + 1,
+                    None => 1,
+                }
+            }
+        };
+        Ok(Window { start: (end - search::FIRST_WINDOW).max(1), end })
+    }
+
+    /// Up to `rows` tickets of the list query, newest first.
+    async fn ticket_list_rows(
+        &self,
+        company: CompanyId,
+        filter: &TicketFilter,
+        search: &SearchPlan,
+        window: Option<Window>,
+        rows: usize,
+    ) -> Result<Vec<TicketSummary>> {
+        let (sql, params) = self.ticket_list_query(company, filter, search, window, rows);
         let backend = self.backend();
-        let rows = if backend == DbBackend::Postgres {
-            // Planned with this filter's values every time: a generic plan (which
-            // PostgreSQL may pick for a prepared statement after five runs) guesses
-            // how selective a status or a role is, and a guess that picks the wrong
-            // side of a branch's join reads every run of a large role for a status
-            // no ticket has. This is also the plan `explain_ticket_list` shows.
-            let tx = self.db().begin().await?;
-            tx.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan").await?;
-            let rows = sql::all(&tx, backend, &sql, params.0).await?;
-            tx.commit().await?;
-            rows
-        } else {
+        if backend != DbBackend::Postgres {
             // The page as one row of JSON: sqlx hands each row of a SQLite result
             // from its worker thread to this task on its own (as for the inbox).
             let sql = format!(
@@ -188,11 +225,18 @@ impl Store {
             };
             let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(text.as_deref().unwrap_or("[]"))
                 .map_err(|e| StoreError::Corrupt(format!("the ticket list's rows: {e}")))?;
-            let tickets = rows.iter().map(|cells| ticket_summary_json(cells)).collect::<Result<Vec<_>>>()?;
-            return Ok(page(tickets, limit));
-        };
-        let tickets = rows
-            .iter()
+            return rows.iter().map(|cells| ticket_summary_json(cells)).collect();
+        }
+        // Planned with this filter's values every time: a generic plan (which
+        // PostgreSQL may pick for a prepared statement after five runs) guesses
+        // how selective a status or a role is, and a guess that picks the wrong
+        // side of a branch's join reads every run of a large role for a status
+        // no ticket has. This is also the plan `explain_ticket_list` shows.
+        let tx = self.db().begin().await?;
+        tx.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan").await?;
+        let rows = sql::all(&tx, backend, &sql, params.0).await?;
+        tx.commit().await?;
+        rows.iter()
             .map(|r| {
                 Ok(TicketSummary {
                     id: TicketId(r.try_get_by_index(0)?),
@@ -204,14 +248,17 @@ impl Store {
                     creator: r.try_get_by_index(6)?,
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page(tickets, limit))
+            .collect()
     }
 
     /// The query plan of the query [`Store::list_tickets`] runs for `filter`
-    /// (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL), one line per step.
+    /// (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL), one line per
+    /// step; for a search read in windows of ids, the first window's.
     pub async fn explain_ticket_list(&self, company: CompanyId, filter: &TicketFilter) -> Result<Vec<String>> {
-        let (sql, params) = self.ticket_list_query(company, filter, page_size(filter.limit));
+        let search = self.search_plan(company, filter.search.as_deref()).await?;
+        let window = if search.windowed() { Some(self.first_window(company, filter).await?) } else { None };
+        let rows = page_size(filter.limit) as usize + 1;
+        let (sql, params) = self.ticket_list_query(company, filter, &search, window, rows);
         self.explain(&sql, params).await
     }
 
@@ -280,8 +327,9 @@ impl Store {
         Ok(sql::one(self.db(), self.backend(), &sql, params.0).await?.is_some())
     }
 
-    /// The list query of `filter` (`limit + 1` rows: one more than the page
-    /// says whether another page follows) and its values.
+    /// The list query of `filter`, for up to `rows` tickets (the page's
+    /// `limit + 1`: one more than the page says whether another page follows),
+    /// within `window` when the search is read in windows, and its values.
     ///
     /// All tickets: one walk down the index the filter picks, from `before`.
     /// Restricted: one branch per way a ticket can be visible, each an ordered,
@@ -291,20 +339,32 @@ impl Store {
     /// at most `branches × (limit + 1)` ids is ordered and cut again. The cost
     /// depends on the page size and the number of branches, not on how many
     /// tickets the company has or how few of them the user may see.
-    fn ticket_list_query(&self, company: CompanyId, filter: &TicketFilter, limit: u32) -> (String, Params) {
+    fn ticket_list_query(
+        &self,
+        company: CompanyId,
+        filter: &TicketFilter,
+        search: &SearchPlan,
+        window: Option<Window>,
+        rows: usize,
+    ) -> (String, Params) {
         let mut params = Params::default();
         let company_param = params.bind(int(company.0));
-        let before = filter.before.map(|before| params.bind(int(before.0)));
-        let filters = self.filter_conditions(&mut params, &company_param, before.as_deref(), filter);
+        let before = window.map_or(filter.before.map(|b| b.0), |w| Some(w.end)).map(|b| params.bind(int(b)));
+        let start = window.map(|w| params.bind(int(w.start)));
+        let bounds = Bounds { before: before.as_deref(), start: start.as_deref() };
+        let filters = self.filter_conditions(&mut params, &company_param, bounds, filter, search);
+        let windowed = window.and_then(|w| search.windowed_search(&mut params, bounds, w.end - w.start));
         // The limit is written into the text (it is a number we chose): a bound
         // LIMIT leaves PostgreSQL's generic plan guessing how many rows are wanted.
-        let rows = limit + 1;
         let columns = "t.id, t.title, t.ticket_type, t.status, t.created_at, t.updated_at, u.display_name";
         let sql = match &filter.scope {
             TicketScope::All => {
                 let mut where_ = vec![format!("t.company_id = {company_param}")];
                 where_.extend(filters);
-                where_.extend(before.map(|before| format!("t.id < {before}")));
+                where_.extend(bounds.on("t.id"));
+                if let Some(windowed) = &windowed {
+                    where_.push(windowed.condition(&format!("FROM tickets t WHERE {}", where_.join(" AND "))));
+                }
                 format!(
                     "SELECT {columns} FROM tickets t LEFT JOIN users u ON u.id = t.creator_id \
                      WHERE {} ORDER BY t.id DESC LIMIT {rows}",
@@ -313,7 +373,8 @@ impl Store {
             }
             TicketScope::Restricted { user, ticket_types, roles } => {
                 let user = params.bind(int(user.0));
-                let branch = Branch { company: &company_param, filters: &filters, before: before.as_deref(), rows };
+                let branch =
+                    Branch { company: &company_param, filters: &filters, windowed: windowed.as_ref(), bounds, rows };
                 let mut branches = Vec::new();
                 match &filter.ticket_type {
                     // Filtered to a type the scope allows: every ticket of it is
@@ -356,15 +417,16 @@ impl Store {
         (sql, params)
     }
 
-    /// The filter's conditions on tickets `t`, except the scope and `before`
-    /// (the caller adds `t.id < before`; a subquery that walks ticket ids in
-    /// order is bounded by it too).
+    /// The filter's conditions on tickets `t`, except the scope and the id
+    /// bounds (the caller adds those on the ids it walks; a subquery that
+    /// walks ticket ids in order is bounded by them too).
     fn filter_conditions(
         &self,
         params: &mut Params,
         company_param: &str,
-        before: Option<&str>,
+        bounds: Bounds,
         filter: &TicketFilter,
+        search: &SearchPlan,
     ) -> Vec<String> {
         let backend = self.backend();
         let mut where_ = Vec::new();
@@ -380,7 +442,7 @@ impl Store {
                 DbBackend::Postgres => format!(
                     "t.id IN (SELECT i.ticket_id FROM instances i WHERE i.company_id = {company_param} \
                      AND i.status = {status}{})",
-                    before.map(|before| format!(" AND i.ticket_id < {before}")).unwrap_or_default()
+                    bounds.on("i.ticket_id").iter().map(|bound| format!(" AND {bound}")).collect::<String>()
                 ),
                 _ => format!("t.status = {status}"),
             });
@@ -399,31 +461,7 @@ impl Store {
         if let Some(to) = filter.created_to {
             where_.push(format!("t.created_at < {}", params.bind(int(to))));
         }
-        // Each word must be in the ticket or in one of its comments: a ticket and
-        // its conversation are searched as one document.
-        for word in search_words(filter.search.as_deref()) {
-            where_.push(match backend {
-                DbBackend::Postgres => {
-                    let query = params.bind(text(word));
-                    format!(
-                        "t.id IN (SELECT s.id FROM tickets s WHERE s.company_id = {company_param} \
-                         AND {} @@ plainto_tsquery('simple', {query}) \
-                         UNION SELECT c.ticket_id FROM comments c WHERE c.company_id = {company_param} \
-                         AND {} @@ plainto_tsquery('simple', {query}))",
-                        TICKET_DOCUMENT.replace("{t}", "s"),
-                        COMMENT_DOCUMENT.replace("{c}", "c"),
-                    )
-                }
-                _ => {
-                    let query = params.bind(text(fts5_string(word)));
-                    format!(
-                        "t.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {query} \
-                         UNION SELECT c.ticket_id FROM comment_search JOIN comments c ON c.id = comment_search.rowid \
-                         WHERE comment_search MATCH {query} AND c.company_id = {company_param})"
-                    )
-                }
-            });
-        }
+        where_.extend(search.conditions(backend, params, company_param));
         where_
     }
 
@@ -463,8 +501,10 @@ struct Branch<'a> {
     company: &'a str,
     /// The filter's conditions on tickets `t`.
     filters: &'a [String],
-    before: Option<&'a str>,
-    rows: u32,
+    /// SQLite, a common search read in windows: its condition on `t`.
+    windowed: Option<&'a WindowedSearch>,
+    bounds: Bounds<'a>,
+    rows: usize,
 }
 
 impl Branch<'_> {
@@ -473,7 +513,10 @@ impl Branch<'_> {
     fn tickets(&self, condition: &str) -> String {
         let mut where_ = vec![format!("t.company_id = {}", self.company), condition.to_owned()];
         where_.extend(self.filters.iter().cloned());
-        where_.extend(self.before.map(|before| format!("t.id < {before}")));
+        where_.extend(self.bounds.on("t.id"));
+        if let Some(windowed) = self.windowed {
+            where_.push(windowed.condition(&format!("FROM tickets t WHERE {}", where_.join(" AND "))));
+        }
         format!("SELECT t.id FROM tickets t WHERE {} ORDER BY t.id DESC LIMIT {}", where_.join(" AND "), self.rows)
     }
 
@@ -483,22 +526,50 @@ impl Branch<'_> {
     /// tickets are joined only when a filter needs their columns.
     fn runs(&self, condition: &str) -> String {
         let mut where_ = vec![format!("r.company_id = {}", self.company), condition.to_owned()];
-        where_.push(match self.before {
-            Some(before) => format!("r.ticket_id < {before}"),
-            None => "r.ticket_id IS NOT NULL".to_owned(),
-        });
-        let join = if self.filters.is_empty() {
+        match self.bounds.on("r.ticket_id") {
+            bounds if bounds.is_empty() => where_.push("r.ticket_id IS NOT NULL".to_owned()),
+            bounds => where_.extend(bounds),
+        }
+        let join = if self.filters.is_empty() && self.windowed.is_none() {
             ""
         } else {
             where_.push(format!("t.company_id = {}", self.company));
             where_.extend(self.filters.iter().cloned());
             " JOIN tickets t ON t.id = r.ticket_id"
         };
+        if let Some(windowed) = self.windowed {
+            where_.push(windowed.condition(&format!("FROM task_runs r{join} WHERE {}", where_.join(" AND "))));
+        }
         format!(
             "SELECT DISTINCT r.ticket_id AS id FROM task_runs r{join} WHERE {} ORDER BY r.ticket_id DESC LIMIT {}",
             where_.join(" AND "),
             self.rows
         )
+    }
+}
+
+/// A range of ticket ids `[start, end)`, newest first: one step of a search
+/// read in windows (see `search.rs`).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: i64,
+    end: i64,
+}
+
+/// The placeholders of the bounds on the ticket ids a list query reads: below
+/// `before` (the page's start, or a window's end), and from a window's `start`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Bounds<'a> {
+    before: Option<&'a str>,
+    start: Option<&'a str>,
+}
+
+impl Bounds<'_> {
+    /// The bounds as conditions on the ticket id `column`.
+    pub(crate) fn on(&self, column: &str) -> Vec<String> {
+        let mut conditions: Vec<String> = self.before.iter().map(|before| format!("{column} < {before}")).collect();
+        conditions.extend(self.start.map(|start| format!("{column} >= {start}")));
+        conditions
     }
 }
 
@@ -512,38 +583,4 @@ fn distinct(values: &[String]) -> Vec<&String> {
 
 fn page_size(limit: u32) -> u32 {
     limit.clamp(1, TicketFilter::MAX_LIMIT)
-}
-
-/// Most words of a search that are used (each is a condition of the query).
-const MAX_SEARCH_WORDS: usize = 8;
-
-/// The whitespace-separated words of a search input.
-fn search_words(input: Option<&str>) -> impl Iterator<Item = &str> {
-    input.unwrap_or_default().split_whitespace().take(MAX_SEARCH_WORDS)
-}
-
-/// One word as an FTS5 string: quoted, so FTS5 tokenizes it into a phrase and
-/// operators, parentheses, `*` and quotes in the input are only text, never a
-/// syntax error (a word of punctuation alone is an empty phrase, matching nothing).
-fn fts5_string(word: &str) -> String {
-    format!("\"{}\"", word.replace('"', "\"\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{fts5_string, search_words};
-
-    #[test]
-    fn fts5_strings_quote_the_whole_word() {
-        assert_eq!(fts5_string("invoice"), "\"invoice\"");
-        assert_eq!(fts5_string("\"foo"), "\"\"\"foo\"");
-        assert_eq!(fts5_string("ann@example.com"), "\"ann@example.com\"");
-    }
-
-    #[test]
-    fn searches_use_at_most_eight_words() {
-        assert_eq!(search_words(Some(" a  b\tc ")).collect::<Vec<_>>(), vec!["a", "b", "c"]);
-        assert_eq!(search_words(Some("1 2 3 4 5 6 7 8 9 10")).count(), 8);
-        assert_eq!(search_words(None).count(), 0);
-    }
 }

@@ -56,6 +56,7 @@ on_both_backends! {
     assistant_conversations_belong_to_one_user_of_one_company => conversations_are_private;
     the_ticket_list_filters_scopes_and_pages_newest_first => ticket_list;
     search_finds_words_in_titles_fields_and_comments_and_takes_any_input => ticket_search;
+    common_and_rare_words_find_the_same_tickets_page_by_page => ticket_search_common_and_rare;
     comments_keep_their_files_and_stay_in_their_company => ticket_comments;
     the_inbox_puts_overdue_first_and_shows_only_eligible_runs => inbox_order_and_eligibility;
     claiming_and_releasing_runs_checks_eligibility_and_state => claim_and_release;
@@ -712,6 +713,15 @@ async fn all_pages(store: &Store, company: CompanyId, filter: &TicketFilter) -> 
     }
 }
 
+/// The first page of what `user` may see with the types and roles given.
+fn restricted(user: UserId, types: &[&str], roles: &[&str]) -> TicketFilter {
+    TicketFilter::new(TicketScope::Restricted {
+        user,
+        ticket_types: types.iter().map(|t| (*t).to_owned()).collect(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    })
+}
+
 async fn ids(store: &Store, company: CompanyId, filter: TicketFilter) -> Vec<TicketId> {
     all_pages(store, company, &filter).await
 }
@@ -790,13 +800,6 @@ async fn ticket_list(url: String) {
     assert_eq!(all_pages(&store, c.id, &combined).await, vec![created[2].ticket, created[1].ticket]);
 
     // Scopes.
-    let restricted = |user: UserId, types: &[&str], roles: &[&str]| {
-        TicketFilter::new(TicketScope::Restricted {
-            user,
-            ticket_types: types.iter().map(|t| (*t).to_owned()).collect(),
-            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-        })
-    };
     let (outsider, _) = add_plain_user(&store, c.id, "Olga Outsider", &[]).await;
     assert!(ids(&store, c.id, restricted(outsider, &[], &[])).await.is_empty());
     assert_eq!(ids(&store, c.id, restricted(outsider, &["edit-request"], &[])).await, ticket_ids, "by ticket type");
@@ -916,6 +919,92 @@ async fn ticket_search(url: String) {
         ..TicketFilter::new(TicketScope::Restricted { user: c.editor, ticket_types: vec![], roles: vec![] })
     };
     assert!(ids(&store, c.id, scoped).await.is_empty(), "search stays within the scope");
+}
+
+/// A word in thousands of tickets is checked along the list (on SQLite in
+/// windows of ticket ids), a word in a few is gathered from the full-text
+/// index (`ticket_list/search.rs`): both find every matching ticket, newest
+/// first, page after page, in every scope and with filters.
+async fn ticket_search_common_and_rare(url: String) {
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let other = company_with_document_edit(&store).await;
+    let (sam, _) = add_plain_user(&store, c.id, "sam", &[]).await;
+    let ticket = |title: &str, doc: &str, creator: Option<UserId>| NewTicket {
+        fields: json!({"title": title, "submitted_doc": doc}),
+        creator,
+        ..edit_request("")
+    };
+    // More copies than a rare word may have (5,000), in two runs; one in a
+    // thousand stays open, so a common word and a status span several of
+    // SQLite's windows. (On PostgreSQL the copies take
+    // ids above the tickets created one by one: only the list's order counts.)
+    let copies = 6_000;
+    let oldest = store.create_ticket(c.id, ticket("Zebra alpha", "Nothing here", Some(sam))).await.unwrap().ticket;
+    let template = store.create_ticket(c.id, ticket("Quarterly report", "Revenue grew", None)).await.unwrap();
+    store.bench_fill_tickets(c.id, template.ticket, copies, 1_000).await.unwrap();
+    let middle = store.create_ticket(c.id, ticket("Budget", "Draft", Some(sam))).await.unwrap().ticket;
+    let comment = |ticket, body: &str| NewComment {
+        ticket,
+        author: c.editor,
+        body: body.into(),
+        visibility: Visibility::Public,
+        files: vec![],
+    };
+    store.add_comment(c.id, comment(middle, "Giraffe numbers: revenue is up")).await.unwrap();
+    store.bench_fill_tickets(c.id, template.ticket, copies, 1_000).await.unwrap();
+    let newest = store.create_ticket(c.id, ticket("Zebra", "Revenue flat", Some(sam))).await.unwrap().ticket;
+    let elsewhere = store.create_ticket(other.id, ticket("Revenue", "zebra giraffe", None)).await.unwrap().ticket;
+
+    let everything = TicketFilter { limit: TicketFilter::MAX_LIMIT, ..TicketFilter::new(TicketScope::All) };
+    let all = all_pages(&store, c.id, &everything).await;
+    assert_eq!(all.len() as i64, 2 * copies + 4);
+    let search = |words: &str| TicketFilter { search: Some(words.into()), ..everything.clone() };
+    let revenue: Vec<TicketId> = all.iter().copied().filter(|id| *id != oldest).collect();
+    same(&all_pages(&store, c.id, &search("revenue")).await, &revenue, "a common word, in every page");
+    let grew: Vec<TicketId> = revenue.iter().copied().filter(|id| ![newest, middle].contains(id)).collect();
+    same(&all_pages(&store, c.id, &search("REVENUE grew")).await, &grew, "two common words");
+    assert_eq!(all_pages(&store, c.id, &search("zebra")).await, vec![newest, oldest], "a rare word");
+    assert_eq!(all_pages(&store, c.id, &search("zebra revenue")).await, vec![newest], "a rare and a common word");
+    assert_eq!(all_pages(&store, c.id, &search("giraffe")).await, vec![middle], "a rare word of a comment");
+    assert_eq!(all_pages(&store, c.id, &search("giraffe revenue")).await, vec![middle]);
+    assert!(all_pages(&store, c.id, &search("revenue nowhere")).await.is_empty());
+    assert_eq!(all_pages(&store, other.id, &search("revenue")).await, vec![elsewhere], "each company's own");
+
+    let small_pages = TicketFilter { limit: 7, ..search("revenue") };
+    let first_pages = store.list_tickets(c.id, &small_pages).await.unwrap();
+    assert_eq!(first_pages.tickets.iter().map(|t| t.id).collect::<Vec<_>>(), revenue[..7]);
+    let half = revenue.len() / 2;
+    let deep = TicketFilter { before: Some(revenue[half]), ..small_pages.clone() };
+    let deep_page = store.list_tickets(c.id, &deep).await.unwrap();
+    assert_eq!(deep_page.tickets.iter().map(|t| t.id).collect::<Vec<_>>(), revenue[half + 1..half + 8]);
+
+    let in_progress = TicketFilter { status: Some("IN_PROGRESS".into()), ..everything.clone() };
+    let expected: Vec<TicketId> =
+        all_pages(&store, c.id, &in_progress).await.into_iter().filter(|id| *id != oldest).collect();
+    assert!(expected.len() >= 12, "one copy in a thousand is open: the search reads more than one window");
+    let searched = TicketFilter { search: Some("revenue".into()), ..in_progress };
+    same(&all_pages(&store, c.id, &searched).await, &expected, "a common word and a status");
+
+    let sams = TicketFilter { search: Some("revenue".into()), ..restricted(sam, &[], &[]) };
+    assert_eq!(all_pages(&store, c.id, &sams).await, vec![newest, middle], "a common word among a user's few tickets");
+    let editors = TicketFilter { search: Some("revenue".into()), limit: 50, ..restricted(c.editor, &[], &["editor"]) };
+    let editor_page = store.list_tickets(c.id, &editors).await.unwrap();
+    assert_eq!(editor_page.tickets.len(), 50, "the editor's role sees the copies");
+    assert!(!store.explain_ticket_list(c.id, &sams).await.unwrap().is_empty());
+}
+
+/// Two long lists of ids are equal (told by length and first difference).
+fn same(found: &[TicketId], expected: &[TicketId], what: &str) {
+    let first_difference = found.iter().zip(expected).position(|(a, b)| a != b);
+    assert!(
+        found.len() == expected.len() && first_difference.is_none(),
+        "{what}: found {} tickets, expected {}; first difference at {first_difference:?}: {:?} against {:?}",
+        found.len(),
+        expected.len(),
+        first_difference.map(|at| &found[at.saturating_sub(2)..(at + 3).min(found.len())]),
+        first_difference.map(|at| &expected[at.saturating_sub(2)..(at + 3).min(expected.len())]),
+    );
 }
 
 fn attachment(name: &str) -> NewFile {

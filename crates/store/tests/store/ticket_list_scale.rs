@@ -321,6 +321,38 @@ async fn measure(database: &str, url: &str) {
             "sam + search revenue (every ticket)",
             TicketFilter { search: Some("revenue".into()), ..restricted(p.sam, &[], &[]) },
         ),
+        (
+            "all + search revenue, deep page",
+            TicketFilter {
+                search: Some("revenue".into()),
+                before: Some(middle),
+                ..TicketFilter::new(TicketScope::All)
+            },
+        ),
+        (
+            "editor + search revenue",
+            TicketFilter { search: Some("revenue".into()), ..restricted(p.editor, &[], &["editor"]) },
+        ),
+        (
+            "author + search revenue",
+            TicketFilter { search: Some("revenue".into()), ..restricted(p.author, &["edit-request"], &["author"]) },
+        ),
+        (
+            "all + status COMPLETED + search revenue",
+            TicketFilter {
+                status: Some("COMPLETED".into()),
+                search: Some("revenue".into()),
+                ..TicketFilter::new(TicketScope::All)
+            },
+        ),
+        (
+            "all + search \"revenue sam's\" (3 tickets)",
+            TicketFilter { search: Some("revenue sam's".into()), ..TicketFilter::new(TicketScope::All) },
+        ),
+        (
+            "all + search nowhere (no ticket)",
+            TicketFilter { search: Some("nowhere".into()), ..TicketFilter::new(TicketScope::All) },
+        ),
     ];
     let runs = 9;
     for (name, filter) in &scenarios {
