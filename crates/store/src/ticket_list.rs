@@ -21,9 +21,9 @@
 //! filter's index instead, as each list query is planned with its values).
 //!
 //! Search is the one backend-specific part (see [`search`]): SQLite matches
-//! the FTS5 tables `ticket_search` and `comment_search` (kept by triggers, see
-//! migrations.rs); PostgreSQL the GIN-indexed tsvector column `tickets.search`
-//! and expression on `comments.body`. On both, every whitespace-separated word
+//! the FTS5 table `ticket_search`, one row per ticket with its comments (kept
+//! by triggers, see migrations.rs); PostgreSQL the GIN-indexed tsvector column
+//! `tickets.search` and expression on `comments.body`. On both, every whitespace-separated word
 //! of the input (up to eight) must occur, as whole words, in the ticket or in
 //! one of its comments, and no input can be a syntax error.
 

@@ -69,8 +69,8 @@ impl SearchPlan {
         self.common_query.is_some()
     }
 
-    /// The conditions on tickets `t` (of the company bound at `company`).
-    /// Except a windowed search's, see [`SearchPlan::windowed_search`].
+    /// The conditions on tickets `t` (of the company bound at `company`); a
+    /// windowed search's condition comes from [`SearchPlan::windowed_search`].
     pub(crate) fn conditions(&self, backend: DbBackend, params: &mut Params, company: &str) -> Vec<String> {
         let mut conditions = Vec::new();
         if let Some(candidates) = &self.candidates {
