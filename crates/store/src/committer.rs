@@ -148,10 +148,13 @@ pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committe
                 // Then what waits: all of it when little does, otherwise a fair
                 // share, so that under load the committers write batches of
                 // about the same size side by side instead of one taking
-                // everything while the others idle.
+                // everything while the others idle — but never a share thinner
+                // than `PARALLEL_FROM`: four shares of what 64 clients keep
+                // waiting cost PostgreSQL a fifth more CPU per completion than
+                // two (BENCHMARKS.md, session 11).
                 let waiting = receiver.len();
                 let total = batch.len() + waiting;
-                let wanted = if total < PARALLEL_FROM { total } else { total.div_ceil(committers) };
+                let wanted = if total < PARALLEL_FROM { total } else { total.div_ceil(committers).max(PARALLEL_FROM) };
                 let more = wanted.min(batch_size).saturating_sub(batch.len());
                 if more > 0 {
                     receiver.recv_many(&mut batch, more).await;

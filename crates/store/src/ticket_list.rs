@@ -15,10 +15,13 @@
 //! completed by or eligible to the user `(company_id, <column>, ticket_id)`,
 //! on the ticket id each run keeps (migration 4) — and the page is the newest
 //! of their union. Its cost follows the page size and the number of branches,
-//! not the company's size. The one slow shape left is a filter few tickets
-//! pass combined with a role that has many runs, where a branch reads that
-//! role's runs until the page is full (PostgreSQL plans these from the
-//! filter's index instead, as each list query is planned with its values).
+//! not the company's size. A filter few tickets pass, combined with a role
+//! that has many runs, would have that role's branch read its runs until the
+//! page is full: PostgreSQL plans such a query from the filter's index, as
+//! each list query is planned with its values; SQLite cannot tell a rare
+//! value from a common one, so a restricted list with a status or type filter
+//! first counts that filter's tickets in its index (up to [`FEW_FILTERED`])
+//! and, when few pass, reads them there and checks each one's visibility.
 //!
 //! Search is the one backend-specific part (see [`search`]): SQLite matches
 //! the FTS5 table `ticket_search`, one row per ticket with its comments (kept
@@ -157,13 +160,13 @@ impl Store {
     /// A page of the company's tickets that `filter` selects, newest first.
     pub async fn list_tickets(&self, company: CompanyId, filter: &TicketFilter) -> Result<TicketPage> {
         let limit = page_size(filter.limit);
-        let search = self.search_plan(company, filter.search.as_deref()).await?;
-        if search.finds_nothing() {
+        let plan = self.list_plan(company, filter).await?;
+        if plan.search.finds_nothing() {
             return Ok(page(Vec::new(), limit));
         }
         let wanted = limit as usize + 1;
-        if !search.windowed() {
-            let tickets = self.ticket_list_rows(company, filter, &search, None, wanted).await?;
+        if !plan.search.windowed() {
+            let tickets = self.ticket_list_rows(company, filter, &plan, None, wanted).await?;
             return Ok(page(tickets, limit));
         }
         // Windows of ticket ids, newest first and each four times the last, until
@@ -172,7 +175,7 @@ impl Store {
         let mut tickets = Vec::new();
         while window.end > 1 && tickets.len() < wanted {
             let rows = wanted - tickets.len();
-            tickets.extend(self.ticket_list_rows(company, filter, &search, Some(window), rows).await?);
+            tickets.extend(self.ticket_list_rows(company, filter, &plan, Some(window), rows).await?);
             let width = (window.end - window.start).saturating_mul(4);
             window = Window { start: (window.start - width).max(1), end: window.start };
         }
@@ -201,16 +204,73 @@ impl Store {
         Ok(Window { start: (end - search::FIRST_WINDOW).max(1), end })
     }
 
+    /// How the list of `filter` is read: its search counted in the index (see
+    /// [`search`]), and on SQLite whether a restricted list's status or type
+    /// filter is passed by so few tickets that they are read through it.
+    async fn list_plan(&self, company: CompanyId, filter: &TicketFilter) -> Result<ListPlan> {
+        let search = self.search_plan(company, filter.search.as_deref()).await?;
+        let narrow = match &filter.scope {
+            TicketScope::Restricted { ticket_types, .. }
+                if self.backend() != DbBackend::Postgres && !search.windowed() =>
+            {
+                let filters = [
+                    (Narrow::Status, filter.status.as_ref()),
+                    (Narrow::TicketType, filter.ticket_type.as_ref().filter(|t| !ticket_types.contains(t))),
+                ];
+                let mut narrow = None;
+                for (candidate, value) in filters {
+                    if let Some(value) = value
+                        && self.few_pass(company, candidate, value, filter.before).await?
+                    {
+                        narrow = Some(candidate);
+                        break;
+                    }
+                }
+                narrow
+            }
+            _ => None,
+        };
+        Ok(ListPlan { search, narrow })
+    }
+
+    /// Whether fewer than [`FEW_FILTERED`] of the company's tickets below
+    /// `before` have `value` in the column of `narrow`: a count of at most that
+    /// many entries of its index.
+    async fn few_pass(
+        &self,
+        company: CompanyId,
+        narrow: Narrow,
+        value: &str,
+        before: Option<TicketId>,
+    ) -> Result<bool> {
+        let mut params = Params::default();
+        let mut where_ = vec![
+            format!("company_id = {}", params.bind(int(company.0))),
+            format!("{} = {}", narrow.column(), params.bind(text(value))),
+        ];
+        where_.extend(before.map(|before| format!("id < {}", params.bind(int(before.0)))));
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM tickets INDEXED BY {} WHERE {} LIMIT {FEW_FILTERED})",
+            narrow.index(),
+            where_.join(" AND ")
+        );
+        let count = match sql::one(self.db(), self.backend(), &sql, params.0).await? {
+            Some(row) => row.try_get_by_index::<i64>(0)?,
+            None => 0,
+        };
+        Ok(count < FEW_FILTERED)
+    }
+
     /// Up to `rows` tickets of the list query, newest first.
     async fn ticket_list_rows(
         &self,
         company: CompanyId,
         filter: &TicketFilter,
-        search: &SearchPlan,
+        plan: &ListPlan,
         window: Option<Window>,
         rows: usize,
     ) -> Result<Vec<TicketSummary>> {
-        let (sql, params) = self.ticket_list_query(company, filter, search, window, rows);
+        let (sql, params) = self.ticket_list_query(company, filter, plan, window, rows);
         let backend = self.backend();
         if backend != DbBackend::Postgres {
             // The page as one row of JSON: sqlx hands each row of a SQLite result
@@ -255,10 +315,10 @@ impl Store {
     /// (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL), one line per
     /// step; for a search read in windows of ids, the first window's.
     pub async fn explain_ticket_list(&self, company: CompanyId, filter: &TicketFilter) -> Result<Vec<String>> {
-        let search = self.search_plan(company, filter.search.as_deref()).await?;
-        let window = if search.windowed() { Some(self.first_window(company, filter).await?) } else { None };
+        let plan = self.list_plan(company, filter).await?;
+        let window = if plan.search.windowed() { Some(self.first_window(company, filter).await?) } else { None };
         let rows = page_size(filter.limit) as usize + 1;
-        let (sql, params) = self.ticket_list_query(company, filter, &search, window, rows);
+        let (sql, params) = self.ticket_list_query(company, filter, &plan, window, rows);
         self.explain(&sql, params).await
     }
 
@@ -303,25 +363,7 @@ impl Store {
         let ticket = params.bind(int(id.0));
         let mut conditions = vec![format!("t.company_id = {company_param}"), format!("t.id = {ticket}")];
         if let TicketScope::Restricted { user, ticket_types, roles } = scope {
-            let backend = self.backend();
-            let types = params.bind(sql::texts(ticket_types));
-            let user = params.bind(int(user.0));
-            let roles = params.bind(sql::texts(roles));
-            // One ticket: its type and creator, then one seek per kind of run in the
-            // indexes the list reads, `(company_id, <column>, ticket_id)`.
-            let run = |condition: String| {
-                format!(
-                    "EXISTS (SELECT 1 FROM task_runs r WHERE r.company_id = {company_param} AND {condition} \
-                     AND r.ticket_id = t.id)"
-                )
-            };
-            conditions.push(format!(
-                "(t.ticket_type IN ({}) OR t.creator_id = {user} OR {} OR {} OR {})",
-                sql::text_list(backend, &types),
-                run(format!("r.assignee_id = {user}")),
-                run(format!("r.completed_by = {user}")),
-                run(format!("r.eligible_role IN ({})", sql::text_list(backend, &roles))),
-            ));
+            conditions.push(visible_to(self.backend(), &mut params, &company_param, *user, ticket_types, roles));
         }
         let sql = format!("SELECT t.id FROM tickets t WHERE {}", conditions.join(" AND "));
         Ok(sql::one(self.db(), self.backend(), &sql, params.0).await?.is_some())
@@ -332,7 +374,9 @@ impl Store {
     /// within `window` when the search is read in windows, and its values.
     ///
     /// All tickets: one walk down the index the filter picks, from `before`.
-    /// Restricted: one branch per way a ticket can be visible, each an ordered,
+    /// Restricted, with a filter few tickets pass (`plan.narrow`): the same
+    /// walk down that filter's index, each ticket checked for visibility.
+    /// Otherwise restricted: one branch per way a ticket can be visible, each an ordered,
     /// limited range of an index (the ticket types, the creator, and the runs
     /// assigned to, completed by or eligible to the user, which carry their
     /// ticket's id), with every filter applied inside the branch; the union of
@@ -343,10 +387,11 @@ impl Store {
         &self,
         company: CompanyId,
         filter: &TicketFilter,
-        search: &SearchPlan,
+        plan: &ListPlan,
         window: Option<Window>,
         rows: usize,
     ) -> (String, Params) {
+        let search = &plan.search;
         let mut params = Params::default();
         let company_param = params.bind(int(company.0));
         let before = window.map_or(filter.before.map(|b| b.0), |w| Some(w.end)).map(|b| params.bind(int(b)));
@@ -358,20 +403,7 @@ impl Store {
         // LIMIT leaves PostgreSQL's generic plan guessing how many rows are wanted.
         let columns = "t.id, t.title, t.ticket_type, t.status, t.created_at, t.updated_at, u.display_name";
         let sql = match &filter.scope {
-            TicketScope::All => {
-                let mut where_ = vec![format!("t.company_id = {company_param}")];
-                where_.extend(filters);
-                where_.extend(bounds.on("t.id"));
-                if let Some(windowed) = &windowed {
-                    where_.push(windowed.condition(&format!("FROM tickets t WHERE {}", where_.join(" AND "))));
-                }
-                format!(
-                    "SELECT {columns} FROM tickets t LEFT JOIN users u ON u.id = t.creator_id \
-                     WHERE {} ORDER BY t.id DESC LIMIT {rows}",
-                    where_.join(" AND ")
-                )
-            }
-            TicketScope::Restricted { user, ticket_types, roles } => {
+            TicketScope::Restricted { user, ticket_types, roles } if plan.narrow.is_none() => {
                 let user = params.bind(int(user.0));
                 let branch =
                     Branch { company: &company_param, filters: &filters, windowed: windowed.as_ref(), bounds, rows };
@@ -411,6 +443,26 @@ impl Store {
                      CROSS JOIN tickets t LEFT JOIN users u ON u.id = t.creator_id \
                      WHERE t.id = v.id AND t.company_id = {company_param} ORDER BY t.id DESC LIMIT {rows}",
                     union.join(" UNION ")
+                )
+            }
+            // All tickets, or a restricted list whose filter few tickets pass
+            // (SQLite, see `ListPlan::narrow`): one walk down the index the
+            // filter picks, from `before`, each ticket checked for visibility.
+            scope => {
+                let mut where_ = vec![format!("t.company_id = {company_param}")];
+                where_.extend(filters);
+                where_.extend(bounds.on("t.id"));
+                if let TicketScope::Restricted { user, ticket_types, roles } = scope {
+                    where_.push(visible_to(self.backend(), &mut params, &company_param, *user, ticket_types, roles));
+                }
+                if let Some(windowed) = &windowed {
+                    where_.push(windowed.condition(&format!("FROM tickets t WHERE {}", where_.join(" AND "))));
+                }
+                let indexed = plan.narrow.map_or(String::new(), |narrow| format!(" INDEXED BY {}", narrow.index()));
+                format!(
+                    "SELECT {columns} FROM tickets t{indexed} LEFT JOIN users u ON u.id = t.creator_id \
+                     WHERE {} ORDER BY t.id DESC LIMIT {rows}",
+                    where_.join(" AND ")
                 )
             }
         };
@@ -495,6 +547,49 @@ impl Store {
 /// The statuses of a task run that is still to be worked.
 pub(crate) const OPEN: &str = "('OPEN', 'IN_PROGRESS', 'PENDING')";
 
+/// How one list is read (see [`Store::list_plan`]).
+#[derive(Debug)]
+struct ListPlan {
+    search: SearchPlan,
+    /// SQLite, a restricted list: the filter few tickets pass, read through its
+    /// index with each ticket checked for visibility (as a ticket's page checks
+    /// it) instead of one branch per way of seeing tickets. A branch of a role's
+    /// runs would read every run of a large role for a status no ticket has
+    /// (SQLite plans without knowing how rare a value is; PostgreSQL plans each
+    /// list query with its values, so it never needs this).
+    narrow: Option<Narrow>,
+}
+
+/// SQLite: below this many tickets passing a restricted list's status or type
+/// filter, the list reads them through the filter's index and checks each
+/// (1–4 µs a ticket at a million tickets, so at most 5–20 ms). Above it, a
+/// role's branch walks its runs until the page is full, which is slow only
+/// when the filter's many tickets are rarely that role's.
+const FEW_FILTERED: i64 = 5000;
+
+/// A filter of a ticket column with an index `(company_id, <column>, id)`.
+#[derive(Debug, Clone, Copy)]
+enum Narrow {
+    Status,
+    TicketType,
+}
+
+impl Narrow {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::TicketType => "ticket_type",
+        }
+    }
+
+    fn index(self) -> &'static str {
+        match self {
+            Self::Status => "tickets_company_status",
+            Self::TicketType => "tickets_company_type",
+        }
+    }
+}
+
 /// One branch of a restricted list: the newest `rows` ids of one way of seeing
 /// tickets that pass the filters, below `before`.
 struct Branch<'a> {
@@ -571,6 +666,36 @@ impl Bounds<'_> {
         conditions.extend(self.start.map(|start| format!("{column} >= {start}")));
         conditions
     }
+}
+
+/// The condition that a restricted scope (`user`, the types of their roles'
+/// `role_access`, their roles) sees ticket `t`: its type and creator, then
+/// one seek per kind of run in the indexes the list reads,
+/// `(company_id, <column>, ticket_id)`.
+fn visible_to(
+    backend: DbBackend,
+    params: &mut Params,
+    company_param: &str,
+    user: UserId,
+    ticket_types: &[String],
+    roles: &[String],
+) -> String {
+    let types = params.bind(sql::texts(ticket_types));
+    let user = params.bind(int(user.0));
+    let roles = params.bind(sql::texts(roles));
+    let run = |condition: String| {
+        format!(
+            "EXISTS (SELECT 1 FROM task_runs r WHERE r.company_id = {company_param} AND {condition} \
+             AND r.ticket_id = t.id)"
+        )
+    };
+    format!(
+        "(t.ticket_type IN ({}) OR t.creator_id = {user} OR {} OR {} OR {})",
+        sql::text_list(backend, &types),
+        run(format!("r.assignee_id = {user}")),
+        run(format!("r.completed_by = {user}")),
+        run(format!("r.eligible_role IN ({})", sql::text_list(backend, &roles))),
+    )
 }
 
 /// The values of a list once each, in a stable order.

@@ -306,6 +306,14 @@ async fn measure(database: &str, url: &str) {
             TicketFilter { status: Some("IN_PROGRESS".into()), ..restricted(p.rita, &[], &["auditor"]) },
         ),
         ("sam + status COMPLETED", TicketFilter { status: Some("COMPLETED".into()), ..restricted(p.sam, &[], &[]) }),
+        (
+            "olga + status IN_PROGRESS (none of hers)",
+            TicketFilter { status: Some("IN_PROGRESS".into()), ..restricted(p.olga, &[], &[]) },
+        ),
+        (
+            "olga + type audit (none of hers)",
+            TicketFilter { ticket_type: Some("audit".into()), ..restricted(p.olga, &[], &[]) },
+        ),
         ("all + search audit", TicketFilter { search: Some("audit".into()), ..TicketFilter::new(TicketScope::All) }),
         (
             "editor + search audit",
