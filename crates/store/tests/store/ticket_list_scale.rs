@@ -338,6 +338,10 @@ async fn measure(database: &str, url: &str) {
             },
         ),
         (
+            "rita + search revenue (none of hers)",
+            TicketFilter { search: Some("revenue".into()), ..restricted(p.rita, &[], &["auditor"]) },
+        ),
+        (
             "editor + search revenue",
             TicketFilter { search: Some("revenue".into()), ..restricted(p.editor, &[], &["editor"]) },
         ),
