@@ -637,3 +637,96 @@ fn assistant_eval_names_a_bad_case_file() {
     let text = stderr(&output);
     assert!(text.contains(&format!("{}:3:", path.display())) && text.contains("unknown field `loop`"), "{text}");
 }
+
+/// The README's run command in a fresh folder: `ticketflower` with no
+/// arguments (on a free port), until it says where it listens.
+struct Served {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// What it printed up to and including the line with its address.
+    printed: String,
+    address: String,
+}
+
+fn serve_in(dir: &Path) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ticketflower"))
+        .current_dir(dir)
+        .env("TICKETFLOWER_BIND", "127.0.0.1:0")
+        .env_remove("DATABASE_URL")
+        .env_remove("TICKETFLOWER_DATA_DIR")
+        .env_remove("TICKETFLOWER_LLM_PROVIDER")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    match read_until_listening(&mut stdout) {
+        Ok((printed, address)) => Served { child, stdout, printed, address },
+        Err(printed) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server stopped before listening:\n{printed}");
+        }
+    }
+}
+
+/// The lines up to the one with the address, and the address (or what was
+/// printed, when the output ended first).
+fn read_until_listening(stdout: &mut impl std::io::BufRead) -> Result<(String, String), String> {
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            return Err(printed);
+        }
+        printed.push_str(&line);
+        if let Some((_, address)) = line.trim().split_once("is running on http://") {
+            let address = address.split_whitespace().next().unwrap_or_default().to_owned();
+            return Ok((printed, address));
+        }
+    }
+}
+
+impl Served {
+    /// The status line of `GET path`.
+    fn status_of(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.address).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response.lines().next().unwrap_or_default().to_owned()
+    }
+
+    /// Sends SIGTERM; returns the exit status and what was printed after the address.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        use std::io::Read;
+        let killed = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(killed.success());
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        (self.child.wait().unwrap(), rest)
+    }
+}
+
+#[test]
+fn serve_seeds_the_demo_company_once_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = serve_in(dir.path());
+    assert!(first.printed.contains("Demo logins"), "{}", first.printed);
+    assert!(first.printed.contains("owner@demo.test"), "{}", first.printed);
+    assert_eq!(first.status_of("/login"), "HTTP/1.1 200 OK");
+    let (status, rest) = first.terminate();
+    assert!(status.success(), "{status:?}: {rest}");
+    assert!(rest.contains("TicketFlower stopped."), "{rest}");
+    let data = dir.path().join("data");
+    assert!(data.join("ticketflower.db").exists());
+    // The database was closed: its write-ahead log is folded back into the file.
+    assert!(!data.join("ticketflower.db-wal").exists(), "the write-ahead log was left behind");
+
+    let second = serve_in(dir.path());
+    assert!(!second.printed.contains("Demo logins"), "the demo is created once:\n{}", second.printed);
+    assert_eq!(second.status_of("/login"), "HTTP/1.1 200 OK");
+    let (status, _) = second.terminate();
+    assert!(status.success());
+}

@@ -252,6 +252,15 @@ impl Store {
         self.inner.backend
     }
 
+    /// Closes the connection pool, waiting for the connections in use (a
+    /// server's last step). On SQLite the committer's own connection closes
+    /// when the last handle of this store is dropped; being then the last
+    /// connection, it folds the write-ahead log back into the database file.
+    pub async fn close(&self) -> Result<()> {
+        self.inner.db.clone().close().await?;
+        Ok(())
+    }
+
     pub(crate) fn db(&self) -> &DatabaseConnection {
         &self.inner.db
     }

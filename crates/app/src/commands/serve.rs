@@ -31,13 +31,16 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
         Some(provider) => println!("AI assistant: {}, model {}", provider.label(), provider.model()),
         None => println!("AI assistant: not configured (set TICKETFLOWER_LLM_PROVIDER; see the README)"),
     }
-    let state =
-        AppState::new(store, WebSettings { files_dir, secure_cookies: args.secure_cookies, secret_key, assistant });
+    let state = AppState::new(
+        store.clone(),
+        WebSettings { files_dir, secure_cookies: args.secure_cookies, secret_key, assistant },
+    );
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr()?;
     println!("TicketFlower is running on http://{address} (Ctrl-C stops it)");
     ticketflower_web::serve(listener, state, shutdown_signal()).await?;
+    store.close().await.context("closing the database")?;
     println!("TicketFlower stopped.");
     Ok(ExitCode::SUCCESS)
 }
