@@ -376,13 +376,15 @@ impl Store {
     /// All tickets: one walk down the index the filter picks, from `before`.
     /// Restricted, with a filter few tickets pass (`plan.narrow`): the same
     /// walk down that filter's index, each ticket checked for visibility.
-    /// Otherwise restricted: one branch per way a ticket can be visible, each an ordered,
-    /// limited range of an index (the ticket types, the creator, and the runs
-    /// assigned to, completed by or eligible to the user, which carry their
-    /// ticket's id), with every filter applied inside the branch; the union of
-    /// at most `branches × (limit + 1)` ids is ordered and cut again. The cost
-    /// depends on the page size and the number of branches, not on how many
-    /// tickets the company has or how few of them the user may see.
+    /// Otherwise restricted: one branch per way a ticket can be visible, each
+    /// an ordered, limited range of an index (the ticket types, the creator,
+    /// and the runs assigned to, completed by or eligible to the user, which
+    /// carry their ticket's id), with every filter applied inside the branch;
+    /// the union of at most `branches × (limit + 1)` ids is ordered and cut
+    /// again. The cost depends on the page size and the number of branches,
+    /// not on how many tickets the company has or how few of them the user may
+    /// see — except for a filter many tickets pass but few of a large role's
+    /// (the role's branch then walks most of its runs).
     fn ticket_list_query(
         &self,
         company: CompanyId,
