@@ -709,6 +709,15 @@ impl Served {
     }
 }
 
+impl Drop for Served {
+    /// A server a failed assertion left running is stopped (after
+    /// `terminate`, this finds it already ended).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn serve_seeds_the_demo_company_once_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
