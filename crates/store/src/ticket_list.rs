@@ -209,28 +209,29 @@ impl Store {
     /// filter is passed by so few tickets that they are read through it.
     async fn list_plan(&self, company: CompanyId, filter: &TicketFilter) -> Result<ListPlan> {
         let search = self.search_plan(company, filter.search.as_deref()).await?;
-        let narrow = match &filter.scope {
-            TicketScope::Restricted { ticket_types, .. }
-                if self.backend() != DbBackend::Postgres && !search.windowed() =>
-            {
-                let filters = [
-                    (Narrow::Status, filter.status.as_ref()),
-                    (Narrow::TicketType, filter.ticket_type.as_ref().filter(|t| !ticket_types.contains(t))),
-                ];
-                let mut narrow = None;
-                for (candidate, value) in filters {
-                    if let Some(value) = value
-                        && self.few_pass(company, candidate, value, filter.before).await?
-                    {
-                        narrow = Some(candidate);
-                        break;
-                    }
-                }
-                narrow
-            }
-            _ => None,
-        };
+        let narrow = if search.windowed() { None } else { self.narrow_filter(company, filter).await? };
         Ok(ListPlan { search, narrow })
+    }
+
+    /// SQLite, a restricted list: its status or type filter (a type the scope
+    /// does not grant) that fewer than [`FEW_FILTERED`] tickets pass, if any.
+    async fn narrow_filter(&self, company: CompanyId, filter: &TicketFilter) -> Result<Option<Narrow>> {
+        let TicketScope::Restricted { ticket_types, .. } = &filter.scope else { return Ok(None) };
+        if self.backend() == DbBackend::Postgres {
+            return Ok(None);
+        }
+        let candidates = [
+            (Narrow::Status, filter.status.as_ref()),
+            (Narrow::TicketType, filter.ticket_type.as_ref().filter(|t| !ticket_types.contains(t))),
+        ];
+        for (narrow, value) in candidates {
+            if let Some(value) = value
+                && self.few_pass(company, narrow, value, filter.before).await?
+            {
+                return Ok(Some(narrow));
+            }
+        }
+        Ok(None)
     }
 
     /// Whether fewer than [`FEW_FILTERED`] of the company's tickets below
