@@ -68,6 +68,8 @@ pub(crate) struct Request {
 /// kept apart by the revision check: the later batch is decided again.
 pub(crate) struct Handle {
     sender: mpsc::UnboundedSender<Request>,
+    /// Commands sent and not yet taken back by their callers (shared with the [`Queue`]).
+    outstanding: Arc<AtomicUsize>,
 }
 
 /// The receiving end, shared by the committers: the one holding the lock
@@ -76,27 +78,49 @@ pub(crate) struct Queue {
     receiver: tokio::sync::Mutex<mpsc::UnboundedReceiver<Request>>,
     /// Batches being written right now.
     writing: AtomicUsize,
+    /// Commands sent and not yet taken back by their callers: waiting, in a
+    /// batch, or answered with the caller not yet resumed (about as many as
+    /// there are callers, when each waits for its outcome before sending again).
+    outstanding: Arc<AtomicUsize>,
     /// Told each time a committer has written its batch (to the one gathering, if any).
     written: tokio::sync::Notify,
 }
 
-/// While another batch is being written and fewer commands than this wait,
-/// a free committer gathers them into one batch rather than starting small
-/// ones beside it: each batch costs a transaction and a flush of the log
-/// whatever its size, so at moderate load one batch in flight with more in it
-/// gets more done than several thin ones (on PostgreSQL over HTTP at 16
-/// clients, one or two committers created about 1.5 times the tickets four
-/// did; see BENCHMARKS.md). Under heavier load the batches are written side by side.
-const PARALLEL_FROM: usize = 32;
+/// While another batch is being written and fewer commands than a batch
+/// should hold wait (at least this many), a free committer gathers them into
+/// one batch rather than starting a thin one beside it: each batch costs a
+/// transaction and a flush of the log whatever its size, so at moderate load
+/// one batch in flight with more in it gets more done than several thin ones
+/// (on PostgreSQL over HTTP at 16 clients, one or two committers created about
+/// 1.5 times the tickets four did; see BENCHMARKS.md). Under heavier load the
+/// batches are written side by side.
+const GATHER_AT_LEAST: usize = 16;
+
+/// Batches kept in flight under load: one being decided, one being executed
+/// by the database, one waiting for its log flush. With fewer, the clients of
+/// the batches in flight wait on each other and the cores idle (64 engine
+/// clients with two batches of 32 left about a third of the machine idle);
+/// with more, each batch is thinner and its fixed cost weighs more.
+const PIPELINE: usize = 3;
+
+/// The least a batch holds under load: a [`PIPELINE`] share of the commands
+/// outstanding, so that the callers form about that many batches in flight
+/// (they do not split into thinner ones: a free committer with fewer waiting
+/// gathers while another batch is written), and never less than [`GATHER_AT_LEAST`].
+fn share_floor(outstanding: usize) -> usize {
+    (outstanding / PIPELINE).max(GATHER_AT_LEAST)
+}
 
 pub(crate) fn queue() -> (Handle, Arc<Queue>) {
     let (sender, receiver) = mpsc::unbounded_channel();
+    let outstanding = Arc::new(AtomicUsize::new(0));
     let queue = Queue {
         receiver: tokio::sync::Mutex::new(receiver),
         writing: AtomicUsize::new(0),
+        outstanding: outstanding.clone(),
         written: tokio::sync::Notify::new(),
     };
-    (Handle { sender }, Arc::new(queue))
+    (Handle { sender, outstanding }, Arc::new(queue))
 }
 
 /// A batch being written: counted while it lives, and the gathering committer
@@ -117,6 +141,22 @@ impl Drop for Writing<'_> {
     }
 }
 
+/// A command counted as outstanding until its caller has its outcome (or gives up waiting).
+struct Outstanding<'a>(&'a AtomicUsize);
+
+impl<'a> Outstanding<'a> {
+    fn count(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Self(counter)
+    }
+}
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Starts one of `committers` committers on the queue.
 pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committers: usize) {
     // The task holds a weak reference so dropping every Store closes the channel.
@@ -130,9 +170,11 @@ pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committe
                 if receiver.recv_many(&mut batch, 1).await == 0 {
                     break;
                 }
-                // Gather while another batch is written and few commands wait
-                // (the commands that arrive meanwhile join this batch).
-                while batch.len() < batch_size && batch.len() + receiver.len() < PARALLEL_FROM {
+                // Gather while other batches are written and fewer commands wait
+                // than a batch should hold (those that arrive meanwhile join it,
+                // such as the callers of a batch just written sending again).
+                let mut floor = share_floor(queue.outstanding.load(Ordering::Acquire));
+                while batch.len() < batch_size && batch.len() + receiver.len() < floor {
                     // Registered before the check, so a batch written in between still wakes it.
                     let written = queue.written.notified();
                     tokio::pin!(written);
@@ -141,20 +183,22 @@ pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committe
                         break;
                     }
                     tokio::select! {
-                        () = &mut written => break,
+                        () = &mut written => {}
                         received = receiver.recv_many(&mut batch, 1) => if received == 0 { break },
                     }
+                    floor = share_floor(queue.outstanding.load(Ordering::Acquire));
                 }
                 // Then what waits: all of it when little does, otherwise a fair
                 // share, so that under load the committers write batches of
                 // about the same size side by side instead of one taking
-                // everything while the others idle — but never a share thinner
-                // than `PARALLEL_FROM`: four shares of what 64 clients keep
-                // waiting cost PostgreSQL a fifth more CPU per completion than
-                // two (BENCHMARKS.md, session 11).
+                // everything while the others idle — but never thinner than
+                // the floor: four shares of what 64 clients keep waiting cost
+                // PostgreSQL a fifth more CPU per completion than two
+                // (BENCHMARKS.md, session 11), and three batches in flight
+                // beat two (session 12).
                 let waiting = receiver.len();
                 let total = batch.len() + waiting;
-                let wanted = if total < PARALLEL_FROM { total } else { total.div_ceil(committers).max(PARALLEL_FROM) };
+                let wanted = if total < floor { total } else { total.div_ceil(committers).max(floor) };
                 let more = wanted.min(batch_size).saturating_sub(batch.len());
                 if more > 0 {
                     receiver.recv_many(&mut batch, more).await;
@@ -175,6 +219,7 @@ impl Store {
     /// Decides and persists one command; returns after it is committed.
     pub async fn execute(&self, command: Command) -> Result<CommandOutcome> {
         let (reply, answer) = oneshot::channel();
+        let _outstanding = Outstanding::count(&self.inner.committer.outstanding);
         self.inner.committer.sender.send(Request { command, reply }).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }

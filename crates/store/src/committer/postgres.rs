@@ -97,6 +97,14 @@ fn database_error(error: sqlx::Error) -> StoreError {
     StoreError::Database(DbErr::Query(RuntimeErr::SqlxError(Arc::new(error))))
 }
 
+/// Each statement of the function is planned once for any batch (a generic
+/// plan: nested loops over the batch's rows through the tables' keys). Left to
+/// choose, PostgreSQL kept planning the statements anew at every call for
+/// batches of one or two commands, whose custom plans looked cheaper: that
+/// cost about 240 µs of server CPU per call, a completion alone in its batch
+/// 622 µs instead of 387 µs (BENCHMARKS.md, session 12).
+const ATTRIBUTES: &str = "SET plan_cache_mode = force_generic_plan";
+
 /// The group-commit function: its name, the statements that create it and
 /// its row types, and the statement that calls it.
 pub(crate) struct Function {
@@ -117,14 +125,14 @@ pub(crate) fn function() -> &'static Function {
             .iter()
             .map(|(part, columns)| format!("CREATE TYPE {{prefix}}_{part} AS ({})", column_types(columns)))
             .collect();
-        let template = format!("{}\n{}", types.join(";\n"), body());
+        let template = format!("{}\n{ATTRIBUTES}\n{}", types.join(";\n"), body());
         let hash = format!("{:016x}", fnv1a(template.as_bytes()));
         let prefix = format!("ticketflower_gc_{hash}");
         let name = format!("ticketflower_group_commit_{hash}");
         let parameters: Vec<String> = PARTS.iter().map(|(part, _)| format!("batch_{part} {prefix}_{part}[]")).collect();
         let mut create: Vec<String> = types.iter().map(|t| t.replace("{prefix}", &prefix)).collect();
         create.push(format!(
-            "CREATE FUNCTION {name}({}) RETURNS jsonb LANGUAGE plpgsql AS $group_commit$\n{}\n$group_commit$",
+            "CREATE FUNCTION {name}({}) RETURNS jsonb LANGUAGE plpgsql {ATTRIBUTES} AS $group_commit$\n{}\n$group_commit$",
             parameters.join(", "),
             body()
         ));
