@@ -86,29 +86,24 @@ pub(crate) struct Queue {
     written: tokio::sync::Notify,
 }
 
-/// While another batch is being written and fewer commands than a batch
-/// should hold wait (at least this many), a free committer gathers them into
-/// one batch rather than starting a thin one beside it: each batch costs a
-/// transaction and a flush of the log whatever its size, so at moderate load
-/// one batch in flight with more in it gets more done than several thin ones
-/// (on PostgreSQL over HTTP at 16 clients, one or two committers created about
-/// 1.5 times the tickets four did; see BENCHMARKS.md). Under heavier load the
-/// batches are written side by side.
-const GATHER_AT_LEAST: usize = 16;
+/// A batch's fixed cost (a transaction, a log flush, a round trip: on
+/// PostgreSQL about 380 µs of server CPU, against some 80 µs per command) is
+/// spread thin below this many commands.
+const FULL_BATCH: usize = 16;
 
-/// Batches kept in flight under load: one being decided, one being executed
-/// by the database, one waiting for its log flush. With fewer, the clients of
-/// the batches in flight wait on each other and the cores idle (64 engine
-/// clients with two batches of 32 left about a third of the machine idle);
-/// with more, each batch is thinner and its fixed cost weighs more.
-const PIPELINE: usize = 3;
-
-/// The least a batch holds under load: a [`PIPELINE`] share of the commands
-/// outstanding, so that the callers form about that many batches in flight
-/// (they do not split into thinner ones: a free committer with fewer waiting
-/// gathers while another batch is written), and never less than [`GATHER_AT_LEAST`].
+/// The least a batch holds under load, given the commands outstanding
+/// (waiting, in a batch, or answered with the caller not yet resumed — about
+/// one per client): half of them, up to [`FULL_BATCH`], so that two batches
+/// are in flight (one written while the next gathers); a third of them once
+/// that is more, so that three are (one being decided, one executed by the
+/// database, one waiting for its log flush). A free committer with fewer
+/// waiting gathers while other batches are written, so the callers do not
+/// split into thinner batches. Measured on PostgreSQL (BENCHMARKS.md, session
+/// 12): 16 clients did best with two batches of 8 (one batch of 16 left half
+/// the machine idle), 32 with two of 16 (three of 11 cost a fifth more CPU per
+/// completion), 64 with three of 21 (two of 32 left a third idle).
 fn share_floor(outstanding: usize) -> usize {
-    (outstanding / PIPELINE).max(GATHER_AT_LEAST)
+    (outstanding / 3).max((outstanding / 2).min(FULL_BATCH))
 }
 
 pub(crate) fn queue() -> (Handle, Arc<Queue>) {
@@ -192,10 +187,7 @@ pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committe
                 // share, so that under load the committers write batches of
                 // about the same size side by side instead of one taking
                 // everything while the others idle — but never thinner than
-                // the floor: four shares of what 64 clients keep waiting cost
-                // PostgreSQL a fifth more CPU per completion than two
-                // (BENCHMARKS.md, session 11), and three batches in flight
-                // beat two (session 12).
+                // the floor.
                 let waiting = receiver.len();
                 let total = batch.len() + waiting;
                 let wanted = if total < floor { total } else { total.div_ceil(committers).max(floor) };
@@ -1431,4 +1423,19 @@ fn created_runs(
     }
     created.sort_unstable_by_key(|run| (run.request, run.seq));
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_floor;
+
+    #[test]
+    fn batches_are_halves_up_to_sixteen_then_thirds() {
+        // (commands outstanding, the least a batch holds)
+        let table =
+            [(0, 0), (1, 0), (2, 1), (8, 4), (16, 8), (32, 16), (40, 16), (48, 16), (64, 21), (96, 32), (256, 85)];
+        for (outstanding, floor) in table {
+            assert_eq!(share_floor(outstanding), floor, "{outstanding} outstanding");
+        }
+    }
 }
