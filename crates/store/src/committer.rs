@@ -458,8 +458,10 @@ impl Store {
             db,
             backend,
             &format!(
-                "SELECT id, company_id, definition_version_id, status, data, ticket, meta, arrivals, initiator, revision, ticket_id \
-                 FROM instances WHERE company_id IN ({}) AND id IN ({}) ORDER BY id",
+                "SELECT i.id, i.company_id, i.definition_version_id, i.status, i.data, i.ticket, i.meta, i.arrivals, i.initiator, \
+                 i.revision, i.ticket_id, COALESCE(t.title, '') \
+                 FROM instances i LEFT JOIN tickets t ON t.id = i.ticket_id \
+                 WHERE i.company_id IN ({}) AND i.id IN ({}) ORDER BY i.id",
                 sql::id_list(backend, "$1"),
                 sql::id_list(backend, "$2")
             ),
@@ -512,17 +514,10 @@ impl Store {
             }
             let revision: i64 = row.try_get_by_index(9)?;
             let ticket: Option<i64> = row.try_get_by_index(10)?;
+            let owner = RunOwner { ticket: ticket.map(TicketId), title: row.try_get_by_index(11)?, version };
             out.insert(
                 InstanceId(id),
-                Loaded {
-                    company,
-                    definition,
-                    instance,
-                    revision,
-                    new_revision: revision,
-                    ticket: ticket.map(TicketId),
-                    dirty: false,
-                },
+                Loaded { company, definition, instance, revision, new_revision: revision, owner, dirty: false },
             );
         }
         Ok(out)
@@ -547,13 +542,13 @@ impl Store {
         entry.new_revision += 1;
         entry.dirty = true;
         let status = decision.status.unwrap_or(entry.instance.status);
-        let outcome = outcome(&entry.definition, entry.ticket, instance_id, status, &decision);
+        let outcome = outcome(&entry.definition, entry.owner.ticket, instance_id, status, &decision);
         // Rows are recorded from the state before the decision (runs it updates
         // already exist there); then the decision's values move into the state.
         rows.record(
             company,
             instance_id,
-            entry.ticket,
+            &entry.owner,
             &entry.definition,
             &entry.instance,
             &decision,
@@ -614,7 +609,7 @@ impl Store {
         rows.new_tickets.insert(ticket_id.0, rows.tickets.len());
         rows.tickets.push(row! { TICKET_INSERT;
             "id": ticket_id.0, "company_id": company.0, "ticket_type": ticket_type, "definition_version_id": version.0,
-            "title": title, "fields": fields.clone(), "status": instance.status.as_str(),
+            "title": title.as_str(), "fields": fields.clone(), "status": instance.status.as_str(),
             "creator_id": creator.map(|c| c.0), "created_at": now, "updated_at": now,
         });
         rows.instances.push(row! { INSTANCE_INSERT;
@@ -627,18 +622,11 @@ impl Store {
         let outcome = outcome(&definition, Some(ticket_id), instance_id, instance.status, &decision);
         let event =
             AuditEvent { kind: "ticket_created", detail: json!({"ticket_type": ticket_type, "version_id": version.0}) };
-        rows.record(company, instance_id, Some(ticket_id), &definition, &instance, &decision, creator, 1, event, now);
+        let owner = RunOwner { ticket: Some(ticket_id), version, title };
+        rows.record(company, instance_id, &owner, &definition, &instance, &decision, creator, 1, event, now);
         started.push((
             instance_id,
-            Loaded {
-                company,
-                definition,
-                instance,
-                revision: 1,
-                new_revision: 1,
-                ticket: Some(ticket_id),
-                dirty: false,
-            },
+            Loaded { company, definition, instance, revision: 1, new_revision: 1, owner, dirty: false },
         ));
         Ok(outcome)
     }
@@ -873,8 +861,18 @@ pub(crate) struct Loaded {
     instance: Instance,
     revision: i64,
     new_revision: i64,
-    ticket: Option<TicketId>,
+    owner: RunOwner,
     dirty: bool,
+}
+
+/// What each run of an instance carries besides its own state, so that the
+/// inbox reads a page of runs without joining their instances and tickets:
+/// the ticket, its title and the definition version. None of them ever
+/// changes for an instance.
+pub(crate) struct RunOwner {
+    ticket: Option<TicketId>,
+    version: VersionId,
+    title: String,
 }
 
 /// A new run waiting for its assignee to be resolved.
@@ -1075,6 +1073,8 @@ const RUN_INSERT: Columns = &[
     ("company_id", Kind::Int),
     ("instance_id", Kind::Int),
     ("ticket_id", Kind::Int),
+    ("definition_version_id", Kind::Int),
+    ("ticket_title", Kind::Text),
     ("seq", Kind::Int),
     ("task_key", Kind::Text),
     ("status", Kind::Text),
@@ -1138,7 +1138,7 @@ impl Rows {
         &mut self,
         company: CompanyId,
         instance_id: InstanceId,
-        ticket: Option<TicketId>,
+        owner: &RunOwner,
         definition: &Definition,
         instance: &Instance,
         decision: &Decision,
@@ -1147,7 +1147,7 @@ impl Rows {
         event: AuditEvent,
         now: i64,
     ) {
-        let (c, i, t, a) = (company.0, instance_id.0, ticket.map(|t| t.0), actor.map(|a| a.0));
+        let (c, i, t, a) = (company.0, instance_id.0, owner.ticket.map(|t| t.0), actor.map(|a| a.0));
         // One audit event per command, listing every state change it caused.
         let mut changes = Vec::new();
         for update in &decision.updates {
@@ -1165,7 +1165,7 @@ impl Rows {
         }
         if let Some(status) = decision.status {
             changes.push(json!({"change": "instance_status", "status": status.as_str()}));
-            if let Some(ticket) = ticket {
+            if let Some(ticket) = owner.ticket {
                 // A ticket created in this batch is inserted with its last status.
                 match self.new_tickets.get(&ticket.0) {
                     Some(&at) => self.tickets[at].set("status", status.as_str()),
@@ -1215,7 +1215,8 @@ impl Rows {
                 request: self.request,
                 company,
                 row: row! { RUN_INSERT;
-                    "company_id": c, "instance_id": i, "ticket_id": t, "seq": i64::from(run.seq), "task_key": definition.tasks[run.task].key.as_str(),
+                    "company_id": c, "instance_id": i, "ticket_id": t, "definition_version_id": owner.version.0,
+                    "ticket_title": owner.title.as_str(), "seq": i64::from(run.seq), "task_key": definition.tasks[run.task].key.as_str(),
                     "status": run.status.as_str(), "run": i64::from(run.run), "input": run.input.clone(), "output": run.output.clone(),
                     "assignment": run.assignment.as_ref().and_then(|a| serde_json::to_value(a).ok()), "eligible_role": eligible_role,
                     "due_at": run.due_at, "overdue": i64::from(run.overdue),

@@ -173,8 +173,9 @@ impl Store {
     /// `task_runs_pool (company_id, eligible_role, due_key, id)` of open,
     /// unassigned runs, each branch already in order and cut to the page, so
     /// the page costs the same with 20 or 20,000 open runs; mine likewise
-    /// from `task_runs_assignee`, the open runs assigned to someone. Only the
-    /// page's runs are then joined to their instance, ticket and assignee.
+    /// from `task_runs_assignee`, the open runs assigned to someone. A run
+    /// carries its ticket's title and its definition version, so nothing is
+    /// joined per row (mine joins the one assignee's name).
     fn inbox_queries(
         &self,
         company: CompanyId,
@@ -183,35 +184,38 @@ impl Store {
     ) -> ((String, Params), (String, Params)) {
         let backend = self.backend();
         let limit = limit.clamp(1, MAX_INBOX);
-        let query = |conditions: &dyn Fn(&mut Params) -> Vec<String>| {
+        // Unclaimed runs have no assignee to name.
+        let query = |assigned: bool, conditions: &dyn Fn(&mut Params) -> Vec<String>| {
             let mut params = Params::default();
             let company = params.bind(int(company.0));
             let branches: Vec<String> = conditions(&mut params)
                 .into_iter()
                 .map(|condition| {
                     format!(
-                        "SELECT * FROM (SELECT p.id, p.instance_id, p.task_key, p.status, p.assignee_id, p.eligible_role, \
+                        "SELECT * FROM (SELECT p.id, p.instance_id, p.ticket_id, p.ticket_title, p.definition_version_id, \
+                         p.task_key, p.status, p.assignee_id, p.eligible_role, \
                          p.due_at, p.created_at, p.overdue, {DUE_KEY} AS due_key FROM task_runs p \
                          WHERE p.company_id = {company} AND p.status IN {OPEN} AND {condition} \
                          ORDER BY {DUE_KEY}, p.id LIMIT {limit}) b"
                     )
                 })
                 .collect();
+            let (name, users) = match assigned {
+                true => ("u.display_name", "LEFT JOIN users u ON u.id = r.assignee_id"),
+                false => ("CAST(NULL AS TEXT)", ""),
+            };
             let sql = format!(
-                "SELECT r.id, r.instance_id, i.ticket_id, COALESCE(t.title, '') AS ticket_title, i.definition_version_id, r.task_key, \
-                 r.status, r.assignee_id, u.display_name, r.eligible_role, r.due_at, \
-                 r.overdue AS overdue_now, \
-                 r.created_at, r.due_key \
-                 FROM (SELECT * FROM ({}) a ORDER BY due_key, id LIMIT {limit}) r \
-                 JOIN instances i ON i.id = r.instance_id LEFT JOIN tickets t ON t.id = i.ticket_id \
-                 LEFT JOIN users u ON u.id = r.assignee_id WHERE i.company_id = {company} \
+                "SELECT r.id, r.instance_id, r.ticket_id, COALESCE(r.ticket_title, '') AS ticket_title, r.definition_version_id, \
+                 r.task_key, r.status, r.assignee_id, {name} AS display_name, r.eligible_role, r.due_at, \
+                 r.overdue AS overdue_now, r.created_at, r.due_key \
+                 FROM (SELECT * FROM ({}) a ORDER BY due_key, id LIMIT {limit}) r {users} \
                  ORDER BY r.due_key, r.id",
                 branches.join(" UNION ALL ")
             );
             (sql, params)
         };
-        let mine = query(&|params| vec![format!("p.assignee_id = {}", params.bind(int(worker.user.0)))]);
-        let unclaimed = query(&|params| {
+        let mine = query(true, &|params| vec![format!("p.assignee_id = {}", params.bind(int(worker.user.0)))]);
+        let unclaimed = query(false, &|params| {
             let email = params.bind(text(worker.email.trim().to_lowercase()));
             let listed = match backend {
                 DbBackend::Postgres => format!(

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, ONE_INDEX_PER_LOG_ROW),
     (12, TICKET_STATUS_OFF_THE_TICKETS_INDEXES),
     (13, TICKET_WORDS_STORED),
+    (14, RUN_OWNER_COLUMNS),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -502,6 +503,22 @@ END};
     INSERT INTO ticket_search (rowid, title, fields, comments) SELECT * FROM ticket_search_rows WHERE id = old.ticket_id;
 END};
 {sqlite_only:INSERT INTO ticket_search (rowid, title, fields, comments) SELECT * FROM ticket_search_rows}
+"#;
+
+// The inbox shows each open run with its ticket's title and the task's title
+// (from the definition version): both are now kept on the run, written with it
+// and never changed (a ticket's title and an instance's version are fixed), so
+// a page of the inbox reads its runs from the pool index and joins nothing
+// per row. (Joined through the instance and the ticket, each row cost two more
+// index lookups: most of the page's buffer reads on PostgreSQL at a
+// million tickets; BENCHMARKS.md, session 12.)
+const RUN_OWNER_COLUMNS: &str = r#"
+ALTER TABLE task_runs ADD COLUMN definition_version_id BIGINT;
+ALTER TABLE task_runs ADD COLUMN ticket_title TEXT;
+UPDATE task_runs SET definition_version_id = o.definition_version_id, ticket_title = o.title
+    FROM (SELECT i.id, i.definition_version_id, COALESCE(t.title, '') AS title
+          FROM instances i LEFT JOIN tickets t ON t.id = i.ticket_id) o
+    WHERE o.id = task_runs.instance_id
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {
