@@ -1257,6 +1257,21 @@ async fn inbox_order_and_eligibility(url: String) {
     let author = store.inbox(d.c.id, &d.author(), 50).await.unwrap();
     assert_eq!(author.mine.iter().map(|i| i.run).collect::<Vec<_>>(), vec![r1["own"], r3["own"]]);
 
+    // A run activated by a store that read its instance from the database
+    // (not from its memory) carries its ticket's title and version too.
+    let doc =
+        store.create_ticket(d.c.id, NewTicket { creator: Some(d.c.author), ..edit_request("Reloaded") }).await.unwrap();
+    let other = connect(&url).await;
+    let asked = complete(&other, d.c.id, doc.new_runs[0], json!({"questions": "Why?"}), d.c.editor).await.unwrap();
+    assert_eq!(asked.activated, vec!["answer"]);
+    let author = store.inbox(d.c.id, &d.author(), 50).await.unwrap();
+    let answer = author.mine.iter().find(|i| i.run == asked.new_runs[0]).expect("the answer is the author's");
+    let version = store.ticket(d.c.id, doc.ticket).await.unwrap().version_id;
+    assert_eq!(
+        (answer.ticket, answer.ticket_title.as_str(), answer.version_id),
+        (Some(doc.ticket), "Reloaded", version)
+    );
+
     // Another company's worker with the same role sees nothing of this one.
     let other = company_with_document_edit(&store).await;
     let roles = vec!["editor".to_owned()];
