@@ -200,9 +200,10 @@ impl Store {
                     )
                 })
                 .collect();
-            let (name, users) = match assigned {
-                true => ("u.display_name", "LEFT JOIN users u ON u.id = r.assignee_id"),
-                false => ("CAST(NULL AS TEXT)", ""),
+            let (name, users) = if assigned {
+                ("u.display_name", "LEFT JOIN users u ON u.id = r.assignee_id")
+            } else {
+                ("CAST(NULL AS TEXT)", "")
             };
             let sql = format!(
                 "SELECT r.id, r.instance_id, r.ticket_id, COALESCE(r.ticket_title, '') AS ticket_title, r.definition_version_id, \
@@ -249,8 +250,8 @@ impl Store {
             db,
             self.backend(),
             &format!(
-                "SELECT {RUN_COLUMNS}, r.instance_id, i.ticket_id, COALESCE(t.title, ''), i.definition_version_id, i.initiator \
-                 FROM task_runs r JOIN instances i ON i.id = r.instance_id LEFT JOIN tickets t ON t.id = i.ticket_id \
+                "SELECT {RUN_COLUMNS}, r.instance_id, r.ticket_id, COALESCE(r.ticket_title, ''), r.definition_version_id, i.initiator \
+                 FROM task_runs r JOIN instances i ON i.id = r.instance_id \
                  WHERE r.company_id = $1 AND r.id = $2 AND i.company_id = $1"
             ),
             vec![int(company.0), int(run.0)],
