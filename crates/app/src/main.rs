@@ -22,7 +22,17 @@ use std::process::ExitCode;
 struct Cli {
     /// Without a command, `serve` runs with its defaults.
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Command,
+}
+
+/// The command line, with `serve` when it names no command: parsed like any
+/// other, so the environment's settings (`TICKETFLOWER_BIND`, …) apply to it.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut arguments: Vec<_> = std::env::args_os().collect();
+    if arguments.len() == 1 {
+        arguments.push("serve".into());
+    }
+    arguments
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,7 +255,7 @@ enum UserCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(arguments());
     // One TLS crypto provider (ring) for every HTTPS client of the process;
     // an error only means it was installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -257,12 +267,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let settings = settings::Settings::from_env();
-    let command = cli.command.unwrap_or(Command::Serve {
-        bind: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
-        data_dir: PathBuf::from("data"),
-        secure_cookies: false,
-    });
-    let result = match command {
+    let result = match cli.command {
         Command::Serve { bind, data_dir, secure_cookies } => {
             let args = commands::serve::Args { bind, data_dir, secure_cookies };
             runtime().and_then(|rt| rt.block_on(commands::serve::run(&settings, args)))
