@@ -9,14 +9,26 @@ use sea_orm::DbBackend;
 use std::time::{Duration, Instant};
 
 impl Store {
-    /// What autovacuum does in a normal deployment: reclaim dead row versions and
-    /// refresh planner statistics. Benchmarks call it between phases because the
-    /// PostgreSQL on the benchmark machine runs with `autovacuum = off`.
-    pub async fn vacuum_analyze(&self) -> Result<()> {
-        if self.backend() == DbBackend::Postgres {
+    /// What a deployment's maintenance does after a bulk load, and what the
+    /// benchmarks do after filling a database and between phases: reclaim
+    /// dead row versions (the PostgreSQL on the benchmark machine runs with
+    /// `autovacuum = off`), merge SQLite's full-text index into one segment
+    /// (left half merged by a bulk load, it costs every later commit: see
+    /// migration 15), refresh the planner's statistics and, on PostgreSQL,
+    /// write the load's dirty pages out with a checkpoint (otherwise the
+    /// checkpoints its WAL asked for run spread over the next minutes, and a
+    /// measurement after a million-ticket fill shared the disk with them:
+    /// inbox p99 at c=16 38–46 ms against 18 ms; BENCHMARKS.md, session 13).
+    pub async fn settle_after_bulk_load(&self) -> Result<()> {
+        let backend = self.backend();
+        if backend == DbBackend::Postgres {
             sea_orm::ConnectionTrait::execute_unprepared(self.db(), "VACUUM").await?;
         }
-        crate::migrations::analyze(self.db(), self.backend()).await?;
+        crate::migrations::optimize_search_index(self.db(), backend).await?;
+        crate::migrations::analyze(self.db(), backend).await?;
+        if backend == DbBackend::Postgres {
+            sea_orm::ConnectionTrait::execute_unprepared(self.db(), "CHECKPOINT").await?;
+        }
         Ok(())
     }
 

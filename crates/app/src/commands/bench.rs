@@ -200,7 +200,7 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     };
     let editor = store.add_user(company, user(format!("editor-{suffix}@bench.example"), vec!["editor".into()])).await?;
     let author = store.add_user(company, user(format!("author-{suffix}@bench.example"), vec!["author".into()])).await?;
-    store.vacuum_analyze().await?;
+    store.settle_after_bulk_load().await?;
     let document: Value = serde_norway::from_str(EXAMPLES[0].1)?;
     let imported = store.import_definition(company, &document, None).await?;
     store.activate_version(company, &imported.key, imported.version).await?;
@@ -239,7 +239,7 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     let created_seconds = started.elapsed().as_secs_f64();
     let instances = edits.iter().map(Vec::len).sum::<usize>();
     let creation_cpu = CpuTimes::read(server_cpu)?.since(&cpu_before);
-    store.vacuum_analyze().await?;
+    store.settle_after_bulk_load().await?;
 
     let cpu_before = CpuTimes::read(server_cpu)?;
     let started = Instant::now();
@@ -264,7 +264,7 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     let completions = instances * 3;
     let completions_per_second = completions as f64 / started.elapsed().as_secs_f64();
     let completion_cpu = CpuTimes::read(server_cpu)?.since(&cpu_before);
-    store.vacuum_analyze().await?;
+    store.settle_after_bulk_load().await?;
     let raw = store.raw_step_rate(args.concurrency.min(8), Duration::from_secs_f64(args.seconds.max(1.0))).await?;
     Ok(PersistedFigure {
         database: database.to_owned(),

@@ -105,7 +105,7 @@ async fn run_database(database: &str, url: &str, args: &Args) -> anyhow::Result<
         store.bench_fill_tickets(company, template.ticket, chunk, 50).await?;
         filled += chunk;
     }
-    store.vacuum_analyze().await?;
+    store.settle_after_bulk_load().await?;
     let fill_seconds = started.elapsed().as_secs_f64();
     if !args.json {
         println!("{database}: {filled} tickets in {fill_seconds:.0} s");

@@ -182,7 +182,7 @@ async fn fill(store: &Store, tickets: i64) -> People {
     store.create_ticket(company, edit_request("Sam's last request", p.sam)).await.unwrap();
     println!("  filled {tickets} tickets in {:.0} s", started.elapsed().as_secs_f64());
     let started = Instant::now();
-    store.vacuum_analyze().await.unwrap();
+    store.settle_after_bulk_load().await.unwrap();
     println!("  vacuum/analyze {:.1} s", started.elapsed().as_secs_f64());
     p
 }
