@@ -101,9 +101,18 @@ pub fn url_encode(text: &str) -> String {
         .collect()
 }
 
-/// A timestamp (ms since the epoch) as UTC text.
+/// A timestamp (ms since the epoch) as UTC text, `2026-12-03 14:05 UTC`.
+/// Written field by field: chrono's `format` parses its pattern at every
+/// call, and a page of the inbox formats a hundred times (about 5 % of an
+/// inbox request's CPU in a profile, BENCHMARKS.md session 13).
 pub fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+    use chrono::{Datelike, Timelike};
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else { return String::new() };
+    if !(0..=9999).contains(&t.year()) {
+        // Years of other widths as strftime writes them (sign, padding).
+        return t.format("%Y-%m-%d %H:%M UTC").to_string();
+    }
+    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", t.year(), t.month(), t.day(), t.hour(), t.minute())
 }
 
 /// A status as a coloured pill.
@@ -139,4 +148,31 @@ pub async fn css() -> Response {
 pub async fn js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], JS)
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time;
+
+    #[test]
+    fn times_read_as_strftime_writes_them() {
+        let strftime = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default()
+        };
+        let cases = [
+            (0, "1970-01-01 00:00 UTC"),
+            (1_796_306_700_000, "2026-12-03 14:05 UTC"),
+            (-1, "1969-12-31 23:59 UTC"),
+            (253_402_300_799_999, "9999-12-31 23:59 UTC"),
+            (253_402_300_800_000, "+10000-01-01 00:00 UTC"),
+            (-62_167_219_200_001, "-0001-12-31 23:59 UTC"),
+            (i64::MAX, ""),
+        ];
+        for (ms, expected) in cases {
+            assert_eq!(time(ms), expected, "{ms}");
+            assert_eq!(time(ms), strftime(ms), "{ms}");
+        }
+    }
 }
