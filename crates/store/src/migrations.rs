@@ -644,14 +644,9 @@ async fn refresh_statistics(tx: &impl ConnectionTrait, backend: DbBackend) -> Re
     Ok(())
 }
 
-/// Refreshes the planner's statistics. On SQLite only the per-index row
-/// counts (`sqlite_stat1`) are kept: the bundled SQLite is built with STAT4,
-/// and with STAT4 samples present every statement whose parameters touch an
-/// indexed column is prepared anew at each execution (binding a parameter
-/// expires it) — a third of the CPU of an inbox request in a profile.
 /// Merges SQLite's full-text index into one segment (see
-/// [`SEARCH_INDEX_OPTIMIZED`]); nothing on PostgreSQL, whose GIN index has no
-/// merge debt to leave behind.
+/// [`SEARCH_INDEX_OPTIMIZED`]); nothing on PostgreSQL, where VACUUM merges
+/// the GIN index's pending entries.
 pub(crate) async fn optimize_search_index(db: &impl ConnectionTrait, backend: DbBackend) -> Result<(), DbErr> {
     if backend != DbBackend::Postgres {
         db.execute_unprepared("INSERT INTO ticket_search (ticket_search) VALUES ('optimize')").await?;
@@ -659,6 +654,11 @@ pub(crate) async fn optimize_search_index(db: &impl ConnectionTrait, backend: Db
     Ok(())
 }
 
+/// Refreshes the planner's statistics. On SQLite only the per-index row
+/// counts (`sqlite_stat1`) are kept: the bundled SQLite is built with STAT4,
+/// and with STAT4 samples present every statement whose parameters touch an
+/// indexed column is prepared anew at each execution (binding a parameter
+/// expires it) — a third of the CPU of an inbox request in a profile.
 pub(crate) async fn analyze(db: &impl ConnectionTrait, backend: DbBackend) -> Result<(), DbErr> {
     match backend {
         DbBackend::Postgres => {
