@@ -644,12 +644,12 @@ async fn refresh_statistics(tx: &impl ConnectionTrait, backend: DbBackend) -> Re
     Ok(())
 }
 
-/// Merges SQLite's full-text index into one segment (see
-/// [`SEARCH_INDEX_OPTIMIZED`]); nothing on PostgreSQL, where VACUUM merges
-/// the GIN index's pending entries.
+/// Merges SQLite's full-text index into one segment, as migration 15 does
+/// (the same statement); nothing on PostgreSQL, where VACUUM merges the GIN
+/// index's pending entries.
 pub(crate) async fn optimize_search_index(db: &impl ConnectionTrait, backend: DbBackend) -> Result<(), DbErr> {
-    if backend != DbBackend::Postgres {
-        db.execute_unprepared("INSERT INTO ticket_search (ticket_search) VALUES ('optimize')").await?;
+    for statement in statements(&render(SEARCH_INDEX_OPTIMIZED, backend)) {
+        db.execute_unprepared(&statement).await?;
     }
     Ok(())
 }
@@ -690,27 +690,19 @@ mod tests {
     use crate::{Store, StoreOptions};
     use sea_orm::DbBackend;
 
-    /// The segments of SQLite's full-text index for tickets.
-    async fn search_segments(store: &Store) -> i64 {
-        let row =
-            sql::one(store.db(), DbBackend::Sqlite, "SELECT count(DISTINCT segid) FROM ticket_search_idx", vec![])
-                .await
-                .expect("the index's segments")
-                .expect("a count");
+    /// The one integer `query` answers.
+    async fn count(store: &Store, query: &str, params: Vec<sea_orm::Value>) -> i64 {
+        let row = sql::one(store.db(), DbBackend::Sqlite, query, params).await.expect(query).expect("a row");
         row.try_get_by_index(0).expect("an integer")
     }
 
+    /// The segments of SQLite's full-text index for tickets.
+    async fn search_segments(store: &Store) -> i64 {
+        count(store, "SELECT count(DISTINCT segid) FROM ticket_search_idx", vec![]).await
+    }
+
     async fn search_hits(store: &Store, word: &str) -> i64 {
-        let row = sql::one(
-            store.db(),
-            DbBackend::Sqlite,
-            "SELECT count(*) FROM ticket_search WHERE ticket_search MATCH $1",
-            vec![sql::text(word)],
-        )
-        .await
-        .expect("a search")
-        .expect("a count");
-        row.try_get_by_index(0).expect("an integer")
+        count(store, "SELECT count(*) FROM ticket_search WHERE ticket_search MATCH $1", vec![sql::text(word)]).await
     }
 
     /// Each statement outside a transaction writes a segment of its own.

@@ -183,7 +183,7 @@ async fn fill(store: &Store, tickets: i64) -> People {
     println!("  filled {tickets} tickets in {:.0} s", started.elapsed().as_secs_f64());
     let started = Instant::now();
     store.settle_after_bulk_load().await.unwrap();
-    println!("  vacuum/analyze {:.1} s", started.elapsed().as_secs_f64());
+    println!("  settled (vacuum, search index, statistics) in {:.1} s", started.elapsed().as_secs_f64());
     p
 }
 
