@@ -707,6 +707,14 @@ mod tests {
     use crate::{Store, StoreOptions};
     use sea_orm::DbBackend;
 
+    /// A migrated SQLite store in a directory of its own (kept while the test runs).
+    async fn fresh_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("a directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(StoreOptions::new(&url)).await.expect("a store");
+        (dir, store)
+    }
+
     /// The one integer `query` answers.
     async fn count(store: &Store, query: &str, params: Vec<sea_orm::Value>) -> i64 {
         let row = sql::one(store.db(), DbBackend::Sqlite, query, params).await.expect(query).expect("a row");
@@ -738,9 +746,7 @@ mod tests {
 
     #[tokio::test]
     async fn migration_15_merges_the_search_index_into_one_segment_that_still_answers() {
-        let dir = tempfile::tempdir().expect("a directory");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
-        let store = Store::connect(StoreOptions::new(&url)).await.expect("a store");
+        let (_dir, store) = fresh_store().await;
         index_in_separate_commits(&store, &["invoice", "refund", "invoice", "shipping", "refund", "invoice"]).await;
         assert!(search_segments(&store).await > 1, "every commit wrote a segment");
         // As on a database migrated from version 14.
@@ -754,9 +760,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_search_index_merges_eight_segments_at_a_time() {
-        let dir = tempfile::tempdir().expect("a directory");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
-        let store = Store::connect(StoreOptions::new(&url)).await.expect("a store");
+        let (_dir, store) = fresh_store().await;
         // FTS5 keeps its settings in the index's own config table; a setting
         // never made is not there (and the default, 4, applies).
         let automerge = "SELECT COALESCE((SELECT v FROM ticket_search_config WHERE k = 'automerge'), 4)";
@@ -767,9 +771,7 @@ mod tests {
 
     #[tokio::test]
     async fn settling_after_a_bulk_load_merges_the_search_index() {
-        let dir = tempfile::tempdir().expect("a directory");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
-        let store = Store::connect(StoreOptions::new(&url)).await.expect("a store");
+        let (_dir, store) = fresh_store().await;
         index_in_separate_commits(&store, &["alpha", "beta", "gamma", "alpha"]).await;
         assert!(search_segments(&store).await > 1);
         store.settle_after_bulk_load().await.expect("settled");
