@@ -174,7 +174,7 @@ impl Store {
         .await?;
         let mut files: HashMap<i64, Vec<FileMeta>> = HashMap::new();
         for row in &file_rows {
-            let comment: i64 = row.try_get_by_index(7)?;
+            let comment: i64 = row.try_get_by_index(8)?;
             files.entry(comment).or_default().push(file_meta(row)?);
         }
         rows.iter()

@@ -14,6 +14,8 @@ pub struct FileMeta {
     pub id: FileId,
     #[serde(flatten)]
     pub file: NewFile,
+    /// Attached to an internal note: only the ticket's staff may see it.
+    pub internal: bool,
 }
 
 /// A file to record.
@@ -122,9 +124,10 @@ pub(crate) async fn insert_file(
     Ok(FileId(row.try_get_by_index(0)?))
 }
 
-/// The columns [`file_meta`] reads, from `files` aliased `f`.
-pub(crate) const FILE_COLUMNS: &str =
-    "f.id, f.ticket_id, f.file_name, f.content_type, f.size_bytes, f.storage_path, f.created_by";
+/// The columns [`file_meta`] reads, from `files` aliased `f` (the last one
+/// counts the internal notes the file is attached to: none or one).
+pub(crate) const FILE_COLUMNS: &str = "f.id, f.ticket_id, f.file_name, f.content_type, f.size_bytes, f.storage_path, \
+     f.created_by, (SELECT COUNT(*) FROM comments c WHERE c.id = f.comment_id AND c.visibility = 'internal')";
 
 pub(crate) fn file_meta(r: &QueryResult) -> Result<FileMeta> {
     Ok(FileMeta {
@@ -137,6 +140,7 @@ pub(crate) fn file_meta(r: &QueryResult) -> Result<FileMeta> {
             storage_path: r.try_get_by_index(5)?,
             created_by: r.try_get_by_index::<Option<i64>>(6)?.map(UserId),
         },
+        internal: r.try_get_by_index::<i64>(7)? > 0,
     })
 }
 

@@ -229,6 +229,33 @@ async fn document_edit_flow(app: &App) {
     assert!(page.contains("Thanks, all done!"), "{page}");
     assert!(!page.contains("Internal: printed 200"), "internal notes stay internal");
 
+    // So do their attachments, even to someone who guesses the file's id.
+    let attach = |visibility: &'static str, name: &'static str| {
+        let editor = &editor;
+        let ticket_path = ticket_path.as_str();
+        async move {
+            let form = reqwest::multipart::Form::new()
+                .text("_csrf", editor.csrf_token().await)
+                .text("body", format!("See {name}"))
+                .text("visibility", visibility)
+                .part("files", reqwest::multipart::Part::bytes(name.as_bytes().to_vec()).file_name(name));
+            let sent = editor.http.post(format!("{}{ticket_path}/comments", app.base)).multipart(form).send().await;
+            assert_eq!(sent.unwrap().status(), StatusCode::SEE_OTHER);
+            let page = editor.get_ok(ticket_path).await;
+            let at = page.find(&format!(">{name}<")).expect("the attachment is listed for staff");
+            support::link_starting(page[..at].rsplit_once("<a ").unwrap().1, "/files/")
+        }
+    };
+    let internal_file = attach("internal", "costing.xlsx").await;
+    let public_file = attach("public", "proof.pdf").await;
+    let download = |client: &support::Client, file: &str| client.http.get(format!("{}{file}", app.base)).send();
+    let status = |response: reqwest::Result<reqwest::Response>| response.unwrap().status();
+    assert_eq!(status(download(&editor, &internal_file).await), StatusCode::OK, "staff download internal attachments");
+    assert_eq!(status(download(&author, &internal_file).await), StatusCode::NOT_FOUND, "the requester cannot");
+    assert_eq!(status(download(&author, &public_file).await), StatusCode::OK, "a public reply's attachments are not");
+    let page = author.get_ok(&ticket_path).await;
+    assert!(page.contains("proof.pdf") && !page.contains("costing.xlsx"), "{page}");
+
     // The instance view shows the diagram with live states.
     let desk = app.client_for(a, "desk").await;
     let instance = support::link_starting(&page, "/instances/");

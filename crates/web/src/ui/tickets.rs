@@ -538,6 +538,13 @@ pub async fn file(State(state): State<AppState>, user: CurrentUser, Path(id): Pa
     if let Some(ticket) = meta.file.ticket {
         let ticket = state.store.ticket(user.company(), ticket).await?;
         check_ticket_access(&state, &user, &ticket).await?;
+        // An internal note's attachment is as private as the note.
+        if meta.internal {
+            let definition = state.store.definition(user.company(), ticket.version_id).await?;
+            if !is_staff(&user, &definition) {
+                return Err(WebError::NotFound);
+            }
+        }
     } else if meta.file.created_by != Some(user.id()) {
         return Err(WebError::NotFound);
     }
