@@ -146,9 +146,11 @@ enum Command {
     ///
     /// In memory, each example runs to COMPLETED over and over on one core. Persisted,
     /// Document Edit tickets are created and worked (edit → answer → edit) by
-    /// concurrent clients, each completion acknowledged after its commit; the raw
-    /// rate of one INSERT + one UPDATE per transaction on the same database is
-    /// measured in the same run and the ratio printed.
+    /// concurrent clients, each completion acknowledged after its commit; then the
+    /// other examples are run to COMPLETED the same way (tickets created and their
+    /// open runs completed with the examples' scripted outputs). The raw rate of
+    /// one INSERT + one UPDATE per transaction on the same database is measured
+    /// in the same run and the ratios printed.
     Bench {
         /// Seconds per in-memory example and for the raw baseline.
         #[arg(long, default_value_t = 3.0)]
@@ -168,8 +170,10 @@ enum Command {
         /// Only the in-memory figures (the same as `--only memory`).
         #[arg(long)]
         memory_only: bool,
-        /// Only these parts: memory, sqlite, postgres (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = ["memory", "sqlite", "postgres"])]
+        /// Only these parts: memory, sqlite, postgres, examples (comma-separated;
+        /// `examples` runs the other examples persisted after Document Edit, on
+        /// the databases named or on both).
+        #[arg(long, value_delimiter = ',', value_parser = ["memory", "sqlite", "postgres", "examples"])]
         only: Vec<String>,
         /// Group committers writing in parallel on PostgreSQL.
         #[arg(long, default_value_t = ticketflower_store::StoreOptions::new("").committers)]
@@ -294,13 +298,17 @@ fn main() -> ExitCode {
         } => {
             let only = if memory_only { vec!["memory".to_owned()] } else { only };
             let part = |name: &str| only.is_empty() || only.iter().any(|p| p == name);
+            // `examples` alone runs on every database.
+            let no_database_named = !only.iter().any(|p| p == "sqlite" || p == "postgres");
+            let database = |name: &str| part(name) || (no_database_named && part("examples"));
             let args = commands::bench::Args {
                 seconds,
-                sqlite_path: part("sqlite").then_some(sqlite_path),
-                postgres: postgres.filter(|_| part("postgres")),
+                sqlite_path: database("sqlite").then_some(sqlite_path),
+                postgres: postgres.filter(|_| database("postgres")),
                 instances,
                 concurrency: concurrency.max(1),
                 memory: part("memory"),
+                examples: part("examples"),
                 committers: committers.max(1),
                 batch_size: batch_size.max(1),
                 server_cpu,

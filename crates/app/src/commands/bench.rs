@@ -47,6 +47,8 @@ pub struct Args {
     pub concurrency: usize,
     /// Whether to run the in-memory figures.
     pub memory: bool,
+    /// Whether to run the other examples persisted too (after Document Edit).
+    pub examples: bool,
     pub committers: usize,
     pub batch_size: usize,
     /// The database server's cumulative CPU time (a cgroup's accounting file).
@@ -77,6 +79,19 @@ struct PersistedFigure {
     process_micros_per_completion: f64,
     server_micros_per_instance: Option<f64>,
     server_micros_per_completion: Option<f64>,
+    /// The other examples on the same database, after Document Edit.
+    examples: Vec<ExampleFigure>,
+}
+
+/// One example run to COMPLETED through the store: creation and completions together.
+#[derive(Debug, Serialize)]
+struct ExampleFigure {
+    example: String,
+    instances: usize,
+    instances_per_second: f64,
+    completions_per_second: f64,
+    completions_per_instance: usize,
+    ratio_engine_to_raw: f64,
 }
 
 pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
@@ -130,6 +145,16 @@ pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
                 figure.process_micros_per_completion,
                 server(figure.server_micros_per_completion),
             );
+            for example in &figure.examples {
+                println!(
+                    "persisted  {:<26} {:>6.0} instances/s {:>7.0} completions/s ({} per instance, created and completed together) | engine/raw {:.2}x",
+                    format!("{} {}", figure.database, example.example),
+                    example.instances_per_second,
+                    example.completions_per_second,
+                    example.completions_per_instance,
+                    example.ratio_engine_to_raw,
+                );
+            }
         }
         persisted.push(figure);
     }
@@ -265,7 +290,16 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     let completions_per_second = completions as f64 / started.elapsed().as_secs_f64();
     let completion_cpu = CpuTimes::read(server_cpu)?.since(&cpu_before);
     store.settle_after_bulk_load().await?;
+    let mut examples = Vec::new();
+    for (name, yaml, ticket, outputs) in EXAMPLES.iter().skip(1).filter(|_| args.examples) {
+        let run = ExampleRun { store: &store, company, actor: editor, creator: author, yaml, ticket, outputs };
+        examples.push(run.measure(name, args.instances, args.concurrency).await?);
+        store.settle_after_bulk_load().await?;
+    }
     let raw = store.raw_step_rate(args.concurrency.min(8), Duration::from_secs_f64(args.seconds.max(1.0))).await?;
+    for example in &mut examples {
+        example.ratio_engine_to_raw = example.completions_per_second / raw;
+    }
     Ok(PersistedFigure {
         database: database.to_owned(),
         instances,
@@ -278,7 +312,91 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
         process_micros_per_completion: completion_cpu.process / completions.max(1) as f64,
         server_micros_per_instance: creation_cpu.server.map(|m| m / instances.max(1) as f64),
         server_micros_per_completion: completion_cpu.server.map(|m| m / completions.max(1) as f64),
+        examples,
     })
+}
+
+/// An example to run through the store, as its users and workers would: each
+/// ticket created, then its open runs completed in the order they were
+/// activated with the example's scripted outputs (automated steps with theirs,
+/// as their worker would complete them), until it is COMPLETED.
+struct ExampleRun<'a> {
+    store: &'a Store,
+    company: ticketflower_store::CompanyId,
+    /// Who completes the tasks (the store leaves eligibility to the web layer).
+    actor: ticketflower_store::UserId,
+    creator: ticketflower_store::UserId,
+    yaml: &'a str,
+    ticket: &'a str,
+    outputs: &'a str,
+}
+
+impl ExampleRun<'_> {
+    /// Runs `instances` tickets to COMPLETED with `concurrency` clients.
+    async fn measure(&self, name: &str, instances: usize, concurrency: usize) -> anyhow::Result<ExampleFigure> {
+        let definition = Definition::load_str(self.yaml, Syntax::Yaml)
+            .into_result()
+            .map_err(|problems| anyhow::anyhow!("{name} does not load: {problems:?}"))?;
+        let document: Value = serde_norway::from_str(self.yaml)?;
+        let imported = self.store.import_definition(self.company, &document, None).await?;
+        self.store.activate_version(self.company, &imported.key, imported.version).await?;
+        let ticket_type = definition.tickets.first().map(|t| t.key.clone()).unwrap_or_default();
+        let fields: Value = serde_json::from_str(self.ticket)?;
+        let script: BTreeMap<String, Vec<Value>> = serde_json::from_str(self.outputs)?;
+        let per_client = instances.div_ceil(concurrency);
+        let started = Instant::now();
+        let mut clients = Vec::new();
+        for _ in 0..concurrency {
+            let (store, company, actor, creator) = (self.store.clone(), self.company, self.actor, self.creator);
+            let (key, ticket_type, fields, script) =
+                (imported.key.clone(), ticket_type.clone(), fields.clone(), script.clone());
+            clients.push(tokio::spawn(async move {
+                let mut completions = 0;
+                for _ in 0..per_client {
+                    let new = NewTicket {
+                        definition: key.clone(),
+                        ticket_type: ticket_type.clone(),
+                        fields: fields.clone(),
+                        creator: Some(creator),
+                    };
+                    let created = store.create_ticket(company, new).await?;
+                    let mut open: VecDeque<_> = created.activated.into_iter().zip(created.new_runs).collect();
+                    let mut outputs: BTreeMap<&str, VecDeque<&Value>> =
+                        script.iter().map(|(task, outputs)| (task.as_str(), outputs.iter().collect())).collect();
+                    let mut status = created.status;
+                    while let Some((task, run)) = open.pop_front() {
+                        let output = outputs
+                            .get_mut(task.as_str())
+                            .and_then(VecDeque::pop_front)
+                            .ok_or_else(|| anyhow::anyhow!("the script of {key} has no output left for {task}"))?;
+                        let done = store
+                            .execute(Command::Complete { company, run, output: output.clone(), actor: Some(actor) })
+                            .await?;
+                        anyhow::ensure!(done.faults.is_empty(), "{key}: {task} raised {:?}", done.faults);
+                        open.extend(done.activated.into_iter().zip(done.new_runs));
+                        status = done.status;
+                        completions += 1;
+                    }
+                    anyhow::ensure!(status == InstanceStatus::Completed, "{key} ended {status}");
+                }
+                Ok::<_, anyhow::Error>(completions)
+            }));
+        }
+        let mut completions = 0;
+        for client in clients {
+            completions += client.await??;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let instances = per_client * concurrency;
+        Ok(ExampleFigure {
+            example: name.to_owned(),
+            instances,
+            instances_per_second: instances as f64 / seconds,
+            completions_per_second: completions as f64 / seconds,
+            completions_per_instance: completions / instances.max(1),
+            ratio_engine_to_raw: 0.0,
+        })
+    }
 }
 
 /// CPU time used so far, in microseconds: by this process, and by the
