@@ -434,14 +434,115 @@ fn simulate_prints_a_readable_run_with_the_path() {
 }
 
 #[test]
-fn simulate_generates_samples_for_automated_tasks() {
-    // order-fulfilment's http tasks run without a script: samples from their output_schema.
+fn simulate_stops_at_the_first_person_task_without_a_script() {
     let output =
         run(&[&"simulate", &example("order-fulfilment"), &"--data", &data("order-fulfilment", "ticket"), &"--json"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
-    // The approval is a person's task, so the run stops there.
+    // The approval is a person's task, so the run stops there, before any http task.
     assert_eq!(value["open"], serde_json::json!(["approve_order"]), "{value:#}");
+}
+
+/// An ai task and an http task between two people's tasks; the transitions
+/// after them read what they returned, so the path only continues when the
+/// generated samples landed in the data.
+const AUTOMATED: &str = r#"
+format: ticketflower/v1
+key: automated
+title: Automated
+roles: [staff]
+tickets:
+  - key: request
+    title: Request
+    fields: {type: object, required: [message], properties: {message: {type: string}}}
+tasks:
+  - key: intake
+    title: Intake
+    type: form
+    assign: {role: staff}
+    output_schema: {type: object, required: [priority], properties: {priority: {type: integer}}}
+  - key: classify
+    title: Classify
+    type: ai
+    prompt: Classify the message and summarise it in one sentence.
+    input: {message: "$.data.message"}
+    output_schema:
+      type: object
+      required: [category, summary]
+      properties:
+        category: {type: string, enum: [billing, technical]}
+        summary: {type: string, minLength: 12}
+  - key: lookup
+    title: Look up the account
+    type: http
+    action: {method: POST, url: "https://crm.example.com/lookup"}
+    input: {category: "$.data.category"}
+    output_schema:
+      type: object
+      required: [account, open_invoices]
+      properties:
+        account: {type: string, format: email}
+        open_invoices: {type: integer, minimum: 2}
+  - key: respond
+    title: Respond
+    type: form
+    assign: {role: staff}
+    output_schema: {type: object, required: [reply], properties: {reply: {type: string}}}
+transitions:
+  - {from: start, to: intake}
+  - {from: intake, to: classify}
+  - {from: classify, to: lookup, when: {data.category: billing, data.summary: {$exists: true}}}
+  - {from: classify, status: CANCELLED, when: {data.category: {$ne: billing}}}
+  - {from: lookup, to: respond, when: {data.open_invoices: {$gte: 2}, data.account: {$regex: "@"}}}
+  - {from: lookup, status: CANCELLED, when: {data.open_invoices: {$lt: 2}}}
+  - {from: respond, status: COMPLETED}
+"#;
+
+#[test]
+fn simulate_generates_samples_for_automated_tasks() {
+    // Only the people's tasks are scripted: the ai and http tasks must be sampled from their output_schema.
+    let (_dir, definition) = write_file("automated.yaml", AUTOMATED);
+    let (_ticket_dir, ticket) = write_file("ticket.json", r#"{"message": "I was charged twice."}"#);
+    let (_outputs_dir, outputs) =
+        write_file("outputs.json", r#"{"intake": [{"priority": 2}], "respond": [{"reply": "Refunded."}]}"#);
+    let output = run(&[&"simulate", &definition, &"--data", &ticket, &"--outputs", &outputs, &"--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(value["errors"], serde_json::json!([]), "{value:#}");
+    assert_eq!(path_of(&value), vec!["intake", "classify", "lookup", "respond"], "{value:#}");
+    assert_eq!(value["status"], "COMPLETED", "{value:#}");
+    assert_eq!(value["open"], serde_json::json!([]), "{value:#}");
+
+    // What each automated task wrote is a valid output of that task.
+    let loaded =
+        ticketflower_core::definition::Definition::load_str(AUTOMATED, ticketflower_core::document::Syntax::Yaml);
+    let workflow = loaded.definition.unwrap_or_else(|| panic!("{:?}", loaded.problems));
+    let data = value["data"].as_object().unwrap();
+    for (task, fields) in [("classify", ["category", "summary"]), ("lookup", ["account", "open_invoices"])] {
+        let written: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|field| {
+                let value = data.get(*field).unwrap_or_else(|| panic!("{task} wrote no {field}: {data:#?}"));
+                ((*field).to_owned(), value.clone())
+            })
+            .collect();
+        let schema = workflow.task(task).unwrap().output_schema.as_ref().unwrap();
+        let written = Value::Object(written);
+        assert!(schema.validate(&written).is_ok(), "{task} wrote {written}, which its output_schema refuses");
+    }
+    assert_eq!(data["category"], "billing", "the first enum value: {value:#}");
+    assert_eq!(data["open_invoices"], 2, "the minimum: {value:#}");
+    assert_eq!(data["reply"], "Refunded.", "the scripted output of the last task: {value:#}");
+
+    // The readable output says which outputs were generated.
+    let output = run(&[&"simulate", &definition, &"--data", &ticket, &"--outputs", &outputs]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let text = stdout(&output);
+    let generated: Vec<&str> =
+        text.lines().filter(|line| line.ends_with("(generated sample)")).map(str::trim).collect();
+    assert_eq!(generated.len(), 2, "{text}");
+    assert!(generated[0].starts_with("2. classify completed with "), "{text}");
+    assert!(generated[1].starts_with("3. lookup completed with "), "{text}");
 }
 
 // ---- help ----
@@ -552,6 +653,29 @@ fn import_then_export_round_trips_versions() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(stdout(&refused).contains("/title"), "{}", stdout(&refused));
     assert!(stdout(&refused).contains("not imported"), "{}", stdout(&refused));
+}
+
+#[test]
+fn an_invalid_import_into_a_new_company_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let broken = dir.join("broken.yaml");
+    std::fs::write(&broken, "format: ticketflower/v1\nkey: broken\n").unwrap();
+    let refused = run_in(dir, &["import", broken.to_str().unwrap(), "--company", "Brand New"], "");
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    let name = broken.display();
+    let text = stdout(&refused);
+    assert!(text.contains(&format!("{name}: /title: \"title\" is required")), "{text}");
+    assert!(text.contains(&format!("{name}: /tasks: \"tasks\" is required")), "{text}");
+    assert!(text.ends_with(&format!("{name}: not imported\n")), "{text}");
+    assert!(!text.contains("created company"), "{text}");
+
+    // Nothing half-written: the company the import would have created does not exist.
+    let listed = run_in(dir, &["user", "list", "--company", "Brand New"], "");
+    assert_eq!(listed.status.code(), Some(1), "{}", describe(&listed));
+    assert!(stderr(&listed).contains("there is no company named \"Brand New\""), "{}", describe(&listed));
+    let created = run_in(dir, &["company", "create", "Brand New"], "");
+    assert!(created.status.success(), "the name is still free: {}", describe(&created));
 }
 
 // ---- assistant-eval ----

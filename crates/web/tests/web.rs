@@ -12,17 +12,18 @@ use reqwest::StatusCode;
 use support::{App, Client};
 
 /// Runs a test body once per backend.
+/// (Declared before the modules that use it.)
 macro_rules! on_both_backends {
     ($($name:ident => $body:ident;)+) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = super::App::spawn(super::support::Backend::Sqlite).await;
+                let app = crate::support::App::spawn(crate::support::Backend::Sqlite).await;
                 super::$body(&app).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                match super::App::spawn_postgres().await {
+                match crate::support::App::spawn_postgres().await {
                     Some(app) => super::$body(&app).await,
                     None => eprintln!("TICKETFLOWER_TEST_POSTGRES_URL is not set; PostgreSQL not tested"),
                 }
@@ -30,6 +31,8 @@ macro_rules! on_both_backends {
         }
     )+};
 }
+
+mod coverage;
 
 on_both_backends! {
     document_edit_is_worked_to_completion_by_two_people => document_edit_flow;

@@ -4,6 +4,8 @@ use crate::settings::Settings;
 use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
+use ticketflower_core::Problem;
+use ticketflower_core::definition::Definition;
 use ticketflower_store::StoreError;
 
 pub async fn import(settings: &Settings, file: &Path, company: &str, activate: bool) -> anyhow::Result<ExitCode> {
@@ -17,6 +19,13 @@ pub async fn import(settings: &Settings, file: &Path, company: &str, activate: b
             return Ok(ExitCode::FAILURE);
         }
     };
+    // Validated before the company is looked up, because a missing company is
+    // created: a file that fails validation must leave nothing behind (the
+    // store validates again when it saves; this check only comes first).
+    let loaded = Definition::load(&document);
+    if loaded.definition.is_none() {
+        return Ok(not_imported(&name, &loaded.problems));
+    }
     let store = settings.connect().await?;
     let (company_id, created) = store.ensure_company(company).await?;
     if created {
@@ -35,15 +44,18 @@ pub async fn import(settings: &Settings, file: &Path, company: &str, activate: b
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(StoreError::Invalid(problems)) => {
-            for problem in problems {
-                println!("{name}: {problem}");
-            }
-            println!("{name}: not imported");
-            Ok(ExitCode::FAILURE)
-        }
+        Err(StoreError::Invalid(problems)) => Ok(not_imported(&name, &problems)),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Prints every problem of a refused file, then says it was not imported.
+fn not_imported(name: &impl std::fmt::Display, problems: &[Problem]) -> ExitCode {
+    for problem in problems {
+        println!("{name}: {problem}");
+    }
+    println!("{name}: not imported");
+    ExitCode::FAILURE
 }
 
 pub async fn export(

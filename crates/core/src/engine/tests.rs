@@ -1869,6 +1869,12 @@ fn check_decision(
             decision.effects.iter().any(|e| matches!(e, Effect::Assigned { .. } | Effect::Automate { .. }));
         prop_assert!(!work_queued, "work queued for an ended instance");
     }
+    // (5) An ended instance never changes again: an event the engine accepts for it
+    // decides nothing at all (no run, update, write, arrival, status, fault or effect).
+    if before.status.is_final() {
+        prop_assert_eq!(decision, &Decision::default(), "{:?} changed an instance that had ended", event);
+        prop_assert_eq!(before, after);
+    }
     // A conflict fires nothing.
     if decision.faults.iter().any(|f| f.message.contains("conflicting")) {
         prop_assert!(decision.fired.is_empty());
@@ -1914,6 +1920,46 @@ fn load(document: &Value) -> Option<Definition> {
     Definition::load(document).definition
 }
 
+/// Every kind of event, aimed at every run and task of `instance` (and one past
+/// the last), with outputs its tasks would accept and data that would change.
+fn every_event(definition: &Definition, instance: &Instance) -> Vec<Event> {
+    let mut outputs: Vec<Value> = PLAUSIBLE.iter().map(|text| serde_json::from_str(text).unwrap()).collect();
+    outputs.extend(instance.runs.iter().filter_map(|run| run.output.clone()));
+    outputs.push(json!({}));
+    let runs = u32::try_from(instance.runs.len()).unwrap_or(u32::MAX);
+    let mut events = Vec::new();
+    for seq in 0..=runs {
+        events.extend(outputs.iter().map(|output| Event::Complete { seq, output: output.clone() }));
+        events.push(Event::Fail { seq, message: "boom".into() });
+        events.push(Event::Timeout { seq });
+    }
+    for path in ["v", "x", "a.b"] {
+        let path = FieldPath::parse(path).unwrap();
+        events.push(Event::UpdateData { values: vec![(path.clone(), Some(json!(99)))] });
+        events.push(Event::UpdateData { values: vec![(path, None)] });
+    }
+    events.extend((0..=definition.tasks.len()).map(|task| Event::Activate { task }));
+    events.extend(
+        [EndStatus::Completed, EndStatus::Cancelled, EndStatus::OnHold].map(|status| Event::SetStatus { status }),
+    );
+    events.extend([Event::Start { data: json!({"v": 1}) }, Event::Cancel, Event::Hold, Event::Resume]);
+    events
+}
+
+/// (5) for an instance that has ended: every later event is refused because of
+/// the status (docs/engine-rules.md, "Ending"), before anything else is looked
+/// at, so nothing about the instance can change it again.
+fn check_ended_instance_never_changes(definition: &Definition, ended: &Instance) -> Result<(), TestCaseError> {
+    prop_assert!(ended.status.is_final(), "not ended: {:?}", ended.status);
+    for event in every_event(definition, ended) {
+        match decide(definition, ended, &event, NOW) {
+            Err(EngineError::WrongStatus(status)) => prop_assert_eq!(status, ended.status),
+            other => prop_assert!(false, "{:?} on a {} instance gave {:?}", event, ended.status, other),
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { max_global_rejects: 10_000, ..ProptestConfig::default() })]
 
@@ -1921,6 +1967,7 @@ proptest! {
     fn random_workflows_keep_the_engine_invariants(
         document in arb_document(),
         steps in prop::collection::vec((any::<Index>(), 0i64..5, prop::bool::weighted(0.7)), 200),
+        end_by_hand in prop::sample::select(vec![Event::Cancel, Event::SetStatus { status: EndStatus::Completed }]),
     ) {
         let definition = load(&document);
         prop_assume!(definition.is_some());
@@ -1963,6 +2010,15 @@ proptest! {
                 || faults > 0,
             "the instance stopped without a fault: {:#?}", instance
         );
+        // (5) However it ended (by its own transitions or by hand), it stays as it ended.
+        if !instance.status.is_final() {
+            let decision = decide(&definition, &instance, &end_by_hand, NOW)
+                .map_err(|error| TestCaseError::fail(format!("{end_by_hand:?} was refused: {error}")))?;
+            let before = instance.clone();
+            instance.apply(&decision);
+            check_decision(&definition, &end_by_hand, &before, &decision, &instance)?;
+        }
+        check_ended_instance_never_changes(&definition, &instance)?;
     }
 }
 
@@ -2074,6 +2130,9 @@ proptest! {
             let before = instance.clone();
             instance.apply(&decision);
             check_decision(&definition, &event, &before, &decision, &instance)?;
+        }
+        if instance.status.is_final() {
+            check_ended_instance_never_changes(&definition, &instance)?;
         }
     }
 }
