@@ -1647,6 +1647,22 @@ async fn assignment_policies(url: String) {
         "least loaded: {:?}",
         agents.iter().map(|a| (a, loads(*a))).collect::<Vec<_>>()
     );
+
+    // Tickets created at once land in a few group commits, several in each
+    // (on PostgreSQL decided side by side by several committers); the
+    // rotation still deals them out evenly.
+    let clients: Vec<_> = (0..12)
+        .map(|_| {
+            let (store, ticket) = (store.clone(), ticket());
+            tokio::spawn(async move { store.create_ticket(company, ticket).await })
+        })
+        .collect();
+    let mut dealt: std::collections::BTreeMap<UserId, usize> = agents.iter().map(|agent| (*agent, 0)).collect();
+    for client in clients {
+        let run = store.run_detail(company, client.await.unwrap().unwrap().new_runs[0]).await.unwrap();
+        *dealt.entry(run.run.assignee.expect("round_robin assigns at once")).or_default() += 1;
+    }
+    assert_eq!(dealt.values().copied().collect::<Vec<_>>(), [4, 4, 4], "{dealt:?}");
 }
 
 const AUDIT_FLOW: &str = r#"

@@ -316,8 +316,8 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     })
 }
 
-/// An example to run through the store, as its users and workers would: each
-/// ticket created, then its open runs completed in the order they were
+/// An example to run through the store, as its users and workers would (three
+/// people in each of its roles): each ticket created, then its open runs completed in the order they were
 /// activated with the example's scripted outputs (automated steps with theirs,
 /// as their worker would complete them), until it is COMPLETED.
 struct ExampleRun<'a> {
@@ -337,6 +337,16 @@ impl ExampleRun<'_> {
         let definition = Definition::load_str(self.yaml, Syntax::Yaml)
             .into_result()
             .map_err(|problems| anyhow::anyhow!("{name} does not load: {problems:?}"))?;
+        // Three people in each of its roles, so round-robin and least-loaded
+        // tasks are assigned as they would be in a company.
+        for role in &definition.roles {
+            for n in 0..3 {
+                let email = format!("{role}-{n}-{}@bench.example", self.company.0);
+                let roles = vec![role.clone()];
+                let user = NewUser { email, display_name: String::new(), password_hash: "-".into(), permissions: vec![], roles };
+                self.store.add_user(self.company, user).await?;
+            }
+        }
         let document: Value = serde_norway::from_str(self.yaml)?;
         let imported = self.store.import_definition(self.company, &document, None).await?;
         self.store.activate_version(self.company, &imported.key, imported.version).await?;
