@@ -661,6 +661,10 @@ pub(crate) struct Cache {
     /// meets one of the user's (59 ms at 40,000 runs on PostgreSQL); and
     /// committers deciding batches side by side share one rotation.
     turns: Memo<(CompanyId, i64), i64>,
+    /// The members of each company role `round_robin` deals to, and when they
+    /// were read: changes made through this store clear them at once, those
+    /// of other nodes show within [`ROLE_MEMBERS_TTL`].
+    role_members: HashMap<(CompanyId, String), (std::time::Instant, Arc<[i64]>)>,
     /// (ticket, instance) ids taken from the sequences for coming batches, and
     /// when; PostgreSQL only. They are used within [`RESERVED_IDS_TTL`] or
     /// dropped, so tickets of two nodes stay in creation order within it.
@@ -679,6 +683,7 @@ impl Default for Cache {
             emails: Memo::new(CACHED_PEOPLE),
             users: Memo::new(CACHED_PEOPLE),
             turns: Memo::new(CACHED_PEOPLE),
+            role_members: HashMap::new(),
             reserved: Default::default(),
             reserved_at: None,
             sqlite_next_ids: None,
@@ -692,6 +697,10 @@ const RESERVED_IDS: usize = 32;
 const RESERVED_IDS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Most emails and users remembered.
 const CACHED_PEOPLE: usize = 100_000;
+/// Most roles whose members are remembered.
+const CACHED_ROLES: usize = 10_000;
+/// How long a role's members are dealt turns without reading them again.
+const ROLE_MEMBERS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Store {
     /// A user's email, remembered once read.
@@ -1426,7 +1435,12 @@ impl Rows {
 }
 
 /// The members of a company role, each with their open runs (`least_loaded`).
-async fn role_loads(db: &impl ConnectionTrait, backend: DbBackend, company: CompanyId, role: &str) -> Result<Vec<(i64, i64)>> {
+async fn role_loads(
+    db: &impl ConnectionTrait,
+    backend: DbBackend,
+    company: CompanyId,
+    role: &str,
+) -> Result<Vec<(i64, i64)>> {
     let rows = sql::all(
         db,
         backend,
@@ -1441,6 +1455,13 @@ async fn role_loads(db: &impl ConnectionTrait, backend: DbBackend, company: Comp
 }
 
 impl Store {
+    /// Forgets the company's role members read for `round_robin` (after a
+    /// user's roles change).
+    pub(crate) fn forget_role_members(&self, company: CompanyId) -> Result<()> {
+        self.cache()?.role_members.retain(|(owner, _), _| *owner != company);
+        Ok(())
+    }
+
     /// Whose `round_robin` turn it is among a role's `members`: whoever had
     /// one longest ago (the lowest id among equals), who then goes last. Taken
     /// under the cache's lock, so committers deciding batches side by side
@@ -1462,17 +1483,30 @@ impl Store {
     /// starts from the id of their latest run, 0 for none).
     async fn role_turns(&self, db: &impl ConnectionTrait, company: CompanyId, role: &str) -> Result<Vec<(i64, i64)>> {
         let backend = self.backend();
-        let rows = sql::all(
-            db,
-            backend,
-            "SELECT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id \
-             WHERE r.company_id = $1 AND r.key = $2",
-            vec![int(company.0), text(role)],
-        )
-        .await?;
-        let mut members = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let user: i64 = row.try_get_by_index(0)?;
+        let key = (company, role.to_owned());
+        let cached = self.cache()?.role_members.get(&key).filter(|(at, _)| at.elapsed() < ROLE_MEMBERS_TTL).cloned();
+        let users = match cached {
+            Some((_, users)) => users,
+            None => {
+                let rows = sql::all(
+                    db,
+                    backend,
+                    "SELECT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id \
+                     WHERE r.company_id = $1 AND r.key = $2",
+                    vec![int(company.0), text(role)],
+                )
+                .await?;
+                let users: Arc<[i64]> = rows.iter().map(|row| row.try_get_by_index(0)).collect::<Result<_, _>>()?;
+                let mut cache = self.cache()?;
+                if cache.role_members.len() >= CACHED_ROLES {
+                    cache.role_members.clear();
+                }
+                cache.role_members.insert(key, (std::time::Instant::now(), users.clone()));
+                users
+            }
+        };
+        let mut members = Vec::with_capacity(users.len());
+        for &user in users.iter() {
             let known = self.cache()?.turns.get(&(company, user)).copied();
             let turn = match known {
                 Some(turn) => turn,

@@ -160,6 +160,7 @@ impl Store {
             .await?;
         }
         write.commit().await?;
+        self.forget_role_members(company)?;
         Ok(id)
     }
 

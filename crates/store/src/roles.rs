@@ -219,7 +219,8 @@ impl Store {
             )
             .await?;
         }
-        write.commit().await
+        write.commit().await?;
+        self.forget_role_members(company)
     }
 
     /// Display names of the company's users among `ids` (others are left out).

@@ -1663,6 +1663,19 @@ async fn assignment_policies(url: String) {
         *dealt.entry(run.run.assignee.expect("round_robin assigns at once")).or_default() += 1;
     }
     assert_eq!(dealt.values().copied().collect::<Vec<_>>(), [4, 4, 4], "{dealt:?}");
+
+    // Someone who joins the role has had no turn yet: the next ticket is theirs.
+    let newcomer = NewUser {
+        email: format!("{}@example.com", unique("four")),
+        display_name: "four".into(),
+        password_hash: "x".into(),
+        permissions: vec![],
+        roles: vec!["support".into()],
+    };
+    let newcomer = store.add_user(company, newcomer).await.unwrap();
+    let created = store.create_ticket(company, ticket()).await.unwrap();
+    let run = store.run_detail(company, created.new_runs[0]).await.unwrap();
+    assert_eq!(run.run.assignee, Some(newcomer));
 }
 
 const AUDIT_FLOW: &str = r#"

@@ -343,7 +343,13 @@ impl ExampleRun<'_> {
             for n in 0..3 {
                 let email = format!("{role}-{n}-{}@bench.example", self.company.0);
                 let roles = vec![role.clone()];
-                let user = NewUser { email, display_name: String::new(), password_hash: "-".into(), permissions: vec![], roles };
+                let user = NewUser {
+                    email,
+                    display_name: String::new(),
+                    password_hash: "-".into(),
+                    permissions: vec![],
+                    roles,
+                };
                 self.store.add_user(self.company, user).await?;
             }
         }
