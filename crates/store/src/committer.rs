@@ -664,7 +664,7 @@ pub(crate) struct Cache {
     /// The members of each company role `round_robin` deals to, and when they
     /// were read: changes made through this store clear them at once, those
     /// of other nodes show within [`ROLE_MEMBERS_TTL`].
-    role_members: HashMap<(CompanyId, String), (std::time::Instant, Arc<[i64]>)>,
+    role_members: HashMap<(CompanyId, String), RoleMembers>,
     /// (ticket, instance) ids taken from the sequences for coming batches, and
     /// when; PostgreSQL only. They are used within [`RESERVED_IDS_TTL`] or
     /// dropped, so tickets of two nodes stay in creation order within it.
@@ -697,6 +697,9 @@ const RESERVED_IDS: usize = 32;
 const RESERVED_IDS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Most emails and users remembered.
 const CACHED_PEOPLE: usize = 100_000;
+/// A role's members (user ids), and when they were read.
+type RoleMembers = (std::time::Instant, Arc<[i64]>);
+
 /// Most roles whose members are remembered.
 const CACHED_ROLES: usize = 10_000;
 /// How long a role's members are dealt turns without reading them again.
