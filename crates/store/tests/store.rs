@@ -593,6 +593,64 @@ async fn connecting_twice_runs_migrations_once() {
     assert!(matches!(second.create_company("Kept").await.unwrap_err(), StoreError::Conflict(_)));
 }
 
+/// `least_loaded` deals the runs of one group commit in turn too: each run
+/// dealt counts as open for the next. (SQLite: one committer, so every batch
+/// sees the last one's runs. On PostgreSQL batches decided side by side each
+/// count the open runs as committed when they start.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_loaded_deals_the_runs_of_a_batch_in_turn() {
+    let (_dir, url) = sqlite_url();
+    let store = connect(&url).await;
+    let company = store.create_company("Crew company").await.unwrap();
+    let mut crew = Vec::new();
+    for n in 0..3 {
+        let user = NewUser {
+            email: format!("crew-{n}@example.com"),
+            display_name: format!("crew {n}"),
+            password_hash: "x".into(),
+            permissions: vec![],
+            roles: vec!["crew".into()],
+        };
+        crew.push(store.add_user(company, user).await.unwrap());
+    }
+    import_and_activate(&store, company, LEAST_LOADED_FLOW).await;
+    let clients: Vec<_> = (0..9)
+        .map(|n| {
+            let store = store.clone();
+            let ticket = NewTicket {
+                definition: "crew-work".into(),
+                ticket_type: "job".into(),
+                fields: json!({"title": format!("Job {n}")}),
+                creator: None,
+            };
+            tokio::spawn(async move { store.create_ticket(company, ticket).await })
+        })
+        .collect();
+    let mut dealt: std::collections::BTreeMap<UserId, usize> = crew.iter().map(|user| (*user, 0)).collect();
+    for client in clients {
+        let run = store.run_detail(company, client.await.unwrap().unwrap().new_runs[0]).await.unwrap();
+        *dealt.entry(run.run.assignee.expect("least_loaded assigns at once")).or_default() += 1;
+    }
+    assert_eq!(dealt.values().copied().collect::<Vec<_>>(), [3, 3, 3], "{dealt:?}");
+}
+
+const LEAST_LOADED_FLOW: &str = r#"
+format: ticketflower/v1
+key: crew-work
+title: Crew work
+roles: [crew]
+fields: {type: object, properties: {}}
+tickets:
+  - key: job
+    title: Job
+    fields: {type: object, properties: {title: {type: string}}}
+tasks:
+  - {key: work, title: Work, type: form, assign: {role: crew, policy: least_loaded}, output_schema: {type: object, properties: {}}}
+transitions:
+  - {from: start, to: work}
+  - {from: work, status: COMPLETED}
+"#;
+
 async fn file_metadata(url: String) {
     let store = connect(&url).await;
     let a = company_with_document_edit(&store).await;
