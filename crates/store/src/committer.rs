@@ -1437,6 +1437,10 @@ impl Rows {
     }
 }
 
+/// The users of company `$1` who hold role `$2` (as `u`, the role as `r`).
+const ROLE_MEMBERS: &str = "FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id \
+     WHERE r.company_id = $1 AND r.key = $2";
+
 /// The members of a company role, each with their open runs (`least_loaded`).
 async fn role_loads(
     db: &impl ConnectionTrait,
@@ -1447,10 +1451,10 @@ async fn role_loads(
     let rows = sql::all(
         db,
         backend,
-        "SELECT u.id, (SELECT COUNT(*) FROM task_runs t WHERE t.company_id = r.company_id AND t.assignee_id = u.id \
-           AND t.status IN ('OPEN', 'IN_PROGRESS', 'PENDING')) \
-         FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id \
-         WHERE r.company_id = $1 AND r.key = $2",
+        &format!(
+            "SELECT u.id, (SELECT COUNT(*) FROM task_runs t WHERE t.company_id = r.company_id AND t.assignee_id = u.id \
+               AND t.status IN ('OPEN', 'IN_PROGRESS', 'PENDING')) {ROLE_MEMBERS}"
+        ),
         vec![int(company.0), text(role)],
     )
     .await?;
@@ -1491,14 +1495,9 @@ impl Store {
         let users = match cached {
             Some((_, users)) => users,
             None => {
-                let rows = sql::all(
-                    db,
-                    backend,
-                    "SELECT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id \
-                     WHERE r.company_id = $1 AND r.key = $2",
-                    vec![int(company.0), text(role)],
-                )
-                .await?;
+                let rows =
+                    sql::all(db, backend, &format!("SELECT u.id {ROLE_MEMBERS}"), vec![int(company.0), text(role)])
+                        .await?;
                 let users: Arc<[i64]> = rows.iter().map(|row| row.try_get_by_index(0)).collect::<Result<_, _>>()?;
                 let mut cache = self.cache()?;
                 if cache.role_members.len() >= CACHED_ROLES {
@@ -1508,9 +1507,12 @@ impl Store {
                 users
             }
         };
-        let mut members = Vec::with_capacity(users.len());
-        for &user in users.iter() {
-            let known = self.cache()?.turns.get(&(company, user)).copied();
+        let known: Vec<(i64, Option<i64>)> = {
+            let cache = self.cache()?;
+            users.iter().map(|&user| (user, cache.turns.get(&(company, user)).copied())).collect()
+        };
+        let mut members = Vec::with_capacity(known.len());
+        for (user, known) in known {
             let turn = match known {
                 Some(turn) => turn,
                 None => {
