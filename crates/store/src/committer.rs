@@ -14,6 +14,7 @@
 use crate::memo::Memo;
 use crate::row;
 use crate::sql::{self, Columns, Kind, Row, int, text};
+use crate::ticket_list::OPEN;
 use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use serde_json::{Value, json};
@@ -263,11 +264,12 @@ impl Store {
         let now = now_millis();
         let mut decided = self.decide_batch(self.db(), requests, now).await?;
         let rows = std::mem::take(&mut decided.rows);
+        let opened = rows.assigned_open_runs();
         let written = match &self.inner.sqlite {
             None => rows.write_postgres(self.db(), &decided.loaded, now).await,
             Some(writer) => rows.write_sqlite(self, writer, &decided.loaded, decided.first_ids, now).await,
         };
-        let created = match written {
+        let (created, closed) = match written {
             Err(error) if is_conflict(&error) => {
                 // Another writer may have taken ids this node counts on (SQLite).
                 self.cache()?.sqlite_next_ids = None;
@@ -276,6 +278,7 @@ impl Store {
             other => other?,
         };
         self.remember(decided.loaded.into_iter().chain(decided.started), &created);
+        self.move_loads(&opened, &closed)?;
         for run in created {
             if let Some(Ok(outcome)) = decided.results.get_mut(run.request) {
                 outcome.new_runs.push(run.id);
@@ -661,6 +664,13 @@ pub(crate) struct Cache {
     /// meets one of the user's (59 ms at 40,000 runs on PostgreSQL); and
     /// committers deciding batches side by side share one rotation.
     turns: Memo<(CompanyId, i64), i64>,
+    /// Each user's open assigned runs, for `least_loaded`: as counted at the
+    /// instant kept with it, then moved by every batch this store commits
+    /// (runs assigned, assigned runs closed); a claim or release through this
+    /// store drops the entry. Counted again after [`LOADS_TTL`], so changes
+    /// made by other nodes show within it. (Counted at each batch before, the
+    /// query cost PostgreSQL a tenth of its completions in the benchmark.)
+    loads: Memo<(CompanyId, i64), (std::time::Instant, i64)>,
     /// The members of each company role `round_robin` deals to, and when they
     /// were read: changes made through this store clear them at once, those
     /// of other nodes show within [`ROLE_MEMBERS_TTL`].
@@ -683,6 +693,7 @@ impl Default for Cache {
             emails: Memo::new(CACHED_PEOPLE),
             users: Memo::new(CACHED_PEOPLE),
             turns: Memo::new(CACHED_PEOPLE),
+            loads: Memo::new(CACHED_PEOPLE),
             role_members: HashMap::new(),
             reserved: Default::default(),
             reserved_at: None,
@@ -704,6 +715,8 @@ type RoleMembers = (std::time::Instant, Arc<[i64]>);
 const CACHED_ROLES: usize = 10_000;
 /// How long a role's members are dealt turns without reading them again.
 const ROLE_MEMBERS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a user's open runs are counted in memory before they are read again.
+const LOADS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Store {
     /// A user's email, remembered once read.
@@ -1080,6 +1093,24 @@ fn run_update_set(new: impl Fn(&str) -> String, current: &str) -> String {
     )
 }
 
+/// What a run update returns: the company and assignee of an assigned run it
+/// closed, NULLs for any other (the engine never updates a closed run, so a
+/// closed status here is one this update set). `current` prefixes the run's
+/// own columns.
+fn closed_assignee(current: &str) -> String {
+    let when_closed =
+        |column: &str| format!("CASE WHEN {current}status IN {OPEN} THEN NULL ELSE {current}{column} END AS {column}");
+    format!("{}, {}", when_closed("company_id"), when_closed("assignee_id"))
+}
+
+/// What writing a batch reports back.
+pub(crate) struct Written {
+    /// `(id, instance, seq)` of each run inserted.
+    inserted: Vec<(i64, i64, i64)>,
+    /// `(company, assignee)` of each assigned run closed.
+    closed: Vec<(i64, i64)>,
+}
+
 const RUN_UPDATE: Columns = &[
     ("instance_id", Kind::Int),
     ("seq", Kind::Int),
@@ -1274,13 +1305,13 @@ impl Rows {
 
     /// Picks assignees for `round_robin` and `least_loaded` role tasks and for single named users.
     ///
-    /// A role's members are read once per batch, each with the count that
-    /// orders them (open runs, or when they last had a turn), and the batch's
-    /// runs of that role are dealt out in memory, the count moving with each:
-    /// the rows of this batch are not written yet, so a query per run would
-    /// find the same person for each of them.
+    /// A role's members are taken once per batch, each with the count that
+    /// orders them (open runs, or when they last had a turn; both kept in the
+    /// store's memory, see [`Cache`]), and the batch's runs of that role are
+    /// dealt out in memory, the count moving with each: the rows of this batch
+    /// are not written yet, so a query per run would find the same person for
+    /// each of them.
     async fn resolve_assignees(&mut self, store: &Store, tx: &impl ConnectionTrait) -> Result<()> {
-        let backend = store.backend();
         // Emails of nobody in the company, asked once per batch.
         let mut not_users: std::collections::HashSet<(CompanyId, String)> = std::collections::HashSet::new();
         // Each role's members by policy, with their counts, as this batch leaves them.
@@ -1306,7 +1337,7 @@ impl Rows {
                         std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                         std::collections::hash_map::Entry::Vacant(entry) => {
                             let found = if least_loaded {
-                                role_loads(tx, backend, pending.company, role).await?
+                                store.role_loads(tx, pending.company, role).await?
                             } else {
                                 store.role_turns(tx, pending.company, role).await?
                             };
@@ -1330,6 +1361,16 @@ impl Rows {
             }
         }
         Ok(())
+    }
+
+    /// `(company, assignee)` of each open run the batch inserts with an assignee.
+    fn assigned_open_runs(&self) -> Vec<(i64, i64)> {
+        let open = |status: &str| TaskStatus::parse(status).is_some_and(TaskStatus::is_open);
+        self.new_runs
+            .iter()
+            .filter(|p| p.row.get("status").and_then(Value::as_str).is_some_and(open))
+            .filter_map(|p| Some((p.company.0, p.row.get("assignee_id")?.as_i64()?)))
+            .collect()
     }
 
     /// The instances the batch changed, as update rows with the revision each was read at.
@@ -1372,13 +1413,14 @@ impl Rows {
     }
 
     /// Writes every row on PostgreSQL with one call of the group-commit function
-    /// (one statement, so one transaction); returns the runs it inserted.
+    /// (one statement, so one transaction); returns the runs it inserted and
+    /// the `(company, assignee)` of each assigned run it closed.
     async fn write_postgres(
         mut self,
         db: &sea_orm::DatabaseConnection,
         loaded: &HashMap<InstanceId, Loaded>,
         now: i64,
-    ) -> Result<Vec<CreatedRun>> {
+    ) -> Result<(Vec<CreatedRun>, Vec<(i64, i64)>)> {
         let owners = self.owners();
         let ticket_status: Vec<Row> = self
             .last_ticket_status()
@@ -1400,12 +1442,12 @@ impl Rows {
             jobs: &self.jobs,
             ticket_status: &ticket_status,
         };
-        let inserted = batch.write(db).await?;
-        created_runs(&owners, inserted)
+        let written = batch.write(db).await?;
+        Ok((created_runs(&owners, written.inserted)?, written.closed))
     }
 
     /// Writes every row on SQLite in one transaction on the committer's own
-    /// connection; returns the runs it inserted.
+    /// connection; returns what [`Rows::write_postgres`] does.
     async fn write_sqlite(
         mut self,
         store: &Store,
@@ -1413,7 +1455,7 @@ impl Rows {
         loaded: &HashMap<InstanceId, Loaded>,
         first_ids: Option<(i64, i64)>,
         now: i64,
-    ) -> Result<Vec<CreatedRun>> {
+    ) -> Result<(Vec<CreatedRun>, Vec<(i64, i64)>)> {
         let owners = self.owners();
         let batch = sqlite::Batch {
             first_ids,
@@ -1432,34 +1474,14 @@ impl Rows {
             errors: self.errors,
             jobs: self.jobs,
         };
-        let inserted = store.with_sqlite_writer(writer, move |writer| writer.write(batch)).await?;
-        created_runs(&owners, inserted)
+        let written = store.with_sqlite_writer(writer, move |writer| writer.write(batch)).await?;
+        Ok((created_runs(&owners, written.inserted)?, written.closed))
     }
 }
 
 /// The users of company `$1` who hold role `$2` (as `u`, the role as `r`).
 const ROLE_MEMBERS: &str = "FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id \
      WHERE r.company_id = $1 AND r.key = $2";
-
-/// The members of a company role, each with their open runs (`least_loaded`).
-async fn role_loads(
-    db: &impl ConnectionTrait,
-    backend: DbBackend,
-    company: CompanyId,
-    role: &str,
-) -> Result<Vec<(i64, i64)>> {
-    let rows = sql::all(
-        db,
-        backend,
-        &format!(
-            "SELECT u.id, (SELECT COUNT(*) FROM task_runs t WHERE t.company_id = r.company_id AND t.assignee_id = u.id \
-               AND t.status IN ('OPEN', 'IN_PROGRESS', 'PENDING')) {ROLE_MEMBERS}"
-        ),
-        vec![int(company.0), text(role)],
-    )
-    .await?;
-    rows.iter().map(|row| Ok((row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?))).collect()
-}
 
 impl Store {
     /// Forgets the company's role members read for `round_robin` (after a
@@ -1485,19 +1507,95 @@ impl Store {
         Ok(next)
     }
 
-    /// The members of a company role, each with when they last had a
-    /// `round_robin` turn (see `Cache::turns`; a member not seen before
-    /// starts from the id of their latest run, 0 for none).
-    async fn role_turns(&self, db: &impl ConnectionTrait, company: CompanyId, role: &str) -> Result<Vec<(i64, i64)>> {
+    /// Forgets a user's open runs counted for `least_loaded` (after a claim or
+    /// a release, which change them outside the committers).
+    pub(crate) fn forget_load(&self, company: CompanyId, user: UserId) -> Result<()> {
+        self.cache()?.loads.remove(&(company, user.0));
+        Ok(())
+    }
+
+    /// Moves the open runs counted for `least_loaded` by a committed batch:
+    /// one more for each assignee of a run it `opened`, one fewer for each of
+    /// a run it `closed` (both `(company, user)`). Users not counted are left
+    /// to be read when needed.
+    fn move_loads(&self, opened: &[(i64, i64)], closed: &[(i64, i64)]) -> Result<()> {
+        if opened.is_empty() && closed.is_empty() {
+            return Ok(());
+        }
+        let mut cache = self.cache()?;
+        let moves = opened.iter().map(|user| (user, 1)).chain(closed.iter().map(|user| (user, -1)));
+        for (&(company, user), by) in moves {
+            if let Some((_, count)) = cache.loads.get_mut(&(CompanyId(company), user)) {
+                *count = (*count + by).max(0);
+            }
+        }
+        Ok(())
+    }
+
+    /// The members of a company role, each with their open runs (for
+    /// `least_loaded`; see `Cache::loads`): those not counted within
+    /// [`LOADS_TTL`] are counted in one query.
+    async fn role_loads(&self, db: &impl ConnectionTrait, company: CompanyId, role: &str) -> Result<Vec<(i64, i64)>> {
+        let users = self.role_member_ids(db, company, role).await?;
+        let mut members = Vec::with_capacity(users.len());
+        let mut uncounted = Vec::new();
+        {
+            let cache = self.cache()?;
+            for &user in users.iter() {
+                match cache.loads.get(&(company, user)) {
+                    Some((at, count)) if at.elapsed() < LOADS_TTL => members.push((user, *count)),
+                    _ => uncounted.push(user),
+                }
+            }
+        }
+        if uncounted.is_empty() {
+            return Ok(members);
+        }
         let backend = self.backend();
+        let at = std::time::Instant::now();
+        let rows = sql::all(
+            db,
+            backend,
+            &format!(
+                "SELECT assignee_id, COUNT(*) FROM task_runs WHERE company_id = $1 AND assignee_id IN ({}) \
+                 AND status IN {OPEN} GROUP BY assignee_id",
+                sql::id_list(backend, "$2")
+            ),
+            vec![int(company.0), sql::ids(&uncounted)],
+        )
+        .await?;
+        let mut counted: HashMap<i64, i64> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            counted.insert(row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        }
+        let mut aged = Vec::new();
+        {
+            let mut cache = self.cache()?;
+            for user in uncounted {
+                let count = counted.get(&user).copied().unwrap_or_default();
+                aged.extend(cache.loads.insert((company, user), (at, count)));
+                members.push((user, count));
+            }
+        }
+        drop(aged);
+        Ok(members)
+    }
+
+    /// The user ids of a company role's members, read again after
+    /// [`ROLE_MEMBERS_TTL`] (see `Cache::role_members`).
+    async fn role_member_ids(&self, db: &impl ConnectionTrait, company: CompanyId, role: &str) -> Result<Arc<[i64]>> {
         let key = (company, role.to_owned());
         let cached = self.cache()?.role_members.get(&key).filter(|(at, _)| at.elapsed() < ROLE_MEMBERS_TTL).cloned();
         let users = match cached {
             Some((_, users)) => users,
             None => {
-                let rows =
-                    sql::all(db, backend, &format!("SELECT u.id {ROLE_MEMBERS}"), vec![int(company.0), text(role)])
-                        .await?;
+                let rows = sql::all(
+                    db,
+                    self.backend(),
+                    &format!("SELECT u.id {ROLE_MEMBERS}"),
+                    vec![int(company.0), text(role)],
+                )
+                .await?;
                 let users: Arc<[i64]> = rows.iter().map(|row| row.try_get_by_index(0)).collect::<Result<_, _>>()?;
                 let mut cache = self.cache()?;
                 if cache.role_members.len() >= CACHED_ROLES {
@@ -1507,6 +1605,15 @@ impl Store {
                 users
             }
         };
+        Ok(users)
+    }
+
+    /// The members of a company role, each with when they last had a
+    /// `round_robin` turn (see `Cache::turns`; a member not seen before
+    /// starts from the id of their latest run, 0 for none).
+    async fn role_turns(&self, db: &impl ConnectionTrait, company: CompanyId, role: &str) -> Result<Vec<(i64, i64)>> {
+        let backend = self.backend();
+        let users = self.role_member_ids(db, company, role).await?;
         let known: Vec<(i64, Option<i64>)> = {
             let cache = self.cache()?;
             users.iter().map(|&user| (user, cache.turns.get(&(company, user)).copied())).collect()

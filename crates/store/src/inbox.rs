@@ -304,7 +304,8 @@ impl Store {
             return Err(StoreError::Conflict("someone else claimed this task first".into()));
         }
         audit::record(&write.tx, backend, run_audit(company, &detail, "task_claimed", worker.user)).await?;
-        write.commit().await
+        write.commit().await?;
+        self.forget_load(company, worker.user)
     }
 
     /// Gives back a run the worker holds, so others eligible can claim it.
@@ -333,7 +334,8 @@ impl Store {
             return Err(StoreError::Conflict("this task changed meanwhile; reload it".into()));
         }
         audit::record(&write.tx, backend, run_audit(company, &detail, "task_released", worker.user)).await?;
-        write.commit().await
+        write.commit().await?;
+        self.forget_load(company, worker.user)
     }
 
     async fn display_name(&self, db: &impl ConnectionTrait, company: CompanyId, user: UserId) -> Result<String> {

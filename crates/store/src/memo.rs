@@ -29,6 +29,13 @@ impl<K: Hash + Eq, V> Memo<K, V> {
         self.young.get(key).or_else(|| self.old.get(key))
     }
 
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        match self.young.get_mut(key) {
+            Some(value) => Some(value),
+            None => self.old.get_mut(key),
+        }
+    }
+
     pub fn remove(&mut self, key: &K) -> Option<V> {
         let young = self.young.remove(key);
         let old = self.old.remove(key);

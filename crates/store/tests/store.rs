@@ -53,6 +53,7 @@ on_both_backends! {
     fields_roll_back_and_tasks_rerun_from_history => rollback_and_rerun;
     a_store_reloads_instances_another_store_changed => stale_cache_is_reloaded;
     round_robin_and_least_loaded_spread_work_over_a_role => assignment_policies;
+    least_loaded_counts_every_change_of_open_runs => least_loaded_counts;
     assistant_conversations_belong_to_one_user_of_one_company => conversations_are_private;
     the_ticket_list_filters_scopes_and_pages_newest_first => ticket_list;
     search_finds_words_in_titles_fields_and_comments_and_takes_any_input => ticket_search;
@@ -633,6 +634,82 @@ async fn least_loaded_deals_the_runs_of_a_batch_in_turn() {
     }
     assert_eq!(dealt.values().copied().collect::<Vec<_>>(), [3, 3, 3], "{dealt:?}");
 }
+
+/// `least_loaded` keeps each member's open runs in memory (read again every
+/// 2 s): every way a count changes must move it, or the next run goes to the
+/// wrong member. Each step below names the path it checks; with that path not
+/// moving the count, the ticket after it goes to the other member.
+async fn least_loaded_counts(url: String) {
+    let store = connect(&url).await;
+    let company = store.create_company(&unique("crew company")).await.unwrap();
+    let roles = vec!["crew".to_owned()];
+    let (a, a_email) = add_plain_user(&store, company, "A", &["crew"]).await;
+    let (b, _) = add_plain_user(&store, company, "B", &["crew"]).await;
+    let worker_a = Worker { user: a, email: &a_email, roles: &roles };
+    import_and_activate(&store, company, LEAST_LOADED_FLOW).await;
+    import_and_activate(&store, company, CREW_POOL_FLOW).await;
+    let ticket = |definition: &str| NewTicket {
+        definition: definition.into(),
+        ticket_type: "job".into(),
+        fields: json!({"title": "Job"}),
+        creator: None,
+    };
+    // One `least_loaded` ticket: its run and who got it.
+    let deal = |store: Store| async move {
+        let run = store.create_ticket(company, ticket("crew-work")).await.unwrap().new_runs[0];
+        (run, store.run_detail(company, run).await.unwrap().run.assignee.unwrap())
+    };
+    let (a1, first) = deal(store.clone()).await;
+    assert_eq!(first, a, "equal loads: the earlier account");
+    // A run assigned by a batch counts at once: A 1, B 0.
+    let (_, second) = deal(store.clone()).await;
+    assert_eq!(second, b, "the first run counts for A");
+    let (a2, third) = deal(store.clone()).await;
+    assert_eq!(third, a, "1 each: the earlier account");
+    // Completing runs frees their assignee: A 0, B 1.
+    for run in [a1, a2] {
+        complete(&store, company, run, json!({}), a).await.unwrap();
+    }
+    let (a3, fourth) = deal(store.clone()).await;
+    assert_eq!(fourth, a, "A's completed runs no longer count");
+    // A claim counts: A 2, B 1.
+    let pool = store.create_ticket(company, ticket("crew-pool")).await.unwrap().new_runs[0];
+    store.claim_run(company, pool, &worker_a).await.unwrap();
+    let (b2, fifth) = deal(store.clone()).await;
+    assert_eq!(fifth, b, "A's claim counts");
+    // A release frees: B completes one (A 2, B 1), A releases (A 1, B 1).
+    complete(&store, company, b2, json!({}), b).await.unwrap();
+    store.release_run(company, pool, &worker_a).await.unwrap();
+    let (a4, sixth) = deal(store.clone()).await;
+    assert_eq!(sixth, a, "A's release counts");
+    // Another node (a second store on the same database) closes A's runs:
+    // A 0, B 1 — seen here once the counts are read again.
+    let other = connect(&url).await;
+    for run in [a3, a4] {
+        complete(&other, company, run, json!({}), a).await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let (_, seventh) = deal(store.clone()).await;
+    assert_eq!(seventh, a, "another node's completions show within 2 s");
+}
+
+/// A `pool` task for the crew, beside [`LEAST_LOADED_FLOW`].
+const CREW_POOL_FLOW: &str = r#"
+format: ticketflower/v1
+key: crew-pool
+title: Crew pool
+roles: [crew]
+fields: {type: object, properties: {}}
+tickets:
+  - key: job
+    title: Job
+    fields: {type: object, properties: {title: {type: string}}}
+tasks:
+  - {key: work, title: Work, type: form, assign: {role: crew}, output_schema: {type: object, properties: {}}}
+transitions:
+  - {from: start, to: work}
+  - {from: work, status: COMPLETED}
+"#;
 
 const LEAST_LOADED_FLOW: &str = r#"
 format: ticketflower/v1

@@ -21,7 +21,7 @@
 //! versions can run side by side.
 
 use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
-use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, instance_update_set, run_update_set};
+use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written, closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{self, Columns, Kind, Row};
 use crate::{Result, StoreError};
 use sea_orm::sqlx::encode::{Encode, IsNull};
@@ -78,9 +78,9 @@ impl Batch<'_> {
         ]
     }
 
-    /// Calls this build's function with the batch; returns the new runs as
-    /// `[id, instance_id, seq]` triples.
-    pub async fn write(&self, db: &DatabaseConnection) -> Result<Vec<(i64, i64, i64)>> {
+    /// Calls this build's function with the batch; returns the runs it
+    /// inserted and the assigned runs it closed.
+    pub async fn write(&self, db: &DatabaseConnection) -> Result<Written> {
         let function = function();
         // Generated from our own column lists, never from input.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(function.call.as_str()));
@@ -88,8 +88,10 @@ impl Batch<'_> {
             query = query.bind(Part { row_type, rows });
         }
         let row = query.fetch_one(db.get_postgres_connection_pool()).await.map_err(database_error)?;
-        let created: serde_json::Value = row.try_get(0).map_err(database_error)?;
-        serde_json::from_value(created).map_err(|e| StoreError::Corrupt(format!("the group commit's runs: {e}")))
+        let written: serde_json::Value = row.try_get(0).map_err(database_error)?;
+        let (inserted, closed) = serde_json::from_value(written)
+            .map_err(|e| StoreError::Corrupt(format!("the group commit's runs: {e}")))?;
+        Ok(Written { inserted, closed })
     }
 }
 
@@ -209,6 +211,7 @@ fn body() -> String {
     format!(
         r#"DECLARE
     created jsonb;
+    closed jsonb;
     expected integer;
     changed integer;
 BEGIN
@@ -225,9 +228,15 @@ BEGIN
                 USING ERRCODE = 'serialization_failure';
         END IF;
     END IF;
+    closed := '[]'::jsonb;
     IF batch_run_updates IS NOT NULL THEN
-        UPDATE task_runs t SET {run_set}
-        FROM {run_updates} WHERE t.instance_id = x.instance_id AND t.seq = x.seq;
+        WITH updated AS (
+            UPDATE task_runs t SET {run_set}
+            FROM {run_updates} WHERE t.instance_id = x.instance_id AND t.seq = x.seq
+            RETURNING {closed}
+        )
+        SELECT COALESCE(jsonb_agg(jsonb_build_array(company_id, assignee_id)), '[]'::jsonb) INTO closed
+        FROM updated WHERE assignee_id IS NOT NULL;
     END IF;
     created := '[]'::jsonb;
     IF batch_new_runs IS NOT NULL THEN
@@ -242,12 +251,13 @@ BEGIN
         UPDATE tickets t SET status = x.status, updated_at = x.updated_at
         FROM {ticket_status} WHERE t.company_id = x.company_id AND t.id = x.id;
     END IF;
-    RETURN created;
+    RETURN jsonb_build_array(created, closed);
 END"#,
         tickets = when_any("tickets", &insert("tickets", "tickets", TICKET_INSERT)),
         instances = when_any("instances", &insert("instances", "instances", INSTANCE_INSERT)),
         instance_set = instance_update_set(|column| format!("x.{column}")),
         run_set = run_update_set(|column| format!("x.{column}"), "t."),
+        closed = closed_assignee("t."),
         instance_updates = rows("instance_updates"),
         run_updates = rows("run_updates"),
         new_runs = insert("task_runs", "new_runs", RUN_INSERT),

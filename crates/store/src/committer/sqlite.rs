@@ -13,7 +13,8 @@
 //! handler; another process writing meanwhile is waited for (`busy_timeout`).
 
 use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
-use super::{CHANGED_ELSEWHERE, RUN_INSERT, RUN_UPDATE, TICKET_INSERT, instance_update_set, run_update_set};
+use super::{CHANGED_ELSEWHERE, RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written};
+use super::{closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{Columns, Kind, Row};
 use crate::{Result, StoreError};
 use rusqlite::{Connection, Statement, TransactionBehavior};
@@ -63,12 +64,12 @@ impl Writer {
         self.connection.lock().map_err(|_| StoreError::Corrupt("the SQLite writer is poisoned".into()))
     }
 
-    /// Writes a batch in one transaction and commits it; returns the
-    /// `(id, instance, seq)` of each run inserted. Blocking: call it from
+    /// Writes a batch in one transaction and commits it; returns the runs it
+    /// inserted and the assigned runs it closed. Blocking: call it from
     /// `spawn_blocking`. Refuses the whole batch with a conflict, writing
     /// nothing, when an instance's revision moved or another writer took one of
     /// the batch's reserved ids.
-    pub(super) fn write(&self, batch: Batch) -> Result<Vec<(i64, i64, i64)>> {
+    pub(super) fn write(&self, batch: Batch) -> Result<Written> {
         let mut connection = self.lock()?;
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(database)?;
         if let Some((ticket, instance)) = batch.first_ids {
@@ -103,19 +104,28 @@ impl Writer {
                 }
             }
         }
+        let mut closed = Vec::new();
         if !batch.run_updates.is_empty() {
             let p = |name: &str| param(RUN_UPDATE, name);
             let mut statement = tx
                 .prepare_cached(&format!(
-                    "UPDATE task_runs SET {} WHERE instance_id = {} AND seq = {}",
+                    "UPDATE task_runs SET {} WHERE instance_id = {} AND seq = {} RETURNING {}",
                     run_update_set(p, ""),
                     p("instance_id"),
                     p("seq"),
+                    closed_assignee(""),
                 ))
                 .map_err(database)?;
             for row in &batch.run_updates {
                 bind(&mut statement, row)?;
-                statement.raw_execute().map_err(database)?;
+                let mut rows = statement.raw_query();
+                while let Some(updated) = rows.next().map_err(database)? {
+                    if let (Some(company), Some(assignee)) =
+                        (updated.get(0).map_err(database)?, updated.get(1).map_err(database)?)
+                    {
+                        closed.push((company, assignee));
+                    }
+                }
             }
         }
         let mut inserted = Vec::with_capacity(batch.new_runs.len());
@@ -141,7 +151,7 @@ impl Writer {
             }
         }
         tx.commit().map_err(database)?;
-        Ok(inserted)
+        Ok(Written { inserted, closed })
     }
 
     /// Transactions per second of `INSERT` + `UPDATE` + commit on this
