@@ -656,31 +656,32 @@ async fn least_loaded_counts(url: String) {
     };
     // One `least_loaded` ticket: its run and who got it.
     let deal = |store: Store| async move {
-        let run = store.create_ticket(company, ticket("crew-work")).await.unwrap().new_runs[0];
-        (run, store.run_detail(company, run).await.unwrap().run.assignee.unwrap())
+        let created = store.create_ticket(company, ticket("crew-work")).await.unwrap();
+        let run = created.new_runs[0];
+        (run, store.run_detail(company, run).await.unwrap().run.assignee.unwrap(), created.instance)
     };
-    let (a1, first) = deal(store.clone()).await;
+    let (a1, first, _) = deal(store.clone()).await;
     assert_eq!(first, a, "equal loads: the earlier account");
     // A run assigned by a batch counts at once: A 1, B 0.
-    let (_, second) = deal(store.clone()).await;
+    let (_, second, b1_instance) = deal(store.clone()).await;
     assert_eq!(second, b, "the first run counts for A");
-    let (a2, third) = deal(store.clone()).await;
+    let (a2, third, _) = deal(store.clone()).await;
     assert_eq!(third, a, "1 each: the earlier account");
     // Completing runs frees their assignee: A 0, B 1.
     for run in [a1, a2] {
         complete(&store, company, run, json!({}), a).await.unwrap();
     }
-    let (a3, fourth) = deal(store.clone()).await;
+    let (a3, fourth, _) = deal(store.clone()).await;
     assert_eq!(fourth, a, "A's completed runs no longer count");
     // A claim counts: A 2, B 1.
     let pool = store.create_ticket(company, ticket("crew-pool")).await.unwrap().new_runs[0];
     store.claim_run(company, pool, &worker_a).await.unwrap();
-    let (b2, fifth) = deal(store.clone()).await;
+    let (b2, fifth, _) = deal(store.clone()).await;
     assert_eq!(fifth, b, "A's claim counts");
     // A release frees: B completes one (A 2, B 1), A releases (A 1, B 1).
     complete(&store, company, b2, json!({}), b).await.unwrap();
     store.release_run(company, pool, &worker_a).await.unwrap();
-    let (a4, sixth) = deal(store.clone()).await;
+    let (a4, sixth, _) = deal(store.clone()).await;
     assert_eq!(sixth, a, "A's release counts");
     // Another node (a second store on the same database) closes A's runs:
     // A 0, B 1 — seen here once the counts are read again.
@@ -689,8 +690,13 @@ async fn least_loaded_counts(url: String) {
         complete(&other, company, run, json!({}), a).await.unwrap();
     }
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
-    let (_, seventh) = deal(store.clone()).await;
+    let (_, seventh, _) = deal(store.clone()).await;
     assert_eq!(seventh, a, "another node's completions show within 2 s");
+    // Cancelling a ticket closes its runs: A 1, B 0.
+    let cancel = Command::Apply { company, instance: b1_instance, event: Event::Cancel, actor: Some(a) };
+    store.execute(cancel).await.unwrap();
+    let (_, eighth, _) = deal(store.clone()).await;
+    assert_eq!(eighth, b, "B's cancelled run no longer counts");
 }
 
 /// A `pool` task for the crew, beside [`LEAST_LOADED_FLOW`].
