@@ -647,7 +647,7 @@ async fn least_loaded_counts(url: String) {
     let (b, _) = add_plain_user(&store, company, "B", &["crew"]).await;
     let worker_a = Worker { user: a, email: &a_email, roles: &roles };
     import_and_activate(&store, company, LEAST_LOADED_FLOW).await;
-    import_and_activate(&store, company, CREW_POOL_FLOW).await;
+    import_and_activate(&store, company, &crew_pool_flow()).await;
     let ticket = |definition: &str| NewTicket {
         definition: definition.into(),
         ticket_type: "job".into(),
@@ -699,23 +699,12 @@ async fn least_loaded_counts(url: String) {
     assert_eq!(eighth, b, "B's cancelled run no longer counts");
 }
 
-/// A `pool` task for the crew, beside [`LEAST_LOADED_FLOW`].
-const CREW_POOL_FLOW: &str = r#"
-format: ticketflower/v1
-key: crew-pool
-title: Crew pool
-roles: [crew]
-fields: {type: object, properties: {}}
-tickets:
-  - key: job
-    title: Job
-    fields: {type: object, properties: {title: {type: string}}}
-tasks:
-  - {key: work, title: Work, type: form, assign: {role: crew}, output_schema: {type: object, properties: {}}}
-transitions:
-  - {from: start, to: work}
-  - {from: work, status: COMPLETED}
-"#;
+/// [`LEAST_LOADED_FLOW`] with its task left to the crew's pool, under a key of its own.
+fn crew_pool_flow() -> String {
+    let flow = LEAST_LOADED_FLOW.replace("key: crew-work", "key: crew-pool").replace(", policy: least_loaded", "");
+    assert!(flow.contains("crew-pool") && !flow.contains("least_loaded"), "{flow}");
+    flow
+}
 
 const LEAST_LOADED_FLOW: &str = r#"
 format: ticketflower/v1
