@@ -14,7 +14,7 @@
 use crate::memo::Memo;
 use crate::row;
 use crate::sql::{self, Columns, Kind, Row, int, text};
-use crate::ticket_list::OPEN;
+use crate::ticket_list::is_open;
 use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use serde_json::{Value, json};
@@ -1097,9 +1097,9 @@ fn run_update_set(new: impl Fn(&str) -> String, current: &str) -> String {
 /// closed, NULLs for any other (the engine never updates a closed run, so a
 /// closed status here is one this update set). `current` prefixes the run's
 /// own columns.
-fn closed_assignee(current: &str) -> String {
-    let when_closed =
-        |column: &str| format!("CASE WHEN {current}status IN {OPEN} THEN NULL ELSE {current}{column} END AS {column}");
+fn closed_assignee(backend: DbBackend, current: &str) -> String {
+    let open = is_open(backend, &format!("{current}status"));
+    let when_closed = |column: &str| format!("CASE WHEN {open} THEN NULL ELSE {current}{column} END AS {column}");
     format!("{}, {}", when_closed("company_id"), when_closed("assignee_id"))
 }
 
@@ -1558,8 +1558,9 @@ impl Store {
             backend,
             &format!(
                 "SELECT assignee_id, COUNT(*) FROM task_runs WHERE company_id = $1 AND assignee_id IN ({}) \
-                 AND status IN {OPEN} GROUP BY assignee_id",
-                sql::id_list(backend, "$2")
+                 AND {} GROUP BY assignee_id",
+                sql::id_list(backend, "$2"),
+                is_open(backend, "status")
             ),
             vec![int(company.0), sql::ids(&uncounted)],
         )

@@ -12,7 +12,7 @@
 
 use crate::audit::{self, NewAuditEvent};
 use crate::sql::{self, Params, int, text};
-use crate::ticket_list::OPEN;
+use crate::ticket_list::is_open;
 use crate::views::{RUN_COLUMN_COUNT, RUN_COLUMNS, run_view};
 use crate::{
     CompanyId, InstanceId, Result, RunId, RunView, Store, StoreError, TicketId, UserId, VersionId, now_millis,
@@ -195,8 +195,9 @@ impl Store {
                         "SELECT * FROM (SELECT p.id, p.instance_id, p.ticket_id, p.ticket_title, p.definition_version_id, \
                          p.task_key, p.status, p.assignee_id, p.eligible_role, \
                          p.due_at, p.created_at, p.overdue, {DUE_KEY} AS due_key FROM task_runs p \
-                         WHERE p.company_id = {company} AND p.status IN {OPEN} AND {condition} \
-                         ORDER BY {DUE_KEY}, p.id LIMIT {limit}) b"
+                         WHERE p.company_id = {company} AND {} AND {condition} \
+                         ORDER BY {DUE_KEY}, p.id LIMIT {limit}) b",
+                        is_open(backend, "p.status")
                     )
                 })
                 .collect();
@@ -295,7 +296,8 @@ impl Store {
             backend,
             &format!(
                 "UPDATE task_runs SET assignee_id = $3, updated_at = $4 \
-                 WHERE company_id = $1 AND id = $2 AND assignee_id IS NULL AND status IN {OPEN}"
+                 WHERE company_id = $1 AND id = $2 AND assignee_id IS NULL AND {}",
+                is_open(backend, "status")
             ),
             vec![int(company.0), int(run.0), int(worker.user.0), int(now_millis())],
         )
@@ -325,7 +327,8 @@ impl Store {
             backend,
             &format!(
                 "UPDATE task_runs SET assignee_id = NULL, updated_at = $4 \
-                 WHERE company_id = $1 AND id = $2 AND assignee_id = $3 AND status IN {OPEN}"
+                 WHERE company_id = $1 AND id = $2 AND assignee_id = $3 AND {}",
+                is_open(backend, "status")
             ),
             vec![int(company.0), int(run.0), int(worker.user.0), int(now_millis())],
         )
