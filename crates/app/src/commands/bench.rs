@@ -92,6 +92,10 @@ struct ExampleFigure {
     completions_per_second: f64,
     completions_per_instance: usize,
     ratio_engine_to_raw: f64,
+    /// CPU time per completion, ticket creation included, in microseconds:
+    /// this process's, and the server's when `--server-cpu` names its account.
+    process_micros_per_completion: f64,
+    server_micros_per_completion: Option<f64>,
 }
 
 pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
@@ -147,12 +151,14 @@ pub async fn run(args: &Args) -> anyhow::Result<std::process::ExitCode> {
             );
             for example in &figure.examples {
                 println!(
-                    "persisted  {:<26} {:>6.0} instances/s {:>7.0} completions/s ({} per instance, created and completed together) | engine/raw {:.2}x",
+                    "persisted  {:<26} {:>6.0} instances/s {:>7.0} completions/s ({} per instance, created and completed together) | engine/raw {:.2}x | CPU per completion: bench {:.0} µs{}",
                     format!("{} {}", figure.database, example.example),
                     example.instances_per_second,
                     example.completions_per_second,
                     example.completions_per_instance,
                     example.ratio_engine_to_raw,
+                    example.process_micros_per_completion,
+                    server(example.server_micros_per_completion),
                 );
             }
         }
@@ -292,7 +298,8 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     store.settle_after_bulk_load().await?;
     let mut examples = Vec::new();
     for (name, yaml, ticket, outputs) in EXAMPLES.iter().skip(1).filter(|_| args.examples) {
-        let run = ExampleRun { store: &store, company, actor: editor, creator: author, yaml, ticket, outputs };
+        let run =
+            ExampleRun { store: &store, company, actor: editor, creator: author, yaml, ticket, outputs, server_cpu };
         examples.push(run.measure(name, args.instances, args.concurrency).await?);
         store.settle_after_bulk_load().await?;
     }
@@ -329,6 +336,8 @@ struct ExampleRun<'a> {
     yaml: &'a str,
     ticket: &'a str,
     outputs: &'a str,
+    /// The server's CPU account, if known (see [`CpuTimes`]).
+    server_cpu: Option<&'a std::path::Path>,
 }
 
 impl ExampleRun<'_> {
@@ -360,6 +369,7 @@ impl ExampleRun<'_> {
         let fields: Value = serde_json::from_str(self.ticket)?;
         let script: BTreeMap<String, Vec<Value>> = serde_json::from_str(self.outputs)?;
         let per_client = instances.div_ceil(concurrency);
+        let cpu_before = CpuTimes::read(self.server_cpu)?;
         let started = Instant::now();
         let mut clients = Vec::new();
         for _ in 0..concurrency {
@@ -403,8 +413,11 @@ impl ExampleRun<'_> {
             completions += client.await??;
         }
         let seconds = started.elapsed().as_secs_f64();
+        let cpu = CpuTimes::read(self.server_cpu)?.since(&cpu_before);
         let instances = per_client * concurrency;
         Ok(ExampleFigure {
+            process_micros_per_completion: cpu.process / completions.max(1) as f64,
+            server_micros_per_completion: cpu.server.map(|m| m / completions.max(1) as f64),
             example: name.to_owned(),
             instances,
             instances_per_second: instances as f64 / seconds,
