@@ -46,7 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (14, RUN_OWNER_COLUMNS),
     (15, SEARCH_INDEX_OPTIMIZED),
     (16, SEARCH_MERGES_BY_EIGHT),
-    (17, OPEN_RUNS_WITHOUT_LISTS),
+    (17, NO_LISTS_IN_PER_ROW_CONDITIONS),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -558,8 +558,15 @@ const SEARCH_MERGES_BY_EIGHT: &str = r#"
 // of the run it closes, the run it opens): about a third of its instructions
 // (BENCHMARKS.md, session 17). The indexes now hold three comparisons, written
 // as `ticket_list::is_open` writes them for SQLite so the queries still match
-// them. PostgreSQL tests a list cheaply and keeps its indexes.
-const OPEN_RUNS_WITHOUT_LISTS: &str = r#"
+// them. The view a ticket's search row is built from (at every new ticket)
+// picks its words' JSON types the same way. PostgreSQL tests a list cheaply
+// and keeps its indexes.
+const NO_LISTS_IN_PER_ROW_CONDITIONS: &str = r#"
+{sqlite_only:DROP VIEW ticket_search_rows};
+{sqlite_only:CREATE VIEW ticket_search_rows AS SELECT t.id, t.title,
+    (SELECT group_concat(value, ' ') FROM json_tree(t.fields) WHERE type = 'text' OR type = 'integer' OR type = 'real') AS fields,
+    (SELECT group_concat(c.body, ' ') FROM comments c WHERE c.company_id = t.company_id AND c.ticket_id = t.id) AS comments
+    FROM tickets t};
 {sqlite_only:DROP INDEX task_runs_pool};
 {sqlite_only:CREATE INDEX task_runs_pool ON task_runs
     (company_id, eligible_role, (CASE WHEN overdue <> 0 THEN 0 ELSE COALESCE(due_at, 9223372036854775807) END), id)

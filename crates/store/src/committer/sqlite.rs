@@ -255,9 +255,8 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let store = crate::Store::connect(crate::StoreOptions::new(url)).await.expect("a migrated database");
         let connection = Connection::open(&path).expect("the database file");
-        // (A ticket's insert is left out: its trigger builds the ticket's
-        // search row once, from a view that aggregates the ticket's words.)
         let statements = [
+            insert_sql("tickets", TICKET_INSERT),
             insert_sql("instances", INSTANCE_INSERT),
             instance_update_sql(),
             run_update_sql(),
