@@ -678,6 +678,37 @@ fn an_invalid_import_into_a_new_company_creates_nothing() {
     assert!(created.status.success(), "the name is still free: {}", describe(&created));
 }
 
+#[test]
+fn an_import_refused_by_the_database_leaves_no_new_company() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let other = run_in(dir, &["company", "create", "Other"], "");
+    assert!(other.status.success(), "{}", describe(&other));
+    // The database refuses every new version, as a full disk or a lost
+    // connection would refuse the import's last write.
+    let database = rusqlite::Connection::open(dir.join("data/ticketflower.db")).unwrap();
+    database
+        .execute_batch(
+            "CREATE TRIGGER refuse_versions BEFORE INSERT ON definition_versions \
+             BEGIN SELECT RAISE(ABORT, 'the disk said no'); END",
+        )
+        .unwrap();
+    let file = example("document-edit");
+    let refused = run_in(dir, &["import", file.to_str().unwrap(), "--company", "Brand New"], "");
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(stderr(&refused).contains("the disk said no"), "{}", describe(&refused));
+    assert!(!stdout(&refused).contains("created company"), "{}", describe(&refused));
+
+    let listed = run_in(dir, &["user", "list", "--company", "Brand New"], "");
+    assert_eq!(listed.status.code(), Some(1), "{}", describe(&listed));
+    assert!(stderr(&listed).contains("there is no company named \"Brand New\""), "{}", describe(&listed));
+    // With the database willing again, the same import creates the company.
+    database.execute_batch("DROP TRIGGER refuse_versions").unwrap();
+    let imported = run_in(dir, &["import", file.to_str().unwrap(), "--company", "Brand New"], "");
+    assert!(imported.status.success(), "{}", describe(&imported));
+    assert!(stdout(&imported).contains("created company \"Brand New\""), "{}", describe(&imported));
+}
+
 // ---- assistant-eval ----
 
 const LLM_VARIABLES: [&str; 5] = [

@@ -74,6 +74,38 @@ impl Store {
         self.save_version(company, document, None, actor).await
     }
 
+    /// Imports a document into the company named `company_name`, creating the
+    /// company if there is none: one transaction, so a document refused
+    /// (invalid, or failing in the database) leaves no new company behind.
+    /// Returns the company, whether it was created, and the version saved.
+    pub async fn import_into_company(
+        &self,
+        company_name: &str,
+        document: &Value,
+        actor: Option<UserId>,
+    ) -> Result<(CompanyId, bool, ImportedVersion)> {
+        let loaded = Definition::load(document);
+        let Some(definition) = loaded.definition else {
+            return Err(StoreError::Invalid(loaded.problems));
+        };
+        let write = self.write().await?;
+        let found = sql::one(
+            &write.tx,
+            self.backend(),
+            "SELECT id FROM companies WHERE name = $1",
+            vec![text(company_name.trim())],
+        )
+        .await?;
+        let (company, created) = match found {
+            Some(row) => (CompanyId(row.try_get_by_index(0)?), false),
+            None => (self.insert_company(&write.tx, company_name).await?, true),
+        };
+        let imported =
+            self.write_version(&write.tx, company, definition, loaded.problems, document, None, actor).await?;
+        write.commit().await?;
+        Ok((company, created, imported))
+    }
+
     /// Like [`Store::import_definition`], refusing the save (a conflict) when
     /// `base` is given and is no longer the key's latest version, so an editor
     /// working from a stale copy cannot overwrite someone else's save.
@@ -88,12 +120,29 @@ impl Store {
         let Some(definition) = loaded.definition else {
             return Err(StoreError::Invalid(loaded.problems));
         };
-        let warnings = loaded.problems;
-        let backend = self.backend();
         let write = self.write().await?;
+        let imported =
+            self.write_version(&write.tx, company, definition, loaded.problems, document, base, actor).await?;
+        write.commit().await?;
+        Ok(imported)
+    }
+
+    /// Stores a loaded definition as the next `DRAFT` version of its key, in `tx`.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_version(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        company: CompanyId,
+        definition: Definition,
+        warnings: Vec<Problem>,
+        document: &Value,
+        base: Option<i64>,
+        actor: Option<UserId>,
+    ) -> Result<ImportedVersion> {
+        let backend = self.backend();
         let now = now_millis();
         let existing = sql::one(
-            &write.tx,
+            tx,
             backend,
             "SELECT id FROM definitions WHERE company_id = $1 AND key = $2",
             vec![int(company.0), text(&definition.key)],
@@ -103,7 +152,7 @@ impl Store {
             Some(row) => {
                 let id: i64 = row.try_get_by_index(0)?;
                 sql::exec(
-                    &write.tx,
+                    tx,
                     backend,
                     "UPDATE definitions SET title = $3 WHERE company_id = $1 AND id = $2",
                     vec![int(company.0), int(id), text(&definition.title)],
@@ -113,7 +162,7 @@ impl Store {
             }
             None => {
                 let row = sql::one(
-                    &write.tx,
+                    tx,
                     backend,
                     "INSERT INTO definitions (company_id, key, title, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
                     vec![int(company.0), text(&definition.key), text(&definition.title), int(now)],
@@ -124,7 +173,7 @@ impl Store {
             }
         };
         let next = sql::one(
-            &write.tx,
+            tx,
             backend,
             "SELECT COALESCE(MAX(version), 0) + 1 FROM definition_versions WHERE company_id = $1 AND definition_id = $2",
             vec![int(company.0), int(definition_id.0)],
@@ -142,7 +191,7 @@ impl Store {
             )));
         }
         let row = sql::one(
-            &write.tx,
+            tx,
             backend,
             "INSERT INTO definition_versions (company_id, definition_id, version, status, document, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -159,7 +208,6 @@ impl Store {
         .await?
         .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
         let version_id = VersionId(row.try_get_by_index(0)?);
-        write.commit().await?;
         Ok(ImportedVersion {
             definition: definition_id,
             version_id,

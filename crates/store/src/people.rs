@@ -61,24 +61,30 @@ impl Store {
     /// Creates a company; a taken name is a conflict.
     pub async fn create_company(&self, name: &str) -> Result<CompanyId> {
         let name = name.trim();
-        if name.is_empty() {
-            return Err(StoreError::Invalid(vec![Problem::error("/name", "the company name must not be empty")]));
-        }
         if self.company_by_name(name).await?.is_some() {
             return Err(StoreError::Conflict(format!("a company named \"{name}\" already exists")));
         }
         let write = self.write().await?;
+        let id = self.insert_company(&write.tx, name).await?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Inserts a company named `name` (trimmed; not empty) in `tx`.
+    pub(crate) async fn insert_company(&self, tx: &sea_orm::DatabaseTransaction, name: &str) -> Result<CompanyId> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::Invalid(vec![Problem::error("/name", "the company name must not be empty")]));
+        }
         let row = sql::one(
-            &write.tx,
+            tx,
             self.backend(),
             "INSERT INTO companies (name, created_at) VALUES ($1, $2) RETURNING id",
             vec![text(name), int(now_millis())],
         )
         .await?
         .ok_or(StoreError::Corrupt("insert returned no id".into()))?;
-        let id = CompanyId(row.try_get_by_index(0)?);
-        write.commit().await?;
-        Ok(id)
+        Ok(CompanyId(row.try_get_by_index(0)?))
     }
 
     pub async fn company_by_name(&self, name: &str) -> Result<Option<CompanyId>> {
@@ -89,14 +95,6 @@ impl Store {
             Some(row) => Some(CompanyId(row.try_get_by_index(0)?)),
             None => None,
         })
-    }
-
-    /// The company with this name, created if missing; `true` when it was created.
-    pub async fn ensure_company(&self, name: &str) -> Result<(CompanyId, bool)> {
-        match self.company_by_name(name).await? {
-            Some(id) => Ok((id, false)),
-            None => Ok((self.create_company(name).await?, true)),
-        }
     }
 
     /// Everything wrong with a new user's email and roles, at once: the

@@ -19,20 +19,19 @@ pub async fn import(settings: &Settings, file: &Path, company: &str, activate: b
             return Ok(ExitCode::FAILURE);
         }
     };
-    // Validated before the company is looked up, because a missing company is
-    // created: a file that fails validation must leave nothing behind (the
-    // store validates again when it saves; this check only comes first).
+    // Checked before connecting, so a refused file needs no database; a
+    // missing company is created in the import's own transaction, so a file
+    // refused there leaves nothing behind either.
     let loaded = Definition::load(&document);
     if loaded.definition.is_none() {
         return Ok(not_imported(&name, &loaded.problems));
     }
     let store = settings.connect().await?;
-    let (company_id, created) = store.ensure_company(company).await?;
-    if created {
-        println!("created company \"{company}\"");
-    }
-    match store.import_definition(company_id, &document, None).await {
-        Ok(imported) => {
+    match store.import_into_company(company, &document, None).await {
+        Ok((company_id, created, imported)) => {
+            if created {
+                println!("created company \"{company}\"");
+            }
             for warning in &imported.warnings {
                 println!("{name}: {warning}");
             }
