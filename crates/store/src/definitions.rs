@@ -60,6 +60,24 @@ pub struct VersionSummary {
     pub created_at: i64,
 }
 
+/// A document that loaded as a definition, with its warnings; checked before
+/// the write transaction begins, so the write lock is not held while it loads.
+struct Checked {
+    definition: Definition,
+    warnings: Vec<Problem>,
+}
+
+impl Checked {
+    /// The definition in `document`, or every problem that keeps it from being one.
+    fn of(document: &Value) -> Result<Self> {
+        let loaded = Definition::load(document);
+        match loaded.definition {
+            Some(definition) => Ok(Self { definition, warnings: loaded.problems }),
+            None => Err(StoreError::Invalid(loaded.problems)),
+        }
+    }
+}
+
 /// How long a node trusts the active version it read for a definition key.
 pub const ACTIVE_VERSION_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -84,24 +102,13 @@ impl Store {
         document: &Value,
         actor: Option<UserId>,
     ) -> Result<(CompanyId, bool, ImportedVersion)> {
-        let loaded = Definition::load(document);
-        let Some(definition) = loaded.definition else {
-            return Err(StoreError::Invalid(loaded.problems));
-        };
+        let checked = Checked::of(document)?;
         let write = self.write().await?;
-        let found = sql::one(
-            &write.tx,
-            self.backend(),
-            "SELECT id FROM companies WHERE name = $1",
-            vec![text(company_name.trim())],
-        )
-        .await?;
-        let (company, created) = match found {
-            Some(row) => (CompanyId(row.try_get_by_index(0)?), false),
+        let (company, created) = match self.company_named(&write.tx, company_name).await? {
+            Some(company) => (company, false),
             None => (self.insert_company(&write.tx, company_name).await?, true),
         };
-        let imported =
-            self.write_version(&write.tx, company, definition, loaded.problems, document, None, actor).await?;
+        let imported = self.write_version(&write.tx, company, checked, document, None, actor).await?;
         write.commit().await?;
         Ok((company, created, imported))
     }
@@ -116,25 +123,19 @@ impl Store {
         base: Option<i64>,
         actor: Option<UserId>,
     ) -> Result<ImportedVersion> {
-        let loaded = Definition::load(document);
-        let Some(definition) = loaded.definition else {
-            return Err(StoreError::Invalid(loaded.problems));
-        };
+        let checked = Checked::of(document)?;
         let write = self.write().await?;
-        let imported =
-            self.write_version(&write.tx, company, definition, loaded.problems, document, base, actor).await?;
+        let imported = self.write_version(&write.tx, company, checked, document, base, actor).await?;
         write.commit().await?;
         Ok(imported)
     }
 
-    /// Stores a loaded definition as the next `DRAFT` version of its key, in `tx`.
-    #[allow(clippy::too_many_arguments)]
+    /// Stores a checked definition as the next `DRAFT` version of its key, in `tx`.
     async fn write_version(
         &self,
         tx: &sea_orm::DatabaseTransaction,
         company: CompanyId,
-        definition: Definition,
-        warnings: Vec<Problem>,
+        Checked { definition, warnings }: Checked,
         document: &Value,
         base: Option<i64>,
         actor: Option<UserId>,

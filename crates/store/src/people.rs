@@ -88,9 +88,13 @@ impl Store {
     }
 
     pub async fn company_by_name(&self, name: &str) -> Result<Option<CompanyId>> {
+        self.company_named(self.db(), name).await
+    }
+
+    /// The company named `name` (trimmed), read on `db` (the pool or a transaction).
+    pub(crate) async fn company_named(&self, db: &impl ConnectionTrait, name: &str) -> Result<Option<CompanyId>> {
         let row =
-            sql::one(self.db(), self.backend(), "SELECT id FROM companies WHERE name = $1", vec![text(name.trim())])
-                .await?;
+            sql::one(db, self.backend(), "SELECT id FROM companies WHERE name = $1", vec![text(name.trim())]).await?;
         Ok(match row {
             Some(row) => Some(CompanyId(row.try_get_by_index(0)?)),
             None => None,
