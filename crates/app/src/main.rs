@@ -175,6 +175,10 @@ enum Command {
         /// the databases named or on both).
         #[arg(long, value_delimiter = ',', value_parser = ["memory", "sqlite", "postgres", "examples"])]
         only: Vec<String>,
+        /// Of the other examples, persisted, only these (comma-separated; all
+        /// three when not given): to profile or compare one workflow's shape.
+        #[arg(long, value_delimiter = ',', value_parser = ["venue-map", "customer-support", "order-fulfilment"])]
+        example: Vec<String>,
         /// Group committers writing in parallel on PostgreSQL.
         #[arg(long, default_value_t = ticketflower_store::StoreOptions::new("").committers)]
         committers: usize,
@@ -291,6 +295,7 @@ fn main() -> ExitCode {
             concurrency,
             memory_only,
             only,
+            example,
             committers,
             batch_size,
             server_cpu,
@@ -309,6 +314,7 @@ fn main() -> ExitCode {
                 concurrency: concurrency.max(1),
                 memory: part("memory"),
                 examples: part("examples"),
+                example_names: example,
                 committers: committers.max(1),
                 batch_size: batch_size.max(1),
                 server_cpu,

@@ -1034,7 +1034,7 @@ const TICKET_INSERT: Columns = &[
     ("ticket_type", Kind::Text),
     ("definition_version_id", Kind::Int),
     ("title", Kind::Text),
-    ("fields", Kind::Json),
+    ("fields", Kind::Jsonb),
     ("status", Kind::Text),
     ("creator_id", Kind::Int),
     ("created_at", Kind::Int),

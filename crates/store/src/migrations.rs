@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, SEARCH_INDEX_OPTIMIZED),
     (16, SEARCH_MERGES_BY_EIGHT),
     (17, NO_LISTS_IN_PER_ROW_CONDITIONS),
+    (18, ENGINE_JSON_KEPT_AS_WRITTEN),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -575,6 +576,25 @@ const NO_LISTS_IN_PER_ROW_CONDITIONS: &str = r#"
 {sqlite_only:CREATE INDEX task_runs_assignee ON task_runs
     (company_id, assignee_id, (CASE WHEN overdue <> 0 THEN 0 ELSE COALESCE(due_at, 9223372036854775807) END), id)
     WHERE assignee_id IS NOT NULL AND (status = 'OPEN' OR status = 'IN_PROGRESS' OR status = 'PENDING')}
+"#;
+
+// PostgreSQL parses a `jsonb` value into its binary form (keys sorted, each
+// value converted) on every write: for the engine's columns, about a tenth of
+// the server's CPU per completion, spent on values nothing ever looks into —
+// a step rewrites its instance's data and writes a run's input and output,
+// history values and an audit detail, and each is only read back whole.
+// `json` checks the text and keeps it (BENCHMARKS.md, session 18). A ticket's
+// fields stay `jsonb`: its search words are computed from them. SQLite keeps
+// every JSON value as text already.
+const ENGINE_JSON_KEPT_AS_WRITTEN: &str = r#"
+{postgres_only:ALTER TABLE instances ALTER COLUMN data TYPE json, ALTER COLUMN ticket TYPE json,
+    ALTER COLUMN meta TYPE json, ALTER COLUMN arrivals TYPE json};
+{postgres_only:ALTER TABLE task_runs ALTER COLUMN input TYPE json, ALTER COLUMN output TYPE json,
+    ALTER COLUMN assignment TYPE json};
+{postgres_only:ALTER TABLE field_history ALTER COLUMN old_value TYPE json, ALTER COLUMN new_value TYPE json};
+{postgres_only:ALTER TABLE audit_events ALTER COLUMN detail TYPE json};
+{postgres_only:ALTER TABLE ticket_errors ALTER COLUMN details TYPE json};
+{postgres_only:ALTER TABLE jobs ALTER COLUMN payload TYPE json}
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {

@@ -100,7 +100,15 @@ pub fn int_opt(value: Option<i64>) -> Value {
 pub enum Kind {
     Int,
     Text,
+    /// JSON kept as written: `json` on PostgreSQL, which checks the text and
+    /// stores it. The engine's own columns (workflow data, run inputs and
+    /// outputs, history values, audit details) are written at every step and
+    /// only ever read back whole.
     Json,
+    /// JSON that queries look into: `jsonb` on PostgreSQL, parsed into its
+    /// binary form on every write (a ticket's fields, which its search words
+    /// are computed from). On SQLite both kinds are text.
+    Jsonb,
 }
 
 /// A column list for bulk statements.

@@ -49,6 +49,8 @@ pub struct Args {
     pub memory: bool,
     /// Whether to run the other examples persisted too (after Document Edit).
     pub examples: bool,
+    /// Which of them, by name (all when empty).
+    pub example_names: Vec<String>,
     pub committers: usize,
     pub batch_size: usize,
     /// The database server's cumulative CPU time (a cgroup's accounting file).
@@ -297,7 +299,8 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
     let completion_cpu = CpuTimes::read(server_cpu)?.since(&cpu_before);
     store.settle_after_bulk_load().await?;
     let mut examples = Vec::new();
-    for (name, yaml, ticket, outputs) in EXAMPLES.iter().skip(1).filter(|_| args.examples) {
+    let chosen = |name: &str| args.example_names.is_empty() || args.example_names.iter().any(|n| n == name);
+    for (name, yaml, ticket, outputs) in EXAMPLES.iter().skip(1).filter(|(name, ..)| args.examples && chosen(name)) {
         let run =
             ExampleRun { store: &store, company, actor: editor, creator: author, yaml, ticket, outputs, server_cpu };
         examples.push(run.measure(name, args.instances, args.concurrency).await?);

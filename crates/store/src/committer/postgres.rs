@@ -175,7 +175,8 @@ fn sql_type(kind: Kind) -> &'static str {
     match kind {
         Kind::Int => "bigint",
         Kind::Text => "text",
-        Kind::Json => "jsonb",
+        Kind::Json => "json",
+        Kind::Jsonb => "jsonb",
     }
 }
 
@@ -337,7 +338,9 @@ impl Encode<'_, Postgres> for Record<'_> {
                     buf.extend(value.as_i64().ok_or_else(|| format!("not an integer: {value}"))?.to_be_bytes())
                 }
                 Kind::Text => buf.extend(value.as_str().ok_or_else(|| format!("not a text: {value}"))?.as_bytes()),
-                Kind::Json => {
+                // json's binary format is the JSON text.
+                Kind::Json => serde_json::to_writer(&mut **buf, value)?,
+                Kind::Jsonb => {
                     // jsonb's binary format: a version byte, then the JSON text.
                     buf.push(1);
                     serde_json::to_writer(&mut **buf, value)?;
@@ -353,13 +356,15 @@ impl Encode<'_, Postgres> for Record<'_> {
 // The built-in types' object ids (fixed in PostgreSQL's catalog).
 const INT8: u32 = 20;
 const TEXT: u32 = 25;
+const JSON: u32 = 114;
 const JSONB: u32 = 3802;
 
 fn oid_of(kind: Kind) -> u32 {
     match kind {
         Kind::Int => INT8,
         Kind::Text => TEXT,
-        Kind::Json => JSONB,
+        Kind::Json => JSON,
+        Kind::Jsonb => JSONB,
     }
 }
 

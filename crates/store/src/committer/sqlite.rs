@@ -229,7 +229,7 @@ fn bind(statement: &mut Statement<'_>, row: &Row) -> Result<()> {
             (Kind::Int, Some(value)) => statement.raw_bind_parameter(at, value.as_i64()),
             (Kind::Text, Some(value)) => statement.raw_bind_parameter(at, value.as_str()),
             // Written straight into a string: `Value::to_string` goes through a formatter.
-            (Kind::Json, Some(value)) => statement.raw_bind_parameter(
+            (Kind::Json | Kind::Jsonb, Some(value)) => statement.raw_bind_parameter(
                 at,
                 serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("a JSON cell: {e}")))?,
             ),
