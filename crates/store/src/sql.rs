@@ -103,7 +103,8 @@ pub enum Kind {
     /// JSON kept as written: `json` on PostgreSQL, which checks the text and
     /// stores it. The engine's own columns (workflow data, run inputs and
     /// outputs, history values, audit details) are written at every step and
-    /// only ever read back whole.
+    /// read back whole (the inbox's one look into a run's assignment works on
+    /// `json` as well).
     Json,
     /// JSON that queries look into: `jsonb` on PostgreSQL, parsed into its
     /// binary form on every write (a ticket's fields, which its search words

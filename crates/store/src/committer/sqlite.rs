@@ -45,9 +45,10 @@ pub(super) struct Batch {
 /// The page cache of the writer's connection, in KiB (SQLite's default is
 /// 2 MiB). Every step writes to the newest pages of a dozen tables and indexes
 /// and to its instance's and runs' pages; once those outgrow the default cache,
-/// each page the writer touches is read again from the file system. With
-/// 64 MiB the benchmark's Document Edit steps cost about a quarter less CPU
-/// (BENCHMARKS.md, session 18).
+/// each page the writer touches is read again from the file system: the
+/// benchmark's examples slowed to a third as the database grew. With 64 MiB
+/// Document Edit steps cost about a third less CPU and the examples kept their
+/// pace (BENCHMARKS.md, session 18).
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
 /// The committer's connection.
