@@ -177,7 +177,8 @@ enum Command {
         only: Vec<String>,
         /// Of the other examples, persisted, only these (comma-separated; all
         /// three when not given): to profile or compare one workflow's shape.
-        #[arg(long, value_delimiter = ',', value_parser = ["venue-map", "customer-support", "order-fulfilment"])]
+        #[arg(long, value_delimiter = ',',
+              value_parser = clap::builder::PossibleValuesParser::new(commands::bench::other_examples()))]
         example: Vec<String>,
         /// Group committers writing in parallel on PostgreSQL.
         #[arg(long, default_value_t = ticketflower_store::StoreOptions::new("").committers)]

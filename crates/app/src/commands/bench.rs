@@ -38,6 +38,11 @@ const EXAMPLES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// The examples run persisted after Document Edit, by name (`--example`).
+pub fn other_examples() -> impl Iterator<Item = &'static str> {
+    EXAMPLES.iter().skip(1).map(|(name, ..)| *name)
+}
+
 pub struct Args {
     pub seconds: f64,
     /// The SQLite file to benchmark on, or None to leave SQLite out.
