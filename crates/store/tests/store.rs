@@ -493,6 +493,11 @@ async fn group_commit(url: String) {
     }
     let distinct: std::collections::BTreeSet<_> = tickets.iter().collect();
     assert_eq!(distinct.len(), 90, "batched starts get distinct ticket ids");
+    // Written several to a statement (SQLite), each is in the search index.
+    for (n, ticket) in (0..100).filter(|n| n % 10 != 5).zip(&tickets) {
+        let search = TicketFilter { search: Some(format!("doc {n}")), ..TicketFilter::new(TicketScope::All) };
+        assert!(ids(&store, c.id, search).await.contains(ticket), "ticket {n} is found by its words");
+    }
     let mut handles = Vec::new();
     for instance in instances.clone() {
         let store = store.clone();

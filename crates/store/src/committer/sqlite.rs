@@ -20,6 +20,7 @@ use crate::{Result, StoreError};
 use rusqlite::{Connection, OptionalExtension, Statement, TransactionBehavior};
 use sea_orm::DbBackend;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,7 +55,14 @@ const WRITER_CACHE_KIB: u32 = 64 * 1024;
 /// The committer's connection.
 #[derive(Clone)]
 pub(crate) struct Writer {
-    connection: Arc<Mutex<Connection>>,
+    connection: Arc<Mutex<Connected>>,
+}
+
+/// The connection, and the text of each multi-row insert it has prepared
+/// (built once: the statement cache is looked up by text).
+struct Connected {
+    connection: Connection,
+    insert_texts: HashMap<(&'static str, usize), String>,
 }
 
 impl Writer {
@@ -67,11 +75,12 @@ impl Writer {
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(database)?;
         connection.execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}")).map_err(database)?;
-        connection.set_prepared_statement_cache_capacity(32);
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+        // Ten statements, and up to six sizes of each multi-row insert.
+        connection.set_prepared_statement_cache_capacity(64);
+        Ok(Self { connection: Arc::new(Mutex::new(Connected { connection, insert_texts: HashMap::new() })) })
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connected>> {
         self.connection.lock().map_err(|_| StoreError::Corrupt("the SQLite writer is poisoned".into()))
     }
 
@@ -81,8 +90,10 @@ impl Writer {
     /// nothing, when an instance's revision moved or another writer took one of
     /// the batch's reserved ids.
     pub(super) fn write(&self, batch: Batch) -> Result<Written> {
-        let mut connection = self.lock()?;
+        let mut guard = self.lock()?;
+        let Connected { connection, insert_texts } = &mut *guard;
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(database)?;
+        let mut insert_rows = |table, columns, rows: &[Row]| insert(&tx, insert_texts, table, columns, rows);
         if let Some((ticket, instance)) = batch.first_ids {
             let (max_ticket, max_instance): (i64, i64) = tx
                 .query_row(
@@ -96,8 +107,8 @@ impl Writer {
             }
         }
         // New tickets first: their instances point at them.
-        insert(&tx, "tickets", TICKET_INSERT, &batch.tickets)?;
-        insert(&tx, "instances", INSTANCE_INSERT, &batch.instances)?;
+        insert_rows("tickets", TICKET_INSERT, &batch.tickets)?;
+        insert_rows("instances", INSTANCE_INSERT, &batch.instances)?;
         if !batch.instance_updates.is_empty() {
             let mut statement = tx.prepare_cached(&instance_update_sql()).map_err(database)?;
             for row in &batch.instance_updates {
@@ -130,7 +141,7 @@ impl Writer {
         }
         let mut inserted = Vec::with_capacity(batch.new_runs.len());
         if !batch.new_runs.is_empty() {
-            let mut statement = tx.prepare_cached(&insert_sql("task_runs", RUN_INSERT)).map_err(database)?;
+            let mut statement = tx.prepare_cached(&insert_many_sql("task_runs", RUN_INSERT, 1)).map_err(database)?;
             for row in &batch.new_runs {
                 bind(&mut statement, row)?;
                 statement.raw_execute().map_err(database)?;
@@ -138,10 +149,10 @@ impl Writer {
                 inserted.push((tx.last_insert_rowid(), cell("instance_id"), cell("seq")));
             }
         }
-        insert(&tx, "field_history", HISTORY_INSERT, &batch.history)?;
-        insert(&tx, "audit_events", AUDIT_INSERT, &batch.audit)?;
-        insert(&tx, "ticket_errors", ERROR_INSERT, &batch.errors)?;
-        insert(&tx, "jobs", JOB_INSERT, &batch.jobs)?;
+        insert_rows("field_history", HISTORY_INSERT, &batch.history)?;
+        insert_rows("audit_events", AUDIT_INSERT, &batch.audit)?;
+        insert_rows("ticket_errors", ERROR_INSERT, &batch.errors)?;
+        insert_rows("jobs", JOB_INSERT, &batch.jobs)?;
         if !batch.ticket_status.is_empty() {
             let mut statement = tx.prepare_cached(TICKET_STATUS_UPDATE).map_err(database)?;
             for (company, ticket, status, now) in &batch.ticket_status {
@@ -156,7 +167,8 @@ impl Writer {
     /// connection, for about `duration`: the benchmarks' raw baseline for SQLite,
     /// through the same connection the committer writes on.
     pub(crate) fn raw_step_rate(&self, duration: Duration) -> Result<u64> {
-        let mut connection = self.lock()?;
+        let mut guard = self.lock()?;
+        let connection = &mut guard.connection;
         let started = std::time::Instant::now();
         let mut steps: u64 = 0;
         while started.elapsed() < duration {
@@ -211,20 +223,50 @@ fn param(columns: Columns, name: &str) -> String {
     format!("?{index}")
 }
 
-fn insert_sql(table: &str, columns: Columns) -> String {
+/// Most rows one `INSERT` of [`insert`] carries.
+const ROWS_PER_INSERT: usize = 32;
+
+/// `INSERT INTO table (…) VALUES (?, …), (?, …)…` with `rows` rows of
+/// parameters (numbered in order, row after row).
+fn insert_many_sql(table: &str, columns: Columns, rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|_| {
+            let params = vec!["?"; columns.len()];
+            format!("({})", params.join(", "))
+        })
+        .collect();
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    let params: Vec<String> = (1..=columns.len()).map(|n| format!("?{n}")).collect();
-    format!("INSERT INTO {table} ({}) VALUES ({})", names.join(", "), params.join(", "))
+    format!("INSERT INTO {table} ({}) VALUES {}", names.join(", "), values.join(", "))
 }
 
-fn insert(tx: &rusqlite::Transaction<'_>, table: &str, columns: Columns, rows: &[Row]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut statement = tx.prepare_cached(&insert_sql(table, columns)).map_err(database)?;
-    for row in rows {
-        bind(&mut statement, row)?;
+/// Inserts rows several at a time: in chunks of a power of two up to
+/// [`ROWS_PER_INSERT`], so a table has a handful of cached statements.
+///
+/// A statement that may have to be undone on its own opens a savepoint within
+/// the transaction (a ticket's insert does: its trigger writes the search
+/// row), and FTS5 writes the words it holds in memory to a new segment of its
+/// index at every savepoint: with
+/// one `INSERT` per ticket, the search index got a segment (and the merges
+/// that follow) per ticket, about a tenth of the writer's instructions. Now
+/// it gets one per chunk of tickets. Fewer statements also cost less to start
+/// and end (BENCHMARKS.md, session 19).
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    texts: &mut HashMap<(&'static str, usize), String>,
+    table: &'static str,
+    columns: Columns,
+    mut rows: &[Row],
+) -> Result<()> {
+    while !rows.is_empty() {
+        let chunk = if rows.len() >= ROWS_PER_INSERT { ROWS_PER_INSERT } else { 1 << rows.len().ilog2() };
+        let (now, rest) = rows.split_at(chunk);
+        let text = texts.entry((table, chunk)).or_insert_with(|| insert_many_sql(table, columns, chunk));
+        let mut statement = tx.prepare_cached(text).map_err(database)?;
+        for (index, row) in now.iter().enumerate() {
+            bind_at(&mut statement, index * columns.len(), row)?;
+        }
         statement.raw_execute().map_err(database)?;
+        rows = rest;
     }
     Ok(())
 }
@@ -232,8 +274,13 @@ fn insert(tx: &rusqlite::Transaction<'_>, table: &str, columns: Columns, rows: &
 /// Binds a row's cells in column order, as the pool's driver would: an empty
 /// cell is NULL, a JSON cell is its text (JSON `null` included).
 fn bind(statement: &mut Statement<'_>, row: &Row) -> Result<()> {
+    bind_at(statement, 0, row)
+}
+
+/// [`bind`] from parameter `offset + 1` on (a row of a multi-row statement).
+fn bind_at(statement: &mut Statement<'_>, offset: usize, row: &Row) -> Result<()> {
     for (index, (kind, cell)) in row.cells().enumerate() {
-        let at = index + 1;
+        let at = offset + index + 1;
         let bound = match (kind, cell) {
             (_, None) => statement.raw_bind_parameter(at, rusqlite::types::Null),
             (Kind::Int, Some(value)) => statement.raw_bind_parameter(at, value.as_i64()),
@@ -265,17 +312,22 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let store = crate::Store::connect(crate::StoreOptions::new(url)).await.expect("a migrated database");
         let connection = Connection::open(&path).expect("the database file");
+        // A table with triggers takes a multi-row insert's rows into a
+        // temporary table first (one per statement, not per row): the tickets'
+        // search row is written by one. That costs far less than the FTS5
+        // segment per ticket it saves (see [`insert`]).
+        let ephemerals = |sql: &str| usize::from(sql.starts_with("INSERT INTO tickets "));
         let statements = [
-            insert_sql("tickets", TICKET_INSERT),
-            insert_sql("instances", INSTANCE_INSERT),
+            insert_many_sql("tickets", TICKET_INSERT, ROWS_PER_INSERT),
+            insert_many_sql("instances", INSTANCE_INSERT, ROWS_PER_INSERT),
             instance_update_sql(),
             run_update_sql(),
             closed_run_sql(),
-            insert_sql("task_runs", RUN_INSERT),
-            insert_sql("field_history", HISTORY_INSERT),
-            insert_sql("audit_events", AUDIT_INSERT),
-            insert_sql("ticket_errors", ERROR_INSERT),
-            insert_sql("jobs", JOB_INSERT),
+            insert_many_sql("task_runs", RUN_INSERT, 1),
+            insert_many_sql("field_history", HISTORY_INSERT, ROWS_PER_INSERT),
+            insert_many_sql("audit_events", AUDIT_INSERT, 2),
+            insert_many_sql("ticket_errors", ERROR_INSERT, 1),
+            insert_many_sql("jobs", JOB_INSERT, ROWS_PER_INSERT),
             TICKET_STATUS_UPDATE.to_owned(),
         ];
         for sql in statements {
@@ -287,7 +339,8 @@ mod tests {
                 opcodes.push(row.get(1).expect("an opcode"));
             }
             assert!(opcodes.len() > 3, "{sql}: {opcodes:?}");
-            assert!(!opcodes.iter().any(|op| op == "OpenEphemeral"), "{sql} builds a temporary table: {opcodes:?}");
+            let temporary = opcodes.iter().filter(|op| *op == "OpenEphemeral").count();
+            assert_eq!(temporary, ephemerals(&sql), "{sql} builds temporary tables: {opcodes:?}");
         }
         drop(store);
     }
