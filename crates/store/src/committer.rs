@@ -13,7 +13,7 @@
 
 use crate::memo::Memo;
 use crate::row;
-use crate::sql::{self, Columns, Kind, Row, int, text};
+use crate::sql::{self, Columns, JsonText, Kind, Row, int, text};
 use crate::ticket_list::is_open;
 use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
@@ -612,15 +612,14 @@ impl Store {
         rows.new_tickets.insert(ticket_id.0, rows.tickets.len());
         rows.tickets.push(row! { TICKET_INSERT;
             "id": ticket_id.0, "company_id": company.0, "ticket_type": ticket_type, "definition_version_id": version.0,
-            "title": title.as_str(), "fields": fields.clone(), "status": instance.status.as_str(),
+            "title": title.as_str(), "fields": fields, "status": instance.status.as_str(),
             "creator_id": creator.map(|c| c.0), "created_at": now, "updated_at": now,
         });
         rows.instances.push(row! { INSTANCE_INSERT;
             "id": instance_id.0, "company_id": company.0, "ticket_id": ticket_id.0, "definition_version_id": version.0,
-            "status": instance.status.as_str(), "data": instance.data.clone(), "ticket": instance.ticket.clone(),
-            "meta": instance.meta.clone(),
-            "arrivals": serde_json::to_value(instance.arrivals_by_key(&definition)).unwrap_or(Value::Null),
-            "initiator": instance.initiator.clone(), "revision": 1_i64, "created_at": now, "updated_at": now,
+            "status": instance.status.as_str(), "data": &instance.data, "ticket": &instance.ticket,
+            "meta": &instance.meta, "arrivals": json_text(&instance.arrivals_by_key(&definition)),
+            "initiator": instance.initiator.as_deref(), "revision": 1_i64, "created_at": now, "updated_at": now,
         });
         let outcome = outcome(&definition, Some(ticket_id), instance_id, instance.status, &decision);
         let event =
@@ -835,6 +834,12 @@ fn outcome(
         new_runs: Vec::new(),
         faults: decision.faults.iter().map(|f| f.message.clone()).collect(),
     }
+}
+
+/// A typed value's JSON text for a row (never fails for the engine's maps and
+/// assignments; if it did, the cell would be left empty).
+fn json_text(value: &impl serde::Serialize) -> Option<JsonText> {
+    serde_json::to_string(value).ok().map(JsonText)
 }
 
 fn parse_status(text: &str) -> Result<InstanceStatus> {
@@ -1250,7 +1255,7 @@ impl Rows {
             row.set("overdue", i64::from(update.overdue));
             row.set("updated_at", now);
             if let Some(output) = &update.output {
-                row.set("output", output.clone());
+                row.set("output", output);
             }
             if let Some(by) = completed_by {
                 row.set("completed_by", by);
@@ -1268,8 +1273,8 @@ impl Rows {
                 row: row! { RUN_INSERT;
                     "company_id": c, "instance_id": i, "ticket_id": t, "definition_version_id": owner.version.0,
                     "ticket_title": owner.title.as_str(), "seq": i64::from(run.seq), "task_key": definition.tasks[run.task].key.as_str(),
-                    "status": run.status.as_str(), "run": i64::from(run.run), "input": run.input.clone(), "output": run.output.clone(),
-                    "assignment": run.assignment.as_ref().and_then(|a| serde_json::to_value(a).ok()), "eligible_role": eligible_role,
+                    "status": run.status.as_str(), "run": i64::from(run.run), "input": &run.input, "output": run.output.as_ref(),
+                    "assignment": run.assignment.as_ref().map(json_text), "eligible_role": eligible_role,
                     "due_at": run.due_at, "overdue": i64::from(run.overdue),
                     "created_at": now, "updated_at": now,
                 },
@@ -1283,14 +1288,14 @@ impl Rows {
                 WriteSource::External => ("external", None),
             };
             self.history.push(row! { HISTORY_INSERT;
-                "company_id": c, "instance_id": i, "path": write.write.path.as_str(), "old_value": write.write.old.clone(),
-                "new_value": write.write.new.clone(), "revision": revision, "source": source, "run_seq": seq, "actor_id": a, "created_at": now,
+                "company_id": c, "instance_id": i, "path": write.write.path.as_str(), "old_value": write.write.old.as_ref(),
+                "new_value": write.write.new.as_ref(), "revision": revision, "source": source, "run_seq": seq, "actor_id": a, "created_at": now,
             });
         }
         for fault in &decision.faults {
             self.errors.push(row! { ERROR_INSERT;
                 "company_id": c, "ticket_id": t, "instance_id": i, "kind": fault.kind.as_str(), "message": fault.message.as_str(),
-                "details": fault.details.clone(), "run_seq": fault.seq.map(i64::from), "status": "NEW", "created_at": now, "updated_at": now,
+                "details": &fault.details, "run_seq": fault.seq.map(i64::from), "status": "NEW", "created_at": now, "updated_at": now,
             });
         }
         // Automated steps are queued for the workers in this same transaction.
@@ -1368,8 +1373,8 @@ impl Rows {
         let open = |status: &str| TaskStatus::parse(status).is_some_and(TaskStatus::is_open);
         self.new_runs
             .iter()
-            .filter(|p| p.row.get("status").and_then(Value::as_str).is_some_and(open))
-            .filter_map(|p| Some((p.company.0, p.row.get("assignee_id")?.as_i64()?)))
+            .filter(|p| p.row.text("status").is_some_and(open))
+            .filter_map(|p| Some((p.company.0, p.row.int("assignee_id")?)))
             .collect()
     }
 
@@ -1381,9 +1386,9 @@ impl Rows {
         dirty
             .into_iter()
             .map(|(id, entry)| {
-                let arrivals = serde_json::to_value(entry.instance.arrivals_by_key(&entry.definition)).unwrap_or(Value::Null);
+                let arrivals = json_text(&entry.instance.arrivals_by_key(&entry.definition));
                 row! { INSTANCE_UPDATE;
-                    "id": id.0, "status": entry.instance.status.as_str(), "data": entry.instance.data.clone(), "arrivals": arrivals,
+                    "id": id.0, "status": entry.instance.status.as_str(), "data": &entry.instance.data, "arrivals": arrivals,
                     "revision": entry.new_revision, "old_revision": entry.revision, "updated_at": now,
                 }
             })
@@ -1406,9 +1411,7 @@ impl Rows {
     fn owners(&self) -> HashMap<(i64, i64), (usize, CompanyId)> {
         self.new_runs
             .iter()
-            .filter_map(|p| {
-                Some(((p.row.get("instance_id")?.as_i64()?, p.row.get("seq")?.as_i64()?), (p.request, p.company)))
-            })
+            .filter_map(|p| Some(((p.row.int("instance_id")?, p.row.int("seq")?), (p.request, p.company))))
             .collect()
     }
 

@@ -1,7 +1,7 @@
 //! Running portable SQL: `$n` placeholders work on both SQLite and PostgreSQL,
 //! so each statement is written once. The committer's bulk rows are
-//! positional [`Row`]s of a table's column list ([`Columns`]): PostgreSQL reads
-//! them, sent as JSON objects, as a derived table with `jsonb_to_recordset`; the
+//! positional [`Row`]s of a table's column list ([`Columns`]): PostgreSQL
+//! receives them as arrays of composite values (`committer/postgres.rs`), the
 //! SQLite writer binds them cell by cell (`committer/sqlite.rs`).
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statement, Value};
@@ -122,7 +122,18 @@ pub type Columns = &'static [(&'static str, Kind)];
 #[derive(Debug, Clone)]
 pub struct Row {
     columns: Columns,
-    cells: Vec<Option<serde_json::Value>>,
+    cells: Vec<Option<Cell>>,
+}
+
+/// A cell's value, as its column's [`Kind`] stores it. JSON is kept as its
+/// text, written once when the cell is set from the value it was made of
+/// (never a copy of that value: an instance's data, a run's output): both
+/// databases take the text as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Int(i64),
+    Text(String),
+    Json(String),
 }
 
 impl Row {
@@ -136,19 +147,32 @@ impl Row {
         position
     }
 
-    /// Sets a cell (an empty value leaves it empty).
+    /// Sets a cell, as the column's kind stores the value (an empty value
+    /// leaves it empty).
     pub fn set(&mut self, column: &str, value: impl IntoCell) {
         if let Some(at) = self.position(column) {
-            self.cells[at] = value.into_cell();
+            self.cells[at] = value.into_cell(self.columns[at].1);
         }
     }
 
-    pub fn get(&self, column: &str) -> Option<&serde_json::Value> {
-        self.cells.get(self.position(column)?)?.as_ref()
+    /// An integer cell.
+    pub fn int(&self, column: &str) -> Option<i64> {
+        match self.cells.get(self.position(column)?)? {
+            Some(Cell::Int(value)) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// A text cell.
+    pub fn text(&self, column: &str) -> Option<&str> {
+        match self.cells.get(self.position(column)?)? {
+            Some(Cell::Text(value)) => Some(value),
+            _ => None,
+        }
     }
 
     /// The cells, in column order.
-    pub fn cells(&self) -> impl Iterator<Item = (Kind, Option<&serde_json::Value>)> {
+    pub fn cells(&self) -> impl Iterator<Item = (Kind, Option<&Cell>)> {
         self.columns.iter().zip(&self.cells).map(|((_, kind), cell)| (*kind, cell.as_ref()))
     }
 }
@@ -163,33 +187,107 @@ macro_rules! row {
     }};
 }
 
-/// Values a bulk row cell can hold.
+/// Values a bulk row cell can hold: each becomes the cell its column's
+/// [`Kind`] stores (a JSON column takes any of them as JSON).
 pub trait IntoCell {
-    fn into_cell(self) -> Option<serde_json::Value>;
+    fn into_cell(self, kind: Kind) -> Option<Cell>;
 }
 
+/// JSON already written as text (serialized straight from a typed value).
+pub struct JsonText(pub String);
+
 impl IntoCell for i64 {
-    fn into_cell(self) -> Option<serde_json::Value> {
-        Some(self.into())
+    fn into_cell(self, kind: Kind) -> Option<Cell> {
+        Some(match kind {
+            Kind::Int => Cell::Int(self),
+            Kind::Text => Cell::Text(self.to_string()),
+            Kind::Json | Kind::Jsonb => Cell::Json(self.to_string()),
+        })
     }
 }
 impl IntoCell for &str {
-    fn into_cell(self) -> Option<serde_json::Value> {
-        Some(self.into())
+    fn into_cell(self, kind: Kind) -> Option<Cell> {
+        match kind {
+            Kind::Int => self.parse().ok().map(Cell::Int),
+            Kind::Text => Some(Cell::Text(self.to_owned())),
+            Kind::Json | Kind::Jsonb => serde_json::to_string(self).ok().map(Cell::Json),
+        }
     }
 }
 impl IntoCell for String {
-    fn into_cell(self) -> Option<serde_json::Value> {
-        Some(self.into())
+    fn into_cell(self, kind: Kind) -> Option<Cell> {
+        match kind {
+            Kind::Text => Some(Cell::Text(self)),
+            _ => self.as_str().into_cell(kind),
+        }
+    }
+}
+impl IntoCell for &serde_json::Value {
+    fn into_cell(self, kind: Kind) -> Option<Cell> {
+        match kind {
+            Kind::Int => self.as_i64().map(Cell::Int),
+            Kind::Text => self.as_str().map(|text| Cell::Text(text.to_owned())),
+            // A value's text can always be written (its keys are strings).
+            Kind::Json | Kind::Jsonb => serde_json::to_string(self).ok().map(Cell::Json),
+        }
     }
 }
 impl IntoCell for serde_json::Value {
-    fn into_cell(self) -> Option<serde_json::Value> {
-        Some(self)
+    fn into_cell(self, kind: Kind) -> Option<Cell> {
+        match (kind, self) {
+            (Kind::Text, serde_json::Value::String(text)) => Some(Cell::Text(text)),
+            (kind, value) => (&value).into_cell(kind),
+        }
+    }
+}
+impl IntoCell for JsonText {
+    fn into_cell(self, kind: Kind) -> Option<Cell> {
+        match kind {
+            Kind::Json | Kind::Jsonb => Some(Cell::Json(self.0)),
+            _ => serde_json::from_str::<serde_json::Value>(&self.0).ok()?.into_cell(kind),
+        }
     }
 }
 impl<T: IntoCell> IntoCell for Option<T> {
-    fn into_cell(self) -> Option<serde_json::Value> {
-        self.and_then(IntoCell::into_cell)
+    fn into_cell(self, kind: Kind) -> Option<Cell> {
+        self.and_then(|value| value.into_cell(kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const COLUMNS: Columns = &[("n", Kind::Int), ("name", Kind::Text), ("data", Kind::Json), ("fields", Kind::Jsonb)];
+
+    #[test]
+    fn cells_are_stored_as_their_columns_kind() {
+        let data = json!({"b": [1, "two", null], "a": {"x": true}});
+        let row = crate::row! { COLUMNS; "n": 7_i64, "name": "Ann", "data": &data, "fields": json!("text") };
+        let cells: Vec<_> = row.cells().map(|(_, cell)| cell.cloned()).collect();
+        assert_eq!(
+            cells,
+            vec![
+                Some(Cell::Int(7)),
+                Some(Cell::Text("Ann".into())),
+                // Written as the value reads, keys in their order.
+                Some(Cell::Json(r#"{"b":[1,"two",null],"a":{"x":true}}"#.into())),
+                Some(Cell::Json(r#""text""#.into())),
+            ]
+        );
+        assert_eq!((row.int("n"), row.text("name")), (Some(7), Some("Ann")));
+        assert_eq!(row.int("name"), None, "a text cell is not an integer");
+    }
+
+    #[test]
+    fn empty_values_leave_cells_empty_and_json_null_is_kept() {
+        let mut row = crate::row! { COLUMNS; "n": None::<i64>, "name": None::<&str>, "data": &serde_json::Value::Null };
+        row.set("fields", JsonText("[1]".into()));
+        let cells: Vec<_> = row.cells().map(|(_, cell)| cell.cloned()).collect();
+        assert_eq!(cells, vec![None, None, Some(Cell::Json("null".into())), Some(Cell::Json("[1]".into()))]);
+        row.set("n", &json!(12) as &serde_json::Value);
+        row.set("name", json!("Bo"));
+        assert_eq!((row.int("n"), row.text("name")), (Some(12), Some("Bo")));
     }
 }

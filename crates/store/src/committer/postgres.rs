@@ -22,7 +22,7 @@
 
 use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
 use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written, closed_assignee, instance_update_set, run_update_set};
-use crate::sql::{self, Columns, Kind, Row};
+use crate::sql::{self, Cell, Columns, Kind, Row};
 use crate::{Result, StoreError};
 use sea_orm::sqlx::encode::{Encode, IsNull};
 use sea_orm::sqlx::error::BoxDynError;
@@ -324,7 +324,11 @@ impl Encode<'_, Postgres> for Record<'_> {
         for (kind, cell) in cells {
             buf.extend(oid_of(kind).to_be_bytes());
             let value = match cell {
-                None | Some(serde_json::Value::Null) => {
+                None => {
+                    buf.extend((-1_i32).to_be_bytes());
+                    continue;
+                }
+                Some(Cell::Json(text)) if text == "null" => {
                     buf.extend((-1_i32).to_be_bytes());
                     continue;
                 }
@@ -333,18 +337,17 @@ impl Encode<'_, Postgres> for Record<'_> {
             // The value's length goes before it, once it is written.
             let length_at = buf.len();
             buf.extend(0_i32.to_be_bytes());
-            match kind {
-                Kind::Int => {
-                    buf.extend(value.as_i64().ok_or_else(|| format!("not an integer: {value}"))?.to_be_bytes())
-                }
-                Kind::Text => buf.extend(value.as_str().ok_or_else(|| format!("not a text: {value}"))?.as_bytes()),
+            match (kind, value) {
+                (Kind::Int, Cell::Int(value)) => buf.extend(value.to_be_bytes()),
+                (Kind::Text, Cell::Text(text)) => buf.extend(text.as_bytes()),
                 // json's binary format is the JSON text.
-                Kind::Json => serde_json::to_writer(&mut **buf, value)?,
-                Kind::Jsonb => {
-                    // jsonb's binary format: a version byte, then the JSON text.
+                (Kind::Json, Cell::Json(text)) => buf.extend(text.as_bytes()),
+                // jsonb's binary format: a version byte, then the JSON text.
+                (Kind::Jsonb, Cell::Json(text)) => {
                     buf.push(1);
-                    serde_json::to_writer(&mut **buf, value)?;
+                    buf.extend(text.as_bytes());
                 }
+                (kind, value) => return Err(format!("a {kind:?} column holds {value:?}").into()),
             }
             let length = i32::try_from(buf.len() - length_at - 4)?;
             buf[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());

@@ -15,11 +15,10 @@
 use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
 use super::{CHANGED_ELSEWHERE, RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written};
 use super::{closed_assignee, instance_update_set, run_update_set};
-use crate::sql::{Columns, Kind, Row};
+use crate::sql::{Cell, Columns, Row};
 use crate::{Result, StoreError};
 use rusqlite::{Connection, OptionalExtension, Statement, TransactionBehavior};
 use sea_orm::DbBackend;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -129,7 +128,7 @@ impl Writer {
             for row in &batch.run_updates {
                 bind(&mut statement, row)?;
                 statement.raw_execute().map_err(database)?;
-                let key = |name: &str| row.get(name).and_then(Value::as_i64).unwrap_or_default();
+                let key = |name: &str| row.int(name).unwrap_or_default();
                 let run: Option<(Option<i64>, Option<i64>)> = assignee
                     .query_row([key("instance_id"), key("seq")], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
@@ -145,7 +144,7 @@ impl Writer {
             for row in &batch.new_runs {
                 bind(&mut statement, row)?;
                 statement.raw_execute().map_err(database)?;
-                let cell = |name: &str| row.get(name).and_then(Value::as_i64).unwrap_or_default();
+                let cell = |name: &str| row.int(name).unwrap_or_default();
                 inserted.push((tx.last_insert_rowid(), cell("instance_id"), cell("seq")));
             }
         }
@@ -279,17 +278,12 @@ fn bind(statement: &mut Statement<'_>, row: &Row) -> Result<()> {
 
 /// [`bind`] from parameter `offset + 1` on (a row of a multi-row statement).
 fn bind_at(statement: &mut Statement<'_>, offset: usize, row: &Row) -> Result<()> {
-    for (index, (kind, cell)) in row.cells().enumerate() {
+    for (index, (_, cell)) in row.cells().enumerate() {
         let at = offset + index + 1;
-        let bound = match (kind, cell) {
-            (_, None) => statement.raw_bind_parameter(at, rusqlite::types::Null),
-            (Kind::Int, Some(value)) => statement.raw_bind_parameter(at, value.as_i64()),
-            (Kind::Text, Some(value)) => statement.raw_bind_parameter(at, value.as_str()),
-            // Written straight into a string: `Value::to_string` goes through a formatter.
-            (Kind::Json | Kind::Jsonb, Some(value)) => statement.raw_bind_parameter(
-                at,
-                serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("a JSON cell: {e}")))?,
-            ),
+        let bound = match cell {
+            None => statement.raw_bind_parameter(at, rusqlite::types::Null),
+            Some(Cell::Int(value)) => statement.raw_bind_parameter(at, value),
+            Some(Cell::Text(text) | Cell::Json(text)) => statement.raw_bind_parameter(at, text.as_str()),
         };
         bound.map_err(database)?;
     }
