@@ -180,7 +180,7 @@ enum Command {
         #[arg(long, value_delimiter = ',',
               value_parser = clap::builder::PossibleValuesParser::new(commands::bench::other_examples()))]
         example: Vec<String>,
-        /// Group committers writing in parallel on PostgreSQL.
+        /// Group committers deciding and writing batches side by side (on SQLite at most two).
         #[arg(long, default_value_t = ticketflower_store::StoreOptions::new("").committers)]
         committers: usize,
         /// Most events one group commit takes.

@@ -64,7 +64,8 @@ pub(crate) struct Request {
 }
 
 /// The sending end of the committers' [`Queue`]. Several committers write in
-/// parallel on PostgreSQL (each on its own connection), SQLite has one. Two
+/// parallel on PostgreSQL (each on its own connection); SQLite's two take
+/// turns writing on one (one decides while the other writes). Two
 /// commands on one instance that land in batches written at the same time are
 /// kept apart by the revision check: the later batch is decided again.
 pub(crate) struct Handle {
@@ -85,6 +86,8 @@ pub(crate) struct Queue {
     outstanding: Arc<AtomicUsize>,
     /// Told each time a committer has written its batch (to the one gathering, if any).
     written: tokio::sync::Notify,
+    /// How many batches should be in flight under load (see [`share_floor`]).
+    in_flight: usize,
 }
 
 /// A batch's fixed cost (a transaction, a log flush, a round trip: on
@@ -103,11 +106,11 @@ const FULL_BATCH: usize = 16;
 /// 12): 16 clients did best with two batches of 8 (one batch of 16 left half
 /// the machine idle), 32 with two of 16 (three of 11 cost a fifth more CPU per
 /// completion), 64 with three of 21 (two of 32 left a third idle).
-fn share_floor(outstanding: usize) -> usize {
-    (outstanding / 3).max((outstanding / 2).min(FULL_BATCH))
+fn share_floor(outstanding: usize, in_flight: usize) -> usize {
+    (outstanding / in_flight.max(2)).max((outstanding / 2).min(FULL_BATCH))
 }
 
-pub(crate) fn queue() -> (Handle, Arc<Queue>) {
+pub(crate) fn queue(in_flight: usize) -> (Handle, Arc<Queue>) {
     let (sender, receiver) = mpsc::unbounded_channel();
     let outstanding = Arc::new(AtomicUsize::new(0));
     let queue = Queue {
@@ -115,6 +118,7 @@ pub(crate) fn queue() -> (Handle, Arc<Queue>) {
         writing: AtomicUsize::new(0),
         outstanding: outstanding.clone(),
         written: tokio::sync::Notify::new(),
+        in_flight,
     };
     (Handle { sender, outstanding }, Arc::new(queue))
 }
@@ -169,7 +173,7 @@ pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committe
                 // Gather while other batches are written and fewer commands wait
                 // than a batch should hold (those that arrive meanwhile join it,
                 // such as the callers of a batch just written sending again).
-                let mut floor = share_floor(queue.outstanding.load(Ordering::Acquire));
+                let mut floor = share_floor(queue.outstanding.load(Ordering::Acquire), queue.in_flight);
                 while batch.len() < batch_size && batch.len() + receiver.len() < floor {
                     // Registered before the check, so a batch written in between still wakes it.
                     let written = queue.written.notified();
@@ -182,7 +186,7 @@ pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committe
                         () = &mut written => {}
                         received = receiver.recv_many(&mut batch, 1) => if received == 0 { break },
                     }
-                    floor = share_floor(queue.outstanding.load(Ordering::Acquire));
+                    floor = share_floor(queue.outstanding.load(Ordering::Acquire), queue.in_flight);
                 }
                 // Then what waits: all of it when little does, otherwise a fair
                 // share, so that under load the committers write batches of
@@ -262,7 +266,9 @@ impl Store {
     /// committer's own connection ([`sqlite`]).
     async fn try_batch(&self, requests: &[Request]) -> Result<Vec<Result<CommandOutcome>>> {
         let now = now_millis();
-        let mut decided = self.decide_batch(self.db(), requests, now).await?;
+        // Dealt runs count as open until the batch ends, however it ends.
+        let mut deals = Deals { store: self, dealt: Vec::new() };
+        let mut decided = self.decide_batch(self.db(), requests, now, &mut deals).await?;
         let rows = std::mem::take(&mut decided.rows);
         let opened = rows.assigned_open_runs();
         let written = match &self.inner.sqlite {
@@ -272,13 +278,13 @@ impl Store {
         let (created, closed) = match written {
             Err(error) if is_conflict(&error) => {
                 // Another writer may have taken ids this node counts on (SQLite).
-                self.cache()?.sqlite_next_ids = None;
+                self.cache()?.sqlite_ids_taken = true;
                 return Err(error);
             }
             other => other?,
         };
         self.remember(decided.loaded.into_iter().chain(decided.started), &created);
-        self.move_loads(&opened, &closed)?;
+        deals.commit(&opened, &closed)?;
         for run in created {
             if let Some(Ok(outcome)) = decided.results.get_mut(run.request) {
                 outcome.new_runs.push(run.id);
@@ -289,7 +295,13 @@ impl Store {
 
     /// Reads what the batch needs (from the cache where it can), decides every
     /// command in order and collects the rows to write.
-    async fn decide_batch(&self, db: &impl ConnectionTrait, requests: &[Request], now: i64) -> Result<Decided> {
+    async fn decide_batch(
+        &self,
+        db: &impl ConnectionTrait,
+        requests: &[Request],
+        now: i64,
+        deals: &mut Deals<'_>,
+    ) -> Result<Decided> {
         let backend = self.backend();
         // Every query below is limited to the companies of the batch's commands;
         // each row is then checked against its own command's company.
@@ -366,7 +378,7 @@ impl Store {
             };
             results.push(result);
         }
-        rows.resolve_assignees(self, db).await?;
+        rows.resolve_assignees(self, db, deals).await?;
         Ok(Decided { rows, loaded, started, results, first_ids })
     }
 
@@ -670,6 +682,10 @@ pub(crate) struct Cache {
     /// made by other nodes show within it. (Counted at each batch before, the
     /// query cost PostgreSQL a tenth of its completions in the benchmark.)
     loads: Memo<(CompanyId, i64), (std::time::Instant, i64)>,
+    /// Runs dealt to each user by `least_loaded` in batches not yet
+    /// committed (see [`Deals`]): counted with [`Cache::loads`], so that
+    /// committers deciding batches side by side deal in turn too.
+    dealt: HashMap<(CompanyId, i64), i64>,
     /// The members of each company role `round_robin` deals to, and when they
     /// were read: changes made through this store clear them at once, those
     /// of other nodes show within [`ROLE_MEMBERS_TTL`].
@@ -680,8 +696,12 @@ pub(crate) struct Cache {
     reserved: std::collections::VecDeque<(i64, i64)>,
     reserved_at: Option<std::time::Instant>,
     /// The next (ticket, instance) ids on SQLite, counted from the maxima read
-    /// once; each write checks that nobody else took them (then this is reset).
+    /// once; each write checks that nobody else took them.
     sqlite_next_ids: Option<(i64, i64)>,
+    /// Set when a write found its ids taken: the maxima are read again, and
+    /// counting goes on above both them and the ids this node's other
+    /// committer holds.
+    sqlite_ids_taken: bool,
 }
 
 impl Default for Cache {
@@ -693,10 +713,12 @@ impl Default for Cache {
             users: Memo::new(CACHED_PEOPLE),
             turns: Memo::new(CACHED_PEOPLE),
             loads: Memo::new(CACHED_PEOPLE),
+            dealt: HashMap::new(),
             role_members: HashMap::new(),
             reserved: Default::default(),
             reserved_at: None,
             sqlite_next_ids: None,
+            sqlite_ids_taken: false,
         }
     }
 }
@@ -999,24 +1021,34 @@ impl Ids {
             } else {
                 // Counted on from the maxima, read once; the write checks that
                 // nobody else inserted meanwhile (SQLite would pick `max + 1` itself).
-                let known = store.cache()?.sqlite_next_ids;
-                let (ticket, instance) = match known {
-                    Some(next) => next,
-                    None => {
-                        let row = sql::one(
-                            tx,
-                            backend,
-                            "SELECT (SELECT COALESCE(MAX(id), 0) FROM tickets), (SELECT COALESCE(MAX(id), 0) FROM instances)",
-                            vec![],
-                        )
-                        .await?
-                        .ok_or(StoreError::Corrupt("no maximum ids".into()))?;
-                        (row.try_get_by_index::<i64>(0)? + 1, row.try_get_by_index::<i64>(1)? + 1)
-                    }
+                let known = {
+                    let cache = store.cache()?;
+                    cache.sqlite_next_ids.filter(|_| !cache.sqlite_ids_taken)
                 };
+                if known.is_none() {
+                    let row = sql::one(
+                        tx,
+                        backend,
+                        "SELECT (SELECT COALESCE(MAX(id), 0) FROM tickets), (SELECT COALESCE(MAX(id), 0) FROM instances)",
+                        vec![],
+                    )
+                    .await?
+                    .ok_or(StoreError::Corrupt("no maximum ids".into()))?;
+                    let maxima = (row.try_get_by_index::<i64>(0)? + 1, row.try_get_by_index::<i64>(1)? + 1);
+                    // Above the ids handed out meanwhile or still held by a batch.
+                    let mut cache = store.cache()?;
+                    let next = cache.sqlite_next_ids.map_or(maxima, |(t, i)| (t.max(maxima.0), i.max(maxima.1)));
+                    cache.sqlite_next_ids = Some(next);
+                    cache.sqlite_ids_taken = false;
+                }
+                // Taken and moved on under one lock: committers deciding side
+                // by side take distinct ids.
+                let mut cache = store.cache()?;
+                let (ticket, instance) = cache.sqlite_next_ids.ok_or(StoreError::Corrupt("no next ids".into()))?;
                 let count = i64::try_from(count).unwrap_or(i64::MAX);
+                cache.sqlite_next_ids = Some((ticket + count, instance + count));
+                drop(cache);
                 reserved.extend((0..count).map(|n| (ticket + n, instance + n)));
-                store.cache()?.sqlite_next_ids = Some((ticket + count, instance + count));
             }
         }
         Ok(Self { reserved: reserved.into_iter() })
@@ -1316,10 +1348,15 @@ impl Rows {
     /// dealt out in memory, the count moving with each: the rows of this batch
     /// are not written yet, so a query per run would find the same person for
     /// each of them.
-    async fn resolve_assignees(&mut self, store: &Store, tx: &impl ConnectionTrait) -> Result<()> {
+    async fn resolve_assignees(
+        &mut self,
+        store: &Store,
+        tx: &impl ConnectionTrait,
+        deals: &mut Deals<'_>,
+    ) -> Result<()> {
         // Emails of nobody in the company, asked once per batch.
         let mut not_users: std::collections::HashSet<(CompanyId, String)> = std::collections::HashSet::new();
-        // Each role's members by policy, with their counts, as this batch leaves them.
+        // Each role's members by policy, with their counts as read.
         let mut members: HashMap<(CompanyId, String, bool), Vec<(i64, i64)>> = HashMap::new();
         for pending in &mut self.new_runs {
             let assignee = match &pending.assignment {
@@ -1350,11 +1387,7 @@ impl Rows {
                         }
                     };
                     if least_loaded {
-                        // The fewest open runs, the lowest id among equals.
-                        members.iter_mut().min_by_key(|(id, count)| (*count, *id)).map(|(id, count)| {
-                            *count += 1;
-                            *id
-                        })
+                        deals.next_least_loaded(pending.company, members)?
                     } else {
                         store.next_turn(pending.company, members)?
                     }
@@ -1482,6 +1515,80 @@ impl Rows {
     }
 }
 
+/// The runs a batch has dealt by `least_loaded`, counted as open (in
+/// [`Cache::dealt`]) until the batch ends: committed (then its runs are
+/// counted in [`Cache::loads`]), refused or decided again.
+struct Deals<'a> {
+    store: &'a Store,
+    dealt: Vec<(CompanyId, i64)>,
+}
+
+impl Deals<'_> {
+    /// Who of a role's `members` (each with their open runs as read) gets the
+    /// next `least_loaded` run: the fewest open runs as this node knows them
+    /// now (the count kept, and runs dealt by batches still in flight), the
+    /// lowest id among equals. Taken under the cache's lock, so committers
+    /// deciding batches side by side deal in turn.
+    fn next_least_loaded(&mut self, company: CompanyId, members: &[(i64, i64)]) -> Result<Option<i64>> {
+        let mut cache = self.store.cache()?;
+        let open = |cache: &Cache, user: i64, read: i64| {
+            let kept = cache.loads.get(&(company, user)).map_or(read, |(_, count)| *count);
+            kept + cache.dealt.get(&(company, user)).copied().unwrap_or_default()
+        };
+        let next = members.iter().map(|&(user, read)| (open(&cache, user, read), user)).min().map(|(_, user)| user);
+        if let Some(user) = next {
+            *cache.dealt.entry((company, user)).or_default() += 1;
+            self.dealt.push((company, user));
+        }
+        Ok(next)
+    }
+
+    /// The batch is committed: its runs count as open in [`Cache::loads`]
+    /// from now on, moved there in the same instant they stop counting as
+    /// dealt (see [`move_loads`]).
+    fn commit(mut self, opened: &[(i64, i64)], closed: &[(i64, i64)]) -> Result<()> {
+        let mut cache = self.store.cache()?;
+        self.undeal(&mut cache);
+        move_loads(&mut cache, opened, closed);
+        Ok(())
+    }
+
+    fn undeal(&mut self, cache: &mut Cache) {
+        for key in self.dealt.drain(..) {
+            if let Some(count) = cache.dealt.get_mut(&key) {
+                *count -= 1;
+                if *count <= 0 {
+                    cache.dealt.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Deals<'_> {
+    fn drop(&mut self) {
+        if self.dealt.is_empty() {
+            return;
+        }
+        if let Ok(mut cache) = self.store.inner.cache.lock() {
+            self.undeal(&mut cache);
+        }
+    }
+}
+
+/// Moves the open runs counted for `least_loaded` by a committed batch:
+/// one more for each assignee of a run it `opened`, one fewer for each of
+/// a run it `closed` (both `(company, user)`). Users not counted are left
+/// to be read when needed.
+fn move_loads(cache: &mut Cache, opened: &[(i64, i64)], closed: &[(i64, i64)]) {
+    let moves = opened.iter().map(|user| (user, 1)).chain(closed.iter().map(|user| (user, -1)));
+    for (&(company, user), by) in moves {
+        if let Some((_, count)) = cache.loads.get_mut(&(CompanyId(company), user)) {
+            *count = (*count + by).max(0);
+        }
+    }
+}
+
 /// The users of company `$1` who hold role `$2` (as `u`, the role as `r`).
 const ROLE_MEMBERS: &str = "FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id \
      WHERE r.company_id = $1 AND r.key = $2";
@@ -1514,24 +1621,6 @@ impl Store {
     /// a release, which change them outside the committers).
     pub(crate) fn forget_load(&self, company: CompanyId, user: UserId) -> Result<()> {
         self.cache()?.loads.remove(&(company, user.0));
-        Ok(())
-    }
-
-    /// Moves the open runs counted for `least_loaded` by a committed batch:
-    /// one more for each assignee of a run it `opened`, one fewer for each of
-    /// a run it `closed` (both `(company, user)`). Users not counted are left
-    /// to be read when needed.
-    fn move_loads(&self, opened: &[(i64, i64)], closed: &[(i64, i64)]) -> Result<()> {
-        if opened.is_empty() && closed.is_empty() {
-            return Ok(());
-        }
-        let mut cache = self.cache()?;
-        let moves = opened.iter().map(|user| (user, 1)).chain(closed.iter().map(|user| (user, -1)));
-        for (&(company, user), by) in moves {
-            if let Some((_, count)) = cache.loads.get_mut(&(CompanyId(company), user)) {
-                *count = (*count + by).max(0);
-            }
-        }
         Ok(())
     }
 
@@ -1677,7 +1766,7 @@ mod tests {
         let table =
             [(0, 0), (1, 0), (2, 1), (8, 4), (16, 8), (32, 16), (40, 16), (48, 16), (64, 21), (96, 32), (256, 85)];
         for (outstanding, floor) in table {
-            assert_eq!(share_floor(outstanding), floor, "{outstanding} outstanding");
+            assert_eq!(share_floor(outstanding, 3), floor, "{outstanding} outstanding");
         }
     }
 }

@@ -125,6 +125,18 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Committers on SQLite: one decides a batch (reading through the pool) while
+/// the other writes its own on the writer's connection. With one, the writer
+/// waited for each batch to be decided, and the process used less than one of
+/// the two cores. Each gathers half the commands outstanding, so batches stay
+/// as large as one committer's were (with a third of them each, as on
+/// PostgreSQL, two committers lost in sessions 14 and 17). In six alternating
+/// pairs the examples got through 17 % more on average (9,593 → 11,211
+/// completions/s; 11 of 18 comparisons won on a noisy host), though each
+/// completion costs more CPU (BENCHMARKS.md, session 19). A third would only
+/// wait for the writer.
+pub const SQLITE_COMMITTERS: usize = 2;
+
 /// Connection settings.
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -132,7 +144,8 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Most events one group commit takes.
     pub batch_size: usize,
-    /// Group committers writing in parallel (PostgreSQL only; SQLite has one writer).
+    /// Group committers deciding and writing batches side by side. On SQLite
+    /// at most [`SQLITE_COMMITTERS`]: its writes take turns on one connection.
     pub committers: usize,
 }
 
@@ -228,8 +241,14 @@ impl Store {
             DbBackend::Sqlite => Some(committer::SqliteWriter::open(&sqlite_file(&options.url)?)?),
             _ => None,
         };
-        let committers = if backend == DbBackend::Postgres { options.committers.max(1) } else { 1 };
-        let (handle, queue) = committer::queue();
+        // Under load a batch is decided while another is written (and on
+        // PostgreSQL a third waits for its log flush): the committers share
+        // the commands out so that this many batches are in flight.
+        let (committers, in_flight) = match backend {
+            DbBackend::Postgres => (options.committers.max(1), 3),
+            _ => (options.committers.clamp(1, SQLITE_COMMITTERS), 2),
+        };
+        let (handle, queue) = committer::queue(in_flight);
         let store = Store {
             inner: Arc::new(Inner {
                 db,

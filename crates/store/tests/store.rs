@@ -54,6 +54,7 @@ on_both_backends! {
     a_store_reloads_instances_another_store_changed => stale_cache_is_reloaded;
     round_robin_and_least_loaded_spread_work_over_a_role => assignment_policies;
     least_loaded_counts_every_change_of_open_runs => least_loaded_counts;
+    least_loaded_deals_in_turn_within_and_across_batches => least_loaded_deals_the_runs_of_a_batch_in_turn;
     assistant_conversations_belong_to_one_user_of_one_company => conversations_are_private;
     the_ticket_list_filters_scopes_and_pages_newest_first => ticket_list;
     search_finds_words_in_titles_fields_and_comments_and_takes_any_input => ticket_search;
@@ -600,18 +601,15 @@ async fn connecting_twice_runs_migrations_once() {
 }
 
 /// `least_loaded` deals the runs of one group commit in turn too: each run
-/// dealt counts as open for the next. (SQLite: one committer, so every batch
-/// sees the last one's runs. On PostgreSQL batches decided side by side each
-/// count the open runs as committed when they start.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn least_loaded_deals_the_runs_of_a_batch_in_turn() {
-    let (_dir, url) = sqlite_url();
+/// dealt counts as open for the next, and for batches other committers
+/// decide side by side before it is committed.
+async fn least_loaded_deals_the_runs_of_a_batch_in_turn(url: String) {
     let store = connect(&url).await;
-    let company = store.create_company("Crew company").await.unwrap();
+    let company = store.create_company(&unique("crew")).await.unwrap();
     let mut crew = Vec::new();
     for n in 0..3 {
         let user = NewUser {
-            email: format!("crew-{n}@example.com"),
+            email: format!("{}@example.com", unique(&format!("crew-{n}"))),
             display_name: format!("crew {n}"),
             password_hash: "x".into(),
             permissions: vec![],

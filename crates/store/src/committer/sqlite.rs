@@ -93,15 +93,19 @@ impl Writer {
         let Connected { connection, insert_texts } = &mut *guard;
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(database)?;
         let mut insert_rows = |table, columns, rows: &[Row]| insert(&tx, insert_texts, table, columns, rows);
-        if let Some((ticket, instance)) = batch.first_ids {
-            let (max_ticket, max_instance): (i64, i64) = tx
+        if let Some((ticket, instance)) = batch.first_ids
+            && let Some(last) = i64::try_from(batch.tickets.len()).ok().filter(|n| *n > 0).map(|n| n - 1)
+        {
+            // The batch's ids are its own unless a row holds one already.
+            let taken: bool = tx
                 .query_row(
-                    "SELECT (SELECT COALESCE(MAX(id), 0) FROM tickets), (SELECT COALESCE(MAX(id), 0) FROM instances)",
-                    [],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
+                    "SELECT EXISTS (SELECT 1 FROM tickets WHERE id BETWEEN ?1 AND ?2) \
+                     OR EXISTS (SELECT 1 FROM instances WHERE id BETWEEN ?3 AND ?4)",
+                    [ticket, ticket + last, instance, instance + last],
+                    |row| row.get(0),
                 )
                 .map_err(database)?;
-            if max_ticket >= ticket || max_instance >= instance {
+            if taken {
                 return Err(StoreError::Conflict(CHANGED_ELSEWHERE.into()));
             }
         }
