@@ -98,9 +98,11 @@ const FULL_BATCH: usize = 16;
 /// The least a batch holds under load, given the commands outstanding
 /// (waiting, in a batch, or answered with the caller not yet resumed — about
 /// one per client): half of them, up to [`FULL_BATCH`], so that two batches
-/// are in flight (one written while the next gathers); a third of them once
-/// that is more, so that three are (one being decided, one executed by the
-/// database, one waiting for its log flush). A free committer with fewer
+/// are in flight (one written while the next gathers); on PostgreSQL
+/// (`in_flight` 3) a third of them once that is more, so that three are (one
+/// being decided, one executed by the database, one waiting for its log
+/// flush). SQLite's writes take turns on one connection, so there two are (one
+/// decided while the other is written): half of them. A free committer with fewer
 /// waiting gathers while other batches are written, so the callers do not
 /// split into thinner batches. Measured on PostgreSQL (BENCHMARKS.md, session
 /// 12): 16 clients did best with two batches of 8 (one batch of 16 left half
@@ -1767,6 +1769,14 @@ mod tests {
             [(0, 0), (1, 0), (2, 1), (8, 4), (16, 8), (32, 16), (40, 16), (48, 16), (64, 21), (96, 32), (256, 85)];
         for (outstanding, floor) in table {
             assert_eq!(share_floor(outstanding, 3), floor, "{outstanding} outstanding");
+        }
+    }
+
+    #[test]
+    fn with_two_batches_in_flight_batches_are_halves() {
+        let table = [(0, 0), (1, 0), (2, 1), (16, 8), (32, 16), (64, 32), (96, 48)];
+        for (outstanding, floor) in table {
+            assert_eq!(share_floor(outstanding, 2), floor, "{outstanding} outstanding");
         }
     }
 }
