@@ -188,7 +188,8 @@ macro_rules! row {
 }
 
 /// Values a bulk row cell can hold: each becomes the cell its column's
-/// [`Kind`] stores (a JSON column takes any of them as JSON).
+/// [`Kind`] stores (a JSON column takes any of them as JSON). A value a
+/// column cannot hold (a text for an integer column) leaves the cell empty.
 pub trait IntoCell {
     fn into_cell(self, kind: Kind) -> Option<Cell>;
 }
@@ -208,7 +209,7 @@ impl IntoCell for i64 {
 impl IntoCell for &str {
     fn into_cell(self, kind: Kind) -> Option<Cell> {
         match kind {
-            Kind::Int => self.parse().ok().map(Cell::Int),
+            Kind::Int => None,
             Kind::Text => Some(Cell::Text(self.to_owned())),
             Kind::Json | Kind::Jsonb => serde_json::to_string(self).ok().map(Cell::Json),
         }
@@ -242,10 +243,7 @@ impl IntoCell for serde_json::Value {
 }
 impl IntoCell for JsonText {
     fn into_cell(self, kind: Kind) -> Option<Cell> {
-        match kind {
-            Kind::Json | Kind::Jsonb => Some(Cell::Json(self.0)),
-            _ => serde_json::from_str::<serde_json::Value>(&self.0).ok()?.into_cell(kind),
-        }
+        matches!(kind, Kind::Json | Kind::Jsonb).then_some(Cell::Json(self.0))
     }
 }
 impl<T: IntoCell> IntoCell for Option<T> {

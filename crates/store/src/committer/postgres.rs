@@ -323,16 +323,9 @@ impl Encode<'_, Postgres> for Record<'_> {
         buf.extend(i32::try_from(cells.len())?.to_be_bytes());
         for (kind, cell) in cells {
             buf.extend(oid_of(kind).to_be_bytes());
-            let value = match cell {
-                None => {
-                    buf.extend((-1_i32).to_be_bytes());
-                    continue;
-                }
-                Some(Cell::Json(text)) if text == "null" => {
-                    buf.extend((-1_i32).to_be_bytes());
-                    continue;
-                }
-                Some(value) => value,
+            let Some(value) = cell.filter(|cell| !matches!(cell, Cell::Json(text) if text == "null")) else {
+                buf.extend((-1_i32).to_be_bytes());
+                continue;
             };
             // The value's length goes before it, once it is written.
             let length_at = buf.len();

@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, Statement, TransactionBehavior};
 use sea_orm::DbBackend;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 /// A batch's rows, owned, for the blocking write.
@@ -94,14 +94,16 @@ impl Writer {
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(database)?;
         let mut insert_rows = |table, columns, rows: &[Row]| insert(&tx, insert_texts, table, columns, rows);
         if let Some((ticket, instance)) = batch.first_ids
-            && let Some(last) = i64::try_from(batch.tickets.len()).ok().filter(|n| *n > 0).map(|n| n - 1)
+            && !batch.tickets.is_empty()
         {
+            // The batch's tickets took the ids from the first on, in order.
+            let last = i64::try_from(batch.tickets.len() - 1).unwrap_or(i64::MAX);
             // The batch's ids are its own unless a row holds one already.
             let taken: bool = tx
                 .query_row(
                     "SELECT EXISTS (SELECT 1 FROM tickets WHERE id BETWEEN ?1 AND ?2) \
                      OR EXISTS (SELECT 1 FROM instances WHERE id BETWEEN ?3 AND ?4)",
-                    [ticket, ticket + last, instance, instance + last],
+                    [ticket, ticket.saturating_add(last), instance, instance.saturating_add(last)],
                     |row| row.get(0),
                 )
                 .map_err(database)?;
@@ -113,7 +115,7 @@ impl Writer {
         insert_rows("tickets", TICKET_INSERT, &batch.tickets)?;
         insert_rows("instances", INSTANCE_INSERT, &batch.instances)?;
         if !batch.instance_updates.is_empty() {
-            let mut statement = tx.prepare_cached(&instance_update_sql()).map_err(database)?;
+            let mut statement = tx.prepare_cached(&INSTANCE_UPDATE_SQL).map_err(database)?;
             for row in &batch.instance_updates {
                 bind(&mut statement, row)?;
                 if statement.raw_execute().map_err(database)? != 1 {
@@ -123,12 +125,12 @@ impl Writer {
         }
         let mut closed = Vec::new();
         if !batch.run_updates.is_empty() {
-            let mut statement = tx.prepare_cached(&run_update_sql()).map_err(database)?;
+            let mut statement = tx.prepare_cached(&RUN_UPDATE_SQL).map_err(database)?;
             // Read after the update, not returned by it: SQLite collects the
             // rows of `RETURNING` in a temporary B-tree of their own, and the
             // read by key cost less (2.7 % fewer instructions in the whole
             // benchmark; BENCHMARKS.md, session 17).
-            let mut assignee = tx.prepare_cached(&closed_run_sql()).map_err(database)?;
+            let mut assignee = tx.prepare_cached(&CLOSED_RUN_SQL).map_err(database)?;
             for row in &batch.run_updates {
                 bind(&mut statement, row)?;
                 statement.raw_execute().map_err(database)?;
@@ -144,7 +146,7 @@ impl Writer {
         }
         let mut inserted = Vec::with_capacity(batch.new_runs.len());
         if !batch.new_runs.is_empty() {
-            let mut statement = tx.prepare_cached(&insert_many_sql("task_runs", RUN_INSERT, 1)).map_err(database)?;
+            let mut statement = tx.prepare_cached(&RUN_INSERT_SQL).map_err(database)?;
             for row in &batch.new_runs {
                 bind(&mut statement, row)?;
                 statement.raw_execute().map_err(database)?;
@@ -192,6 +194,12 @@ impl Writer {
 fn database(error: rusqlite::Error) -> StoreError {
     StoreError::Database(sea_orm::DbErr::Custom(format!("SQLite: {error}")))
 }
+
+// The statements' texts, built once (each batch looks its statements up by text).
+static INSTANCE_UPDATE_SQL: LazyLock<String> = LazyLock::new(instance_update_sql);
+static RUN_UPDATE_SQL: LazyLock<String> = LazyLock::new(run_update_sql);
+static CLOSED_RUN_SQL: LazyLock<String> = LazyLock::new(closed_run_sql);
+static RUN_INSERT_SQL: LazyLock<String> = LazyLock::new(|| insert_many_sql("task_runs", RUN_INSERT, 1));
 
 fn instance_update_sql() -> String {
     let p = |name: &str| param(INSTANCE_UPDATE, name);
