@@ -916,6 +916,27 @@ impl AuditEvent {
     }
 }
 
+/// An audit event's detail as written: the event's own fields, then the
+/// state changes it caused. Serialized straight to text, as
+/// `{…event, "changes": [{"change": "task_status", …}, …]}`.
+#[derive(serde::Serialize)]
+struct AuditDetail<'a> {
+    /// An object: its fields come first.
+    #[serde(flatten)]
+    event: &'a Value,
+    changes: &'a [Change<'a>],
+}
+
+/// One state change listed in an audit event (`change` names its kind).
+#[derive(serde::Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+enum Change<'a> {
+    TaskStatus { seq: RunSeq, task: &'a str, status: &'a str },
+    TaskActivated { seq: RunSeq, task: &'a str, run: u32, status: &'a str },
+    ErrorRaised { kind: &'a str, message: &'a str },
+    InstanceStatus { status: &'a str },
+}
+
 /// One loaded instance within a batch (and, between batches, in the cache).
 pub(crate) struct Loaded {
     company: CompanyId,
@@ -1239,22 +1260,20 @@ impl Rows {
     ) {
         let (c, i, t, a) = (company.0, instance_id.0, owner.ticket.map(|t| t.0), actor.map(|a| a.0));
         // One audit event per command, listing every state change it caused.
-        let mut changes = Vec::new();
+        let mut changes = Vec::with_capacity(decision.updates.len() + decision.new_runs.len() + 1);
         for update in &decision.updates {
-            let key = instance.run(update.seq).map(|r| definition.tasks[r.task].key.as_str()).unwrap_or_default();
-            changes.push(
-                json!({"change": "task_status", "seq": update.seq, "task": key, "status": update.status.as_str()}),
-            );
+            let task = instance.run(update.seq).map(|r| definition.tasks[r.task].key.as_str()).unwrap_or_default();
+            changes.push(Change::TaskStatus { seq: update.seq, task, status: update.status.as_str() });
         }
         for run in &decision.new_runs {
-            let key = definition.tasks[run.task].key.as_str();
-            changes.push(json!({"change": "task_activated", "seq": run.seq, "task": key, "run": run.run, "status": run.status.as_str()}));
+            let task = definition.tasks[run.task].key.as_str();
+            changes.push(Change::TaskActivated { seq: run.seq, task, run: run.run, status: run.status.as_str() });
         }
         for fault in &decision.faults {
-            changes.push(json!({"change": "error_raised", "kind": fault.kind.as_str(), "message": fault.message}));
+            changes.push(Change::ErrorRaised { kind: fault.kind.as_str(), message: &fault.message });
         }
         if let Some(status) = decision.status {
-            changes.push(json!({"change": "instance_status", "status": status.as_str()}));
+            changes.push(Change::InstanceStatus { status: status.as_str() });
             if let Some(ticket) = owner.ticket {
                 // A ticket created in this batch is inserted with its last status.
                 match self.new_tickets.get(&ticket.0) {
@@ -1263,10 +1282,7 @@ impl Rows {
                 }
             }
         }
-        let mut detail = event.detail;
-        if let Value::Object(map) = &mut detail {
-            map.insert("changes".into(), Value::Array(changes));
-        }
+        let detail = json_text(&AuditDetail { event: &event.detail, changes: &changes });
         self.audit.push(row! { AUDIT_INSERT;
             "company_id": c, "instance_id": i, "ticket_id": t, "kind": event.kind, "detail": detail, "actor_id": a, "created_at": now,
         });

@@ -215,6 +215,20 @@ async fn document_edit_runs_to_completion(url: String) {
     assert_eq!(changes.iter().filter(|c| **c == "task_activated").count(), 3);
     assert_eq!(changes.iter().filter(|c| **c == "task_status").count(), 3);
     assert_eq!(changes.last(), Some(&"instance_status"));
+    // The event's own fields, then its changes, each in the order it is written.
+    assert_eq!(
+        audit[1].1.to_string(),
+        json!({"seq": 0, "changes": [
+            {"change": "task_status", "seq": 0, "task": "edit", "status": "COMPLETED"},
+            {"change": "task_activated", "seq": 1, "task": "answer", "run": 1, "status": "OPEN"},
+        ]})
+        .to_string()
+    );
+    assert_eq!(
+        audit[3].1["changes"][1],
+        json!({"change": "instance_status", "status": "COMPLETED"}),
+        "the last edit ends the workflow"
+    );
 }
 
 async fn invalid_ticket_creates_nothing(url: String) {
