@@ -123,6 +123,9 @@ pub type Columns = &'static [(&'static str, Kind)];
 pub struct Row {
     columns: Columns,
     cells: Vec<Option<Cell>>,
+    /// The column after the one set last: where [`row!`], which names the
+    /// columns in their order, sets the next cell.
+    next: usize,
 }
 
 /// A cell's value, as its column's [`Kind`] stores it. JSON is kept as its
@@ -138,7 +141,7 @@ pub enum Cell {
 
 impl Row {
     pub fn new(columns: Columns) -> Self {
-        Self { columns, cells: vec![None; columns.len()] }
+        Self { columns, cells: vec![None; columns.len()], next: 0 }
     }
 
     fn position(&self, column: &str) -> Option<usize> {
@@ -150,8 +153,13 @@ impl Row {
     /// Sets a cell, as the column's kind stores the value (an empty value
     /// leaves it empty).
     pub fn set(&mut self, column: &str, value: impl IntoCell) {
-        if let Some(at) = self.position(column) {
+        let at = match self.columns.get(self.next) {
+            Some((name, _)) if *name == column => Some(self.next),
+            _ => self.position(column),
+        };
+        if let Some(at) = at {
             self.cells[at] = value.into_cell(self.columns[at].1);
+            self.next = at + 1;
         }
     }
 
@@ -287,5 +295,20 @@ mod tests {
         row.set("n", &json!(12) as &serde_json::Value);
         row.set("name", json!("Bo"));
         assert_eq!((row.int("n"), row.text("name")), (Some(12), Some("Bo")));
+    }
+
+    #[test]
+    fn cells_named_out_of_order_land_in_their_columns() {
+        let row = crate::row! { COLUMNS; "data": json!([2]), "n": 1_i64, "fields": json!(3), "name": "four" };
+        let cells: Vec<_> = row.cells().map(|(_, cell)| cell.cloned()).collect();
+        assert_eq!(
+            cells,
+            vec![
+                Some(Cell::Int(1)),
+                Some(Cell::Text("four".into())),
+                Some(Cell::Json("[2]".into())),
+                Some(Cell::Json("3".into())),
+            ]
+        );
     }
 }
