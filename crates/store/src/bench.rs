@@ -180,6 +180,18 @@ impl Store {
             vec![int(company.0), int(template.0), int(before)],
         )
         .await?;
+        // Who may see the copies through their runs, as the committer records it.
+        sql::exec(
+            &write.tx,
+            backend,
+            "INSERT INTO ticket_access (company_id, grantee, ticket_id) \
+             SELECT company_id, 'role:' || eligible_role, ticket_id FROM task_runs \
+             WHERE company_id = $1 AND ticket_id > $2 AND eligible_role IS NOT NULL \
+             UNION SELECT company_id, 'user:' || completed_by, ticket_id FROM task_runs \
+             WHERE company_id = $1 AND ticket_id > $2 AND completed_by IS NOT NULL",
+            vec![int(company.0), int(before)],
+        )
+        .await?;
         write.commit().await?;
         Ok(FilledTickets { tickets: count, open: count / open_every.max(1) })
     }

@@ -14,7 +14,7 @@
 use crate::memo::Memo;
 use crate::row;
 use crate::sql::{self, Columns, JsonText, Kind, Row, int, text};
-use crate::ticket_list::is_open;
+use crate::ticket_list::{self, is_open};
 use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use serde_json::{Value, json};
@@ -534,7 +534,16 @@ impl Store {
             let owner = RunOwner { ticket: ticket.map(TicketId), title: row.try_get_by_index(11)?, version };
             out.insert(
                 InstanceId(id),
-                Loaded { company, definition, instance, revision, new_revision: revision, owner, dirty: false },
+                Loaded {
+                    company,
+                    definition,
+                    instance,
+                    revision,
+                    new_revision: revision,
+                    owner,
+                    granted: Vec::new(),
+                    dirty: false,
+                },
             );
         }
         Ok(out)
@@ -564,8 +573,7 @@ impl Store {
         // already exist there); then the decision's values move into the state.
         rows.record(
             company,
-            instance_id,
-            &entry.owner,
+            (instance_id, &entry.owner, &mut entry.granted),
             &entry.definition,
             &entry.instance,
             &decision,
@@ -639,10 +647,12 @@ impl Store {
         let event =
             AuditEvent { kind: "ticket_created", detail: json!({"ticket_type": ticket_type, "version_id": version.0}) };
         let owner = RunOwner { ticket: Some(ticket_id), version, title };
-        rows.record(company, instance_id, &owner, &definition, &instance, &decision, creator, 1, event, now);
+        let mut granted = Vec::new();
+        let instance_rows = (instance_id, &owner, &mut granted);
+        rows.record(company, instance_rows, &definition, &instance, &decision, creator, 1, event, now);
         started.push((
             instance_id,
-            Loaded { company, definition, instance, revision: 1, new_revision: 1, owner, dirty: false },
+            Loaded { company, definition, instance, revision: 1, new_revision: 1, owner, granted, dirty: false },
         ));
         Ok(outcome)
     }
@@ -945,6 +955,9 @@ pub(crate) struct Loaded {
     revision: i64,
     new_revision: i64,
     owner: RunOwner,
+    /// The grantees of [`ticket_access`](crate::ticket_list) rows this instance
+    /// has written since it was loaded or started: each pair is sent once.
+    granted: Vec<String>,
     dirty: bool,
 }
 
@@ -983,6 +996,8 @@ struct Rows {
     audit: Vec<Row>,
     errors: Vec<Row>,
     jobs: Vec<Row>,
+    /// New `ticket_access` pairs (a pair already there is left as it is).
+    access: Vec<Row>,
     /// New tickets and their instances, with ids taken from [`Ids`].
     tickets: Vec<Row>,
     /// Where each new ticket is in `tickets`, by id.
@@ -1234,6 +1249,7 @@ const ERROR_INSERT: Columns = &[
     ("created_at", Kind::Int),
     ("updated_at", Kind::Int),
 ];
+const ACCESS_INSERT: Columns = &[("company_id", Kind::Int), ("grantee", Kind::Text), ("ticket_id", Kind::Int)];
 const JOB_INSERT: Columns = &[
     ("company_id", Kind::Int),
     ("kind", Kind::Text),
@@ -1248,8 +1264,7 @@ impl Rows {
     fn record(
         &mut self,
         company: CompanyId,
-        instance_id: InstanceId,
-        owner: &RunOwner,
+        (instance_id, owner, granted): (InstanceId, &RunOwner, &mut Vec<String>),
         definition: &Definition,
         instance: &Instance,
         decision: &Decision,
@@ -1330,6 +1345,23 @@ impl Rows {
                 },
                 assignment: run.assignment.clone(),
             });
+        }
+        // Who may see the ticket from now on: its runs' roles, its runs' completers.
+        if let Some(ticket) = t {
+            let roles = decision.new_runs.iter().filter_map(|run| match &run.assignment {
+                Some(Assignment { eligible: Eligible::Role(role), .. }) => Some(ticket_list::role_grantee(role)),
+                _ => None,
+            });
+            let completed = decision.updates.iter().any(|update| update.status == TaskStatus::Completed);
+            let completer = a.filter(|_| completed).map(ticket_list::user_grantee);
+            for grantee in roles.chain(completer) {
+                if !granted.contains(&grantee) {
+                    self.access.push(
+                        row! { ACCESS_INSERT; "company_id": c, "grantee": grantee.as_str(), "ticket_id": ticket },
+                    );
+                    granted.push(grantee);
+                }
+            }
         }
         for write in &decision.writes {
             let (source, seq) = match write.source {
@@ -1494,6 +1526,7 @@ impl Rows {
             audit: &self.audit,
             errors: &self.errors,
             jobs: &self.jobs,
+            access: &self.access,
             ticket_status: &ticket_status,
         };
         let written = batch.write(db).await?;
@@ -1527,6 +1560,7 @@ impl Rows {
             audit: self.audit,
             errors: self.errors,
             jobs: self.jobs,
+            access: self.access,
         };
         let written = store.with_sqlite_writer(writer, move |writer| writer.write(batch)).await?;
         Ok((created_runs(&owners, written.inserted)?, written.closed))

@@ -11,9 +11,11 @@
 //! every ticket of the company when the user may see few of them): each way of
 //! seeing a ticket is its own branch, an index range ordered by ticket id and
 //! cut at the page size — the allowed types `(company_id, ticket_type, id)`,
-//! the user's own `(company_id, creator_id, id)`, and runs assigned to,
-//! completed by or eligible to the user `(company_id, <column>, ticket_id)`,
-//! on the ticket id each run keeps (migration 4) — and the page is the newest
+//! the user's own `(company_id, creator_id, id)`, runs assigned to the user
+//! `(company_id, assignee_id, ticket_id)` on the ticket id each run keeps
+//! (migration 4), and the tickets the user or one of their roles was given by
+//! a run they completed or were eligible to, `ticket_access (company_id,
+//! grantee, ticket_id)` (migration 19) — and the page is the newest
 //! of their union. Its cost follows the page size and the number of branches,
 //! not the company's size. A filter few tickets pass, combined with a role
 //! that has many runs, would have that role's branch read its runs until the
@@ -379,8 +381,8 @@ impl Store {
     /// walk down that filter's index, each ticket checked for visibility.
     /// Otherwise restricted: one branch per way a ticket can be visible, each
     /// an ordered, limited range of an index (the ticket types, the creator,
-    /// and the runs assigned to, completed by or eligible to the user, which
-    /// carry their ticket's id), with every filter applied inside the branch;
+    /// the runs assigned to the user, which carry their ticket's id, and the
+    /// user's and each role's `ticket_access`), with every filter applied inside the branch;
     /// the union of at most `branches × (limit + 1)` ids is ordered and cut
     /// again. The cost depends on the page size and the number of branches,
     /// not on how many tickets the company has or how few of them the user may
@@ -406,8 +408,8 @@ impl Store {
         // LIMIT leaves PostgreSQL's generic plan guessing how many rows are wanted.
         let columns = "t.id, t.title, t.ticket_type, t.status, t.created_at, t.updated_at, u.display_name";
         let sql = match &filter.scope {
-            TicketScope::Restricted { user, ticket_types, roles } if plan.narrow.is_none() => {
-                let user = params.bind(int(user.0));
+            TicketScope::Restricted { user: viewer, ticket_types, roles } if plan.narrow.is_none() => {
+                let user = params.bind(int(viewer.0));
                 let branch =
                     Branch { company: &company_param, filters: &filters, windowed: windowed.as_ref(), bounds, rows };
                 let mut branches = Vec::new();
@@ -427,10 +429,8 @@ impl Store {
                         }
                         branches.push(branch.tickets(&format!("t.creator_id = {user}")));
                         branches.push(branch.runs(&format!("r.assignee_id = {user}")));
-                        branches.push(branch.runs(&format!("r.completed_by = {user}")));
-                        for role in distinct(roles) {
-                            let role = params.bind(text(role));
-                            branches.push(branch.runs(&format!("r.eligible_role = {role}")));
+                        for grantee in grantees(*viewer, roles) {
+                            branches.push(branch.access(&params.bind(text(&grantee))));
                         }
                     }
                 }
@@ -635,27 +635,39 @@ impl Branch<'_> {
     }
 
     /// Tickets of the runs `r` matching `condition`, read backwards along
-    /// `(company_id, <column>, ticket_id)` (migration 4). A ticket can have
-    /// several such runs, so the ids are made distinct before the limit; the
-    /// tickets are joined only when a filter needs their columns.
+    /// `(company_id, assignee_id, ticket_id)` (migration 4). A ticket can have
+    /// several such runs, so the ids are made distinct before the limit.
     fn runs(&self, condition: &str) -> String {
-        let mut where_ = vec![format!("r.company_id = {}", self.company), condition.to_owned()];
-        match self.bounds.on("r.ticket_id") {
-            bounds if bounds.is_empty() => where_.push("r.ticket_id IS NOT NULL".to_owned()),
+        self.ticket_ids("task_runs r", "r", condition, "DISTINCT ")
+    }
+
+    /// Tickets the `grantee` placeholder may see through `ticket_access`,
+    /// read backwards along its key `(company_id, grantee, ticket_id)`.
+    fn access(&self, grantee: &str) -> String {
+        self.ticket_ids("ticket_access a", "a", &format!("a.grantee = {grantee}"), "")
+    }
+
+    /// The newest ticket ids of the rows `alias` of `from` matching
+    /// `condition`; the tickets are joined only when a filter needs their columns.
+    fn ticket_ids(&self, from: &str, alias: &str, condition: &str, distinct: &str) -> String {
+        let ticket = format!("{alias}.ticket_id");
+        let mut where_ = vec![format!("{alias}.company_id = {}", self.company), condition.to_owned()];
+        match self.bounds.on(&ticket) {
+            bounds if bounds.is_empty() => where_.push(format!("{ticket} IS NOT NULL")),
             bounds => where_.extend(bounds),
         }
         let join = if self.filters.is_empty() && self.windowed.is_none() {
-            ""
+            String::new()
         } else {
             where_.push(format!("t.company_id = {}", self.company));
             where_.extend(self.filters.iter().cloned());
-            " JOIN tickets t ON t.id = r.ticket_id"
+            format!(" JOIN tickets t ON t.id = {ticket}")
         };
         if let Some(windowed) = self.windowed {
-            where_.push(windowed.condition(&format!("FROM task_runs r{join} WHERE {}", where_.join(" AND "))));
+            where_.push(windowed.condition(&format!("FROM {from}{join} WHERE {}", where_.join(" AND "))));
         }
         format!(
-            "SELECT DISTINCT r.ticket_id AS id FROM task_runs r{join} WHERE {} ORDER BY r.ticket_id DESC LIMIT {}",
+            "SELECT {distinct}{ticket} AS id FROM {from}{join} WHERE {} ORDER BY {ticket} DESC LIMIT {}",
             where_.join(" AND "),
             self.rows
         )
@@ -700,21 +712,34 @@ fn visible_to(
     roles: &[String],
 ) -> String {
     let types = params.bind(sql::texts(ticket_types));
+    let grantees = params.bind(sql::texts(&grantees(user, roles)));
     let user = params.bind(int(user.0));
-    let roles = params.bind(sql::texts(roles));
-    let run = |condition: String| {
-        format!(
-            "EXISTS (SELECT 1 FROM task_runs r WHERE r.company_id = {company_param} AND {condition} \
-             AND r.ticket_id = t.id)"
-        )
-    };
     format!(
-        "(t.ticket_type IN ({}) OR t.creator_id = {user} OR {} OR {} OR {})",
+        "(t.ticket_type IN ({}) OR t.creator_id = {user} \
+         OR EXISTS (SELECT 1 FROM task_runs r WHERE r.company_id = {company_param} AND r.assignee_id = {user} \
+         AND r.ticket_id = t.id) \
+         OR EXISTS (SELECT 1 FROM ticket_access a WHERE a.company_id = {company_param} AND a.grantee IN ({}) \
+         AND a.ticket_id = t.id))",
         sql::text_list(backend, &types),
-        run(format!("r.assignee_id = {user}")),
-        run(format!("r.completed_by = {user}")),
-        run(format!("r.eligible_role IN ({})", sql::text_list(backend, &roles))),
+        sql::text_list(backend, &grantees),
     )
+}
+
+/// The `ticket_access` grantee of a role: tickets with a run eligible to it.
+pub(crate) fn role_grantee(role: &str) -> String {
+    format!("role:{role}")
+}
+
+/// The `ticket_access` grantee of a user: tickets with a run they completed.
+pub(crate) fn user_grantee(user: i64) -> String {
+    format!("user:{user}")
+}
+
+/// The grantees a restricted scope sees tickets through: the user, then
+/// each of their roles once.
+fn grantees(user: UserId, roles: &[String]) -> Vec<String> {
+    let roles = distinct(roles).into_iter().map(|role| role_grantee(role));
+    std::iter::once(user_grantee(user.0)).chain(roles).collect()
 }
 
 /// The values of a list once each, in a stable order.

@@ -66,6 +66,7 @@ on_both_backends! {
     ticket_errors_are_listed_reviewed_and_resolved => error_queue;
     company_admins_manage_roles_and_user_access => roles_and_access;
     a_restricted_users_pages_hold_every_visible_ticket_once => restricted_ticket_list;
+    who_may_see_a_ticket_through_its_runs_is_written_once_per_pair => ticket_access_pairs;
 }
 
 fn sqlite_url() -> (tempfile::TempDir, String) {
@@ -991,6 +992,44 @@ async fn ticket_list(url: String) {
     }
     let searching = TicketFilter { search: Some("x".into()), ..restricted(c.author, &["a"], &["b"]) };
     assert!(!store.explain_ticket_list(c.id, &searching).await.unwrap().is_empty());
+}
+
+/// The roles a ticket's runs were eligible to and the users who completed
+/// one are kept as `ticket_access` pairs, each written once: a store that has
+/// not seen the instance (another node, or after a restart) sends its pairs
+/// again and the database keeps the one it has.
+async fn ticket_access_pairs(url: String) {
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let (outsider, _) = add_plain_user(&store, c.id, "Otto Outsider", &[]).await;
+    let pairs = |store: &Store| {
+        let store = store.clone();
+        async move { store.count_rows(c.id, "ticket_access").await.unwrap() }
+    };
+    let ticket = NewTicket { creator: Some(c.author), ..edit_request("Who may see me") };
+    let created = store.create_ticket(c.id, ticket).await.unwrap();
+    let visible = |store: &Store, user: UserId, roles: &[&str]| {
+        let (store, roles) = (store.clone(), roles.iter().map(|r| (*r).to_owned()).collect());
+        async move {
+            let scope = TicketScope::Restricted { user, ticket_types: vec![], roles };
+            store.ticket_visible(c.id, created.ticket, &scope).await.unwrap()
+        }
+    };
+    assert_eq!(pairs(&store).await, 1, "the editors' edit task");
+    assert!(visible(&store, outsider, &["editor"]).await && !visible(&store, outsider, &[]).await);
+    assert!(!visible(&store, c.editor, &[]).await, "the editor has not done anything on it yet");
+    let asked = complete(&store, c.id, created.new_runs[0], json!({"questions": "Why?"}), c.editor).await.unwrap();
+    assert_eq!(pairs(&store).await, 2, "and its completer (the answer is the creator's, of no role)");
+    assert!(visible(&store, c.editor, &[]).await);
+
+    let other_node = connect(&url).await;
+    let answered =
+        complete(&other_node, c.id, asked.new_runs[0], json!({"author_responses": "Because"}), c.author).await.unwrap();
+    assert_eq!(pairs(&store).await, 3, "the author completed a run; the editors' second edit adds nothing");
+    let done = complete(&other_node, c.id, answered.new_runs[0], json!({"updated_doc": "Done"}), c.editor).await;
+    assert_eq!(done.unwrap().status, InstanceStatus::Completed);
+    assert_eq!(pairs(&other_node).await, 3, "the editor completed one before");
+    assert!(visible(&other_node, c.editor, &[]).await && visible(&other_node, outsider, &["editor"]).await);
 }
 
 async fn ticket_search(url: String) {

@@ -20,7 +20,7 @@
 //! node only ever calls the function its own code created, so nodes of two
 //! versions can run side by side.
 
-use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
+use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
 use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written, closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{self, Cell, Columns, Kind, Row};
 use crate::{Result, StoreError};
@@ -35,7 +35,7 @@ pub(super) const TICKET_STATUS: Columns =
     &[("company_id", Kind::Int), ("id", Kind::Int), ("status", Kind::Text), ("updated_at", Kind::Int)];
 
 /// The parts of a batch, in the order of the function's parameters.
-const PARTS: [(&str, Columns); 10] = [
+const PARTS: [(&str, Columns); 11] = [
     ("tickets", TICKET_INSERT),
     ("instances", INSTANCE_INSERT),
     ("instance_updates", INSTANCE_UPDATE),
@@ -45,6 +45,7 @@ const PARTS: [(&str, Columns); 10] = [
     ("audit", AUDIT_INSERT),
     ("errors", ERROR_INSERT),
     ("jobs", JOB_INSERT),
+    ("access", ACCESS_INSERT),
     ("ticket_status", TICKET_STATUS),
 ];
 
@@ -59,11 +60,12 @@ pub(super) struct Batch<'a> {
     pub audit: &'a [Row],
     pub errors: &'a [Row],
     pub jobs: &'a [Row],
+    pub access: &'a [Row],
     pub ticket_status: &'a [Row],
 }
 
 impl Batch<'_> {
-    fn parts(&self) -> [&[Row]; 10] {
+    fn parts(&self) -> [&[Row]; 11] {
         [
             self.tickets,
             self.instances,
@@ -74,6 +76,7 @@ impl Batch<'_> {
             self.audit,
             self.errors,
             self.jobs,
+            self.access,
             self.ticket_status,
         ]
     }
@@ -254,6 +257,7 @@ BEGIN
     {audit};
     {errors};
     {jobs};
+    {access};
     IF batch_ticket_status IS NOT NULL THEN
         UPDATE tickets t SET status = x.status, updated_at = x.updated_at
         FROM {ticket_status} WHERE t.company_id = x.company_id AND t.id = x.id;
@@ -272,6 +276,8 @@ END"#,
         audit = when_any("audit", &insert("audit_events", "audit", AUDIT_INSERT)),
         errors = when_any("errors", &insert("ticket_errors", "errors", ERROR_INSERT)),
         jobs = when_any("jobs", &insert("jobs", "jobs", JOB_INSERT)),
+        access =
+            when_any("access", &format!("{} ON CONFLICT DO NOTHING", insert("ticket_access", "access", ACCESS_INSERT))),
         ticket_status = rows("ticket_status"),
     )
 }

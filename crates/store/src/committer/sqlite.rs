@@ -12,7 +12,7 @@
 //! it queues behind other write transactions instead of polling SQLite's busy
 //! handler; another process writing meanwhile is waited for (`busy_timeout`).
 
-use super::{AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
+use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
 use super::{CHANGED_ELSEWHERE, RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written};
 use super::{closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{Cell, Columns, Row};
@@ -38,6 +38,7 @@ pub(super) struct Batch {
     pub audit: Vec<Row>,
     pub errors: Vec<Row>,
     pub jobs: Vec<Row>,
+    pub access: Vec<Row>,
     /// (company, ticket, status, updated_at).
     pub ticket_status: Vec<(i64, i64, &'static str, i64)>,
 }
@@ -158,6 +159,8 @@ impl Writer {
         insert_rows("audit_events", AUDIT_INSERT, &batch.audit)?;
         insert_rows("ticket_errors", ERROR_INSERT, &batch.errors)?;
         insert_rows("jobs", JOB_INSERT, &batch.jobs)?;
+        // A pair another instance or an earlier load wrote is left as it is.
+        insert_rows("ticket_access", ACCESS_INSERT, &batch.access)?;
         if !batch.ticket_status.is_empty() {
             let mut statement = tx.prepare_cached(TICKET_STATUS_UPDATE).map_err(database)?;
             for (company, ticket, status, now) in &batch.ticket_status {
@@ -247,7 +250,16 @@ fn insert_many_sql(table: &str, columns: Columns, rows: usize) -> String {
         })
         .collect();
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    format!("INSERT INTO {table} ({}) VALUES {}", names.join(", "), values.join(", "))
+    format!("INSERT {} ({}) VALUES {}", target(table), names.join(", "), values.join(", "))
+}
+
+/// The table an insert writes, as `INSERT` names it: a `ticket_access` pair
+/// that is there already is skipped (see the migration `TICKET_ACCESS`).
+fn target(table: &str) -> String {
+    match table {
+        "ticket_access" => "OR IGNORE INTO ticket_access".to_owned(),
+        _ => format!("INTO {table}"),
+    }
 }
 
 /// Inserts rows several at a time: in chunks of a power of two up to
@@ -334,6 +346,7 @@ mod tests {
             insert_many_sql("audit_events", AUDIT_INSERT, 2),
             insert_many_sql("ticket_errors", ERROR_INSERT, 1),
             insert_many_sql("jobs", JOB_INSERT, ROWS_PER_INSERT),
+            insert_many_sql("ticket_access", ACCESS_INSERT, ROWS_PER_INSERT),
             TICKET_STATUS_UPDATE.to_owned(),
         ];
         for sql in statements {
