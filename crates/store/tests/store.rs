@@ -1032,6 +1032,54 @@ async fn ticket_access_pairs(url: String) {
     assert!(visible(&other_node, c.editor, &[]).await && visible(&other_node, outsider, &["editor"]).await);
 }
 
+/// Rows of `task_runs` and `instances` read by sequential scans, and index
+/// scans of them, in the database at `url`, once its backends have reported
+/// at least `index_scans` index scans (each reports its counts when idle, a
+/// second or more after its last statement).
+async fn scans(url: &str, index_scans: i64) -> (i64, i64) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    let sql = "SELECT COALESCE(SUM(seq_tup_read), 0)::bigint, COALESCE(SUM(idx_scan), 0)::bigint \
+               FROM pg_stat_user_tables WHERE relname IN ('task_runs', 'instances')";
+    let mut counts = (0, 0);
+    for _ in 0..60 {
+        let row = db.query_one_raw(Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await.unwrap().unwrap();
+        counts = (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap());
+        if counts.1 >= index_scans {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    db.close().await.unwrap();
+    counts
+}
+
+/// On a new, small database the group commit still finds each run and
+/// instance it updates by its key. (Its statements are planned once for any
+/// batch; while the tables were small, hashing a whole table looked cheaper
+/// than ten lookups, and every update read all of it until the next ANALYZE.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_databases_group_commits_look_runs_up_by_key() {
+    let Some(url) = postgres_url() else {
+        eprintln!("TICKETFLOWER_TEST_POSTGRES_URL is not set; PostgreSQL not tested");
+        return;
+    };
+    let url = ticketflower_store::recreate_postgres_database(&url, "ticketflower_test_small_plans").await.unwrap();
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let mut runs = Vec::new();
+    for n in 0..6 {
+        runs.push(store.create_ticket(c.id, edit_request(&format!("Small {n}"))).await.unwrap().new_runs[0]);
+    }
+    for run in runs {
+        complete(&store, c.id, run, json!({"updated_doc": "Done"}), c.editor).await.unwrap();
+    }
+    // Each completion looks its instance and its run up once.
+    let (read_whole, lookups) = scans(&url, 12).await;
+    assert!(lookups >= 12, "the completions' lookups were counted: {lookups}");
+    assert_eq!(read_whole, 0, "rows read by sequential scans of runs and instances");
+}
+
 async fn ticket_search(url: String) {
     let store = connect(&url).await;
     let c = company_with_document_edit(&store).await;

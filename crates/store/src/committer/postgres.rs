@@ -108,7 +108,15 @@ fn database_error(error: sqlx::Error) -> StoreError {
 /// batches of one or two commands, whose custom plans looked cheaper: that
 /// cost about 240 µs of server CPU per call, a completion alone in its batch
 /// 622 µs instead of 387 µs (BENCHMARKS.md, session 12).
-const ATTRIBUTES: &str = "SET plan_cache_mode = force_generic_plan";
+///
+/// A generic plan guesses ten rows for the batch, so while a table is small
+/// (a new company, a fresh install: up to a few thousand runs) hashing all
+/// of it looked cheaper than ten key lookups, and each update read the whole
+/// table at every call until the next `ANALYZE` made PostgreSQL plan again
+/// (BENCHMARKS.md, session 21). Without hash and merge joins and sequential
+/// scans to choose from, every join is a lookup by key at any size.
+const ATTRIBUTES: &str = "SET plan_cache_mode = force_generic_plan SET enable_hashjoin = off \
+     SET enable_mergejoin = off SET enable_seqscan = off";
 
 /// The group-commit function: its name, the statements that create it and
 /// its row types, and the statement that calls it.
