@@ -573,7 +573,9 @@ impl Store {
         // already exist there); then the decision's values move into the state.
         rows.record(
             company,
-            (instance_id, &entry.owner, &mut entry.granted),
+            instance_id,
+            &entry.owner,
+            &mut entry.granted,
             &entry.definition,
             &entry.instance,
             &decision,
@@ -648,8 +650,19 @@ impl Store {
             AuditEvent { kind: "ticket_created", detail: json!({"ticket_type": ticket_type, "version_id": version.0}) };
         let owner = RunOwner { ticket: Some(ticket_id), version, title };
         let mut granted = Vec::new();
-        let instance_rows = (instance_id, &owner, &mut granted);
-        rows.record(company, instance_rows, &definition, &instance, &decision, creator, 1, event, now);
+        rows.record(
+            company,
+            instance_id,
+            &owner,
+            &mut granted,
+            &definition,
+            &instance,
+            &decision,
+            creator,
+            1,
+            event,
+            now,
+        );
         started.push((
             instance_id,
             Loaded { company, definition, instance, revision: 1, new_revision: 1, owner, granted, dirty: false },
@@ -1250,6 +1263,9 @@ const ERROR_INSERT: Columns = &[
     ("updated_at", Kind::Int),
 ];
 const ACCESS_INSERT: Columns = &[("company_id", Kind::Int), ("grantee", Kind::Text), ("ticket_id", Kind::Int)];
+/// How both databases insert `ticket_access` pairs: a pair that is there
+/// already (another node or an earlier load of the instance wrote it) stays.
+const KEEP_EXISTING: &str = " ON CONFLICT DO NOTHING";
 const JOB_INSERT: Columns = &[
     ("company_id", Kind::Int),
     ("kind", Kind::Text),
@@ -1264,7 +1280,9 @@ impl Rows {
     fn record(
         &mut self,
         company: CompanyId,
-        (instance_id, owner, granted): (InstanceId, &RunOwner, &mut Vec<String>),
+        instance_id: InstanceId,
+        owner: &RunOwner,
+        granted: &mut Vec<String>,
         definition: &Definition,
         instance: &Instance,
         decision: &Decision,

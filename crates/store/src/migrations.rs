@@ -607,8 +607,8 @@ const ENGINE_JSON_KEPT_AS_WRITTEN: &str = r#"
 // read through two partial indexes of `task_runs`, `(company_id,
 // eligible_role, ticket_id)` and `(company_id, completed_by, ticket_id)`; a
 // run is written twice (activated, completed), and each write of a run with a
-// role or a completer put an entry in one or both: on PostgreSQL about a tenth
-// of the server's CPU per completion (BENCHMARKS.md, session 21). The list
+// role or a completer put an entry in one or both: on PostgreSQL 7 % of the
+// group commit's instructions (BENCHMARKS.md, session 21). The list
 // reads this table's key the same way, a grantee's tickets newest first.
 const TICKET_ACCESS: &str = r#"
 CREATE TABLE ticket_access (

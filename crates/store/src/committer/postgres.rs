@@ -20,7 +20,10 @@
 //! node only ever calls the function its own code created, so nodes of two
 //! versions can run side by side.
 
-use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
+use super::{
+    ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT,
+    KEEP_EXISTING,
+};
 use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written, closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{self, Cell, Columns, Kind, Row};
 use crate::{Result, StoreError};
@@ -284,8 +287,7 @@ END"#,
         audit = when_any("audit", &insert("audit_events", "audit", AUDIT_INSERT)),
         errors = when_any("errors", &insert("ticket_errors", "errors", ERROR_INSERT)),
         jobs = when_any("jobs", &insert("jobs", "jobs", JOB_INSERT)),
-        access =
-            when_any("access", &format!("{} ON CONFLICT DO NOTHING", insert("ticket_access", "access", ACCESS_INSERT))),
+        access = when_any("access", &format!("{}{KEEP_EXISTING}", insert("ticket_access", "access", ACCESS_INSERT))),
         ticket_status = rows("ticket_status"),
     )
 }

@@ -13,7 +13,7 @@
 //! handler; another process writing meanwhile is waited for (`busy_timeout`).
 
 use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
-use super::{CHANGED_ELSEWHERE, RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written};
+use super::{CHANGED_ELSEWHERE, KEEP_EXISTING, RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written};
 use super::{closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{Cell, Columns, Row};
 use crate::{Result, StoreError};
@@ -93,7 +93,7 @@ impl Writer {
         let mut guard = self.lock()?;
         let Connected { connection, insert_texts } = &mut *guard;
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(database)?;
-        let mut insert_rows = |table, columns, rows: &[Row]| insert(&tx, insert_texts, table, columns, rows);
+        let mut insert_rows = |table, columns, rows: &[Row]| insert(&tx, insert_texts, table, columns, rows, "");
         if let Some((ticket, instance)) = batch.first_ids
             && !batch.tickets.is_empty()
         {
@@ -159,8 +159,7 @@ impl Writer {
         insert_rows("audit_events", AUDIT_INSERT, &batch.audit)?;
         insert_rows("ticket_errors", ERROR_INSERT, &batch.errors)?;
         insert_rows("jobs", JOB_INSERT, &batch.jobs)?;
-        // A pair another instance or an earlier load wrote is left as it is.
-        insert_rows("ticket_access", ACCESS_INSERT, &batch.access)?;
+        insert(&tx, insert_texts, "ticket_access", ACCESS_INSERT, &batch.access, KEEP_EXISTING)?;
         if !batch.ticket_status.is_empty() {
             let mut statement = tx.prepare_cached(TICKET_STATUS_UPDATE).map_err(database)?;
             for (company, ticket, status, now) in &batch.ticket_status {
@@ -202,7 +201,7 @@ fn database(error: rusqlite::Error) -> StoreError {
 static INSTANCE_UPDATE_SQL: LazyLock<String> = LazyLock::new(instance_update_sql);
 static RUN_UPDATE_SQL: LazyLock<String> = LazyLock::new(run_update_sql);
 static CLOSED_RUN_SQL: LazyLock<String> = LazyLock::new(closed_run_sql);
-static RUN_INSERT_SQL: LazyLock<String> = LazyLock::new(|| insert_many_sql("task_runs", RUN_INSERT, 1));
+static RUN_INSERT_SQL: LazyLock<String> = LazyLock::new(|| insert_many_sql("task_runs", RUN_INSERT, 1, ""));
 
 fn instance_update_sql() -> String {
     let p = |name: &str| param(INSTANCE_UPDATE, name);
@@ -240,9 +239,9 @@ fn param(columns: Columns, name: &str) -> String {
 /// Most rows one `INSERT` of [`insert`] carries.
 const ROWS_PER_INSERT: usize = 32;
 
-/// `INSERT INTO table (…) VALUES (?, …), (?, …)…` with `rows` rows of
+/// `INSERT INTO table (…) VALUES (?, …), (?, …)… tail` with `rows` rows of
 /// parameters (numbered in order, row after row).
-fn insert_many_sql(table: &str, columns: Columns, rows: usize) -> String {
+fn insert_many_sql(table: &str, columns: Columns, rows: usize, tail: &str) -> String {
     let values: Vec<String> = (0..rows)
         .map(|_| {
             let params = vec!["?"; columns.len()];
@@ -250,16 +249,7 @@ fn insert_many_sql(table: &str, columns: Columns, rows: usize) -> String {
         })
         .collect();
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    format!("INSERT {} ({}) VALUES {}", target(table), names.join(", "), values.join(", "))
-}
-
-/// The table an insert writes, as `INSERT` names it: a `ticket_access` pair
-/// that is there already is skipped (see the migration `TICKET_ACCESS`).
-fn target(table: &str) -> String {
-    match table {
-        "ticket_access" => "OR IGNORE INTO ticket_access".to_owned(),
-        _ => format!("INTO {table}"),
-    }
+    format!("INSERT INTO {table} ({}) VALUES {}{tail}", names.join(", "), values.join(", "))
 }
 
 /// Inserts rows several at a time: in chunks of a power of two up to
@@ -279,11 +269,12 @@ fn insert(
     table: &'static str,
     columns: Columns,
     mut rows: &[Row],
+    tail: &str,
 ) -> Result<()> {
     while !rows.is_empty() {
         let chunk = if rows.len() >= ROWS_PER_INSERT { ROWS_PER_INSERT } else { 1 << rows.len().ilog2() };
         let (now, rest) = rows.split_at(chunk);
-        let text = texts.entry((table, chunk)).or_insert_with(|| insert_many_sql(table, columns, chunk));
+        let text = texts.entry((table, chunk)).or_insert_with(|| insert_many_sql(table, columns, chunk, tail));
         let mut statement = tx.prepare_cached(text).map_err(database)?;
         for (index, row) in now.iter().enumerate() {
             bind_at(&mut statement, index * columns.len(), row)?;
@@ -336,17 +327,17 @@ mod tests {
         // segment per ticket it saves (see [`insert`]).
         let ephemerals = |sql: &str| usize::from(sql.starts_with("INSERT INTO tickets "));
         let statements = [
-            insert_many_sql("tickets", TICKET_INSERT, ROWS_PER_INSERT),
-            insert_many_sql("instances", INSTANCE_INSERT, ROWS_PER_INSERT),
+            insert_many_sql("tickets", TICKET_INSERT, ROWS_PER_INSERT, ""),
+            insert_many_sql("instances", INSTANCE_INSERT, ROWS_PER_INSERT, ""),
             instance_update_sql(),
             run_update_sql(),
             closed_run_sql(),
-            insert_many_sql("task_runs", RUN_INSERT, 1),
-            insert_many_sql("field_history", HISTORY_INSERT, ROWS_PER_INSERT),
-            insert_many_sql("audit_events", AUDIT_INSERT, 2),
-            insert_many_sql("ticket_errors", ERROR_INSERT, 1),
-            insert_many_sql("jobs", JOB_INSERT, ROWS_PER_INSERT),
-            insert_many_sql("ticket_access", ACCESS_INSERT, ROWS_PER_INSERT),
+            insert_many_sql("task_runs", RUN_INSERT, 1, ""),
+            insert_many_sql("field_history", HISTORY_INSERT, ROWS_PER_INSERT, ""),
+            insert_many_sql("audit_events", AUDIT_INSERT, 2, ""),
+            insert_many_sql("ticket_errors", ERROR_INSERT, 1, ""),
+            insert_many_sql("jobs", JOB_INSERT, ROWS_PER_INSERT, ""),
+            insert_many_sql("ticket_access", ACCESS_INSERT, ROWS_PER_INSERT, KEEP_EXISTING),
             TICKET_STATUS_UPDATE.to_owned(),
         ];
         for sql in statements {
