@@ -748,7 +748,8 @@ impl Default for Cache {
     }
 }
 
-/// Ids a PostgreSQL committer takes from the sequences at once.
+/// Ids a PostgreSQL committer takes from the sequences at once while tickets
+/// keep coming.
 const RESERVED_IDS: usize = 32;
 /// How long reserved ids are kept for coming batches.
 const RESERVED_IDS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -1032,11 +1033,16 @@ impl Ids {
         let mut reserved = Vec::with_capacity(count);
         if count > 0 {
             if backend == DbBackend::Postgres {
-                // From the ids reserved earlier, topped up from the sequences
-                // (with some to spare for the next batches).
-                {
+                // From the ids reserved earlier, topped up from the sequences:
+                // with some to spare for the next batches while tickets keep
+                // coming (ids taken within the last `RESERVED_IDS_TTL`), and
+                // exactly the missing ones otherwise. Spare ids that age out
+                // are lost to the sequence, so a quiet company's tickets were
+                // numbered 1, 33, 65… while every ticket took spares.
+                let busy = {
                     let mut cache = store.cache()?;
-                    if cache.reserved_at.is_some_and(|at| at.elapsed() >= RESERVED_IDS_TTL) {
+                    let busy = cache.reserved_at.is_some_and(|at| at.elapsed() < RESERVED_IDS_TTL);
+                    if !busy {
                         cache.reserved.clear();
                     }
                     while reserved.len() < count
@@ -1044,10 +1050,12 @@ impl Ids {
                     {
                         reserved.push(ids);
                     }
-                }
+                    busy
+                };
                 let missing = count - reserved.len();
                 if missing > 0 {
-                    let fetch = i64::try_from(missing.max(RESERVED_IDS)).unwrap_or(i64::MAX);
+                    let spare = if busy { RESERVED_IDS } else { 0 };
+                    let fetch = i64::try_from(missing.max(spare)).unwrap_or(i64::MAX);
                     let rows = sql::all(
                         tx,
                         backend,

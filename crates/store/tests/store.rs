@@ -1032,6 +1032,27 @@ async fn ticket_access_pairs(url: String) {
     assert!(visible(&other_node, c.editor, &[]).await && visible(&other_node, outsider, &["editor"]).await);
 }
 
+/// Tickets created one at a time get the next number, on whichever node:
+/// ids are taken ahead from the sequences only while tickets keep coming (on
+/// PostgreSQL each ticket took 32, and the unused ones aged out). Its own
+/// database, so that no other test's tickets come in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_created_one_at_a_time_are_numbered_one_after_another() {
+    let (_dir, sqlite) = sqlite_url();
+    let mut urls = vec![sqlite];
+    if let Some(url) = postgres_url() {
+        urls.push(ticketflower_store::recreate_postgres_database(&url, "ticketflower_test_numbers").await.unwrap());
+    }
+    for url in urls {
+        let (store, other_node) = (connect(&url).await, connect(&url).await);
+        let c = company_with_document_edit(&store).await;
+        let first = store.create_ticket(c.id, edit_request("First")).await.unwrap().ticket;
+        let second = other_node.create_ticket(c.id, edit_request("Second")).await.unwrap().ticket;
+        let third = store.create_ticket(c.id, edit_request("Third")).await.unwrap().ticket;
+        assert_eq!([second.0 - first.0, third.0 - second.0], [1, 1], "{url}");
+    }
+}
+
 /// Rows of `task_runs` and `instances` read by sequential scans, and index
 /// scans of them, in the database at `url`, once its backends have reported
 /// at least `index_scans` index scans (each reports its counts when idle, a
