@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 mod postgres;
 mod sqlite;
-pub(crate) use postgres::ensure_function;
+pub(crate) use postgres::{Own, ensure_function};
 pub(crate) use sqlite::Writer as SqliteWriter;
 
 /// An engine event for the store to decide and persist.
@@ -160,7 +160,7 @@ impl Drop for Outstanding<'_> {
 }
 
 /// Starts one of `committers` committers on the queue.
-pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committers: usize) {
+pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committers: usize, mut own: Own) {
     // The task holds a weak reference so dropping every Store closes the channel.
     let weak = Arc::downgrade(&store.inner);
     drop(store);
@@ -208,7 +208,7 @@ pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committe
             let Some(inner) = weak.upgrade() else { break };
             let store = Store { inner };
             let requests = std::mem::take(&mut batch);
-            store.commit_batch(requests).await;
+            store.commit_batch(requests, &mut own).await;
             drop(writing);
         }
     });
@@ -223,11 +223,11 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn commit_batch(&self, requests: Vec<Request>) {
+    async fn commit_batch(&self, requests: Vec<Request>, own: &mut Own) {
         let started = std::time::Instant::now();
         let mut attempt = 1;
         let outcome = loop {
-            match self.try_batch(&requests).await {
+            match self.try_batch(&requests, own).await {
                 // Another committer or node changed one of the batch's instances
                 // since it was read: decide the batch again on fresh state.
                 Err(error) if is_conflict(&error) && attempt < ATTEMPTS => {
@@ -266,7 +266,7 @@ impl Store {
     /// transaction: on PostgreSQL one call of the group-commit function (one
     /// round trip however many commands), on SQLite one blocking call on the
     /// committer's own connection ([`sqlite`]).
-    async fn try_batch(&self, requests: &[Request]) -> Result<Vec<Result<CommandOutcome>>> {
+    async fn try_batch(&self, requests: &[Request], own: &mut Own) -> Result<Vec<Result<CommandOutcome>>> {
         let now = now_millis();
         // Dealt runs count as open until the batch ends, however it ends.
         let mut deals = Deals { store: self, dealt: Vec::new() };
@@ -274,7 +274,7 @@ impl Store {
         let rows = std::mem::take(&mut decided.rows);
         let opened = rows.assigned_open_runs();
         let written = match &self.inner.sqlite {
-            None => rows.write_postgres(self.db(), &decided.loaded, now).await,
+            None => rows.write_postgres(self.db(), own, &decided.loaded, now).await,
             Some(writer) => rows.write_sqlite(self, writer, &decided.loaded, decided.first_ids, now).await,
         };
         let (created, closed) = match written {
@@ -1530,6 +1530,7 @@ impl Rows {
     async fn write_postgres(
         mut self,
         db: &sea_orm::DatabaseConnection,
+        own: &mut Own,
         loaded: &HashMap<InstanceId, Loaded>,
         now: i64,
     ) -> Result<(Vec<CreatedRun>, Vec<(i64, i64)>)> {
@@ -1555,7 +1556,7 @@ impl Rows {
             access: &self.access,
             ticket_status: &ticket_status,
         };
-        let written = batch.write(db).await?;
+        let written = batch.write(db, own).await?;
         Ok((created_runs(&owners, written.inserted)?, written.closed))
     }
 

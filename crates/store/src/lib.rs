@@ -137,6 +137,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// wait for the writer.
 pub const SQLITE_COMMITTERS: usize = 2;
 
+/// How long a pooled connection may have been idle before it is pinged when
+/// taken from the pool (HikariCP's default bypass window). A ping on every
+/// checkout cost each group commit a round trip of its own.
+pub(crate) const STALE_AFTER: Duration = Duration::from_millis(500);
+
 /// Connection settings.
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -220,7 +225,14 @@ impl Store {
     /// Connects, creating the SQLite file if needed, and runs migrations.
     pub async fn connect(options: StoreOptions) -> Result<Self> {
         let mut connect = ConnectOptions::new(options.url.clone());
-        connect.max_connections(options.max_connections).sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+        connect
+            .max_connections(options.max_connections)
+            .sqlx_logging(false)
+            .acquire_timeout(Duration::from_secs(10))
+            // A connection in use is not pinged each time it is taken from the
+            // pool (a round trip before every statement); one idle for a
+            // while is, as the server or a proxy may have dropped it since.
+            .test_before_acquire_if_idle_for(STALE_AFTER);
         connect.map_sqlx_sqlite_opts(|opts: SqliteConnectOptions| {
             opts.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -261,8 +273,12 @@ impl Store {
                 active_versions: std::sync::Mutex::new(HashMap::new()),
             }),
         };
+        // PostgreSQL committers keep a connection each while the pool has
+        // as many again for the reads they and everyone else make.
+        let keep = usize::try_from(options.max_connections).unwrap_or(usize::MAX) >= 2 * committers;
         for _ in 0..committers {
-            committer::spawn(store.clone(), queue.clone(), options.batch_size.max(1), committers);
+            let own = if keep { committer::Own::Kept(None) } else { committer::Own::Pooled };
+            committer::spawn(store.clone(), queue.clone(), options.batch_size.max(1), committers, own);
         }
         Ok(store)
     }

@@ -1053,6 +1053,49 @@ async fn tickets_created_one_at_a_time_are_numbered_one_after_another() {
     }
 }
 
+/// The committers keep their connections from one batch to the next (the
+/// pool tested each connection when it was taken and when it was given
+/// back: two round trips more per batch). Connections the server dropped
+/// while they were idle are found out and replaced before they are used, so
+/// the next commands go through. Its own database, whose connections it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_go_through_after_the_server_dropped_idle_connections() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let Some(url) = postgres_url() else {
+        eprintln!("TICKETFLOWER_TEST_POSTGRES_URL is not set; PostgreSQL not tested");
+        return;
+    };
+    let url = ticketflower_store::recreate_postgres_database(&url, "ticketflower_test_dropped").await.unwrap();
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let mut runs = Vec::new();
+    for n in 0..4 {
+        runs.push(store.create_ticket(c.id, edit_request(&format!("Kept {n}"))).await.unwrap().new_runs[0]);
+    }
+    let admin = sea_orm::Database::connect(postgres_url().unwrap()).await.unwrap();
+    let ended = admin
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = 'ticketflower_test_dropped' AND pid <> pg_backend_pid()",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert!(ended >= 1, "the store's connections were ended");
+    admin.close().await.unwrap();
+    // Idle longer than a connection is trusted without a test.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    for run in runs {
+        let done = complete(&store, c.id, run, json!({"updated_doc": "Done"}), c.editor).await.unwrap();
+        assert_eq!(done.status, InstanceStatus::Completed);
+    }
+    let created = store.create_ticket(c.id, edit_request("After")).await.unwrap();
+    assert_eq!(created.status, InstanceStatus::InProgress);
+}
+
 /// Rows of `task_runs` and `instances` read by sequential scans, and index
 /// scans of them, in the database at `url`, once its backends have reported
 /// at least `index_scans` index scans (each reports its counts when idle, a

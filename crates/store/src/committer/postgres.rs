@@ -29,10 +29,12 @@ use crate::sql::{self, Cell, Columns, Kind, Row};
 use crate::{Result, StoreError};
 use sea_orm::sqlx::encode::{Encode, IsNull};
 use sea_orm::sqlx::error::BoxDynError;
+use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::postgres::{PgArgumentBuffer, PgBindIterExt, PgTypeInfo, Postgres};
-use sea_orm::sqlx::{self as sqlx, Row as _, Type};
+use sea_orm::sqlx::{self as sqlx, Connection as _, Row as _, Type};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 pub(super) const TICKET_STATUS: Columns =
     &[("company_id", Kind::Int), ("id", Kind::Int), ("status", Kind::Text), ("updated_at", Kind::Int)];
@@ -84,21 +86,58 @@ impl Batch<'_> {
         ]
     }
 
-    /// Calls this build's function with the batch; returns the runs it
-    /// inserted and the assigned runs it closed.
-    pub async fn write(&self, db: &DatabaseConnection) -> Result<Written> {
+    /// Calls this build's function with the batch on the committer's own
+    /// connection; returns the runs it inserted and the assigned runs it closed.
+    pub async fn write(&self, db: &DatabaseConnection, own: &mut Own) -> Result<Written> {
         let function = function();
         // Generated from our own column lists, never from input.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(function.call.as_str()));
         for (rows, row_type) in self.parts().into_iter().zip(&function.row_types) {
             query = query.bind(Part { row_type, rows });
         }
-        let row = query.fetch_one(db.get_postgres_connection_pool()).await.map_err(database_error)?;
+        let pool = db.get_postgres_connection_pool();
+        let row = match own {
+            Own::Kept(kept) => {
+                // Tested first when idle for a while, as the pool would.
+                if let Some((connection, used)) = kept
+                    && used.elapsed() >= crate::STALE_AFTER
+                    && connection.ping().await.is_err()
+                {
+                    *kept = None;
+                }
+                let (connection, used) = match kept {
+                    Some(kept) => kept,
+                    None => kept.insert((pool.acquire().await.map_err(database_error)?, Instant::now())),
+                };
+                let row = query.fetch_one(&mut **connection).await;
+                *used = Instant::now();
+                // A connection that failed other than by the database refusing
+                // the statement (a serialization failure, say) goes back to the
+                // pool, which tests it; the next batch takes another.
+                if matches!(&row, Err(error) if !matches!(error, sqlx::Error::Database(_))) {
+                    *kept = None;
+                }
+                row
+            }
+            Own::Pooled => query.fetch_one(pool).await,
+        }
+        .map_err(database_error)?;
         let written: serde_json::Value = row.try_get(0).map_err(database_error)?;
         let (inserted, closed) = serde_json::from_value(written)
             .map_err(|e| StoreError::Corrupt(format!("the group commit's runs: {e}")))?;
         Ok(Written { inserted, closed })
     }
+}
+
+/// The connection a PostgreSQL committer writes its batches on.
+pub(crate) enum Own {
+    /// Its own, taken from the pool at its first batch and kept: a connection
+    /// taken for each batch cost two round trips more, as the pool tests a
+    /// connection when it is given back (and, idle for a while, when taken).
+    Kept(Option<(PoolConnection<Postgres>, Instant)>),
+    /// One from the pool for each batch, when the pool is too small for each
+    /// committer to keep one and leave others for the rest of the store.
+    Pooled,
 }
 
 fn database_error(error: sqlx::Error) -> StoreError {
