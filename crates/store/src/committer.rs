@@ -72,6 +72,24 @@ pub(crate) struct Handle {
     sender: mpsc::UnboundedSender<Request>,
     /// Commands sent and not yet taken back by their callers (shared with the [`Queue`]).
     outstanding: Arc<AtomicUsize>,
+    closing: Arc<Closing>,
+}
+
+impl Handle {
+    /// Stops the committers once their batches are written, so that the
+    /// connections they keep go back to the pool (which waits for them when
+    /// it closes). Commands sent afterwards are answered `Closed`.
+    pub(crate) fn close(&self) {
+        self.closing.closed.store(true, Ordering::Release);
+        self.closing.told.notify_waiters();
+    }
+}
+
+/// Set once the store closes; the committers waiting for commands are told.
+#[derive(Default)]
+struct Closing {
+    closed: std::sync::atomic::AtomicBool,
+    told: tokio::sync::Notify,
 }
 
 /// The receiving end, shared by the committers: the one holding the lock
@@ -88,6 +106,7 @@ pub(crate) struct Queue {
     written: tokio::sync::Notify,
     /// How many batches should be in flight under load (see [`share_floor`]).
     in_flight: usize,
+    closing: Arc<Closing>,
 }
 
 /// A batch's fixed cost (a transaction, a log flush, a round trip: on
@@ -115,14 +134,16 @@ fn share_floor(outstanding: usize, in_flight: usize) -> usize {
 pub(crate) fn queue(in_flight: usize) -> (Handle, Arc<Queue>) {
     let (sender, receiver) = mpsc::unbounded_channel();
     let outstanding = Arc::new(AtomicUsize::new(0));
+    let closing = Arc::new(Closing::default());
     let queue = Queue {
         receiver: tokio::sync::Mutex::new(receiver),
         writing: AtomicUsize::new(0),
         outstanding: outstanding.clone(),
         written: tokio::sync::Notify::new(),
         in_flight,
+        closing: closing.clone(),
     };
-    (Handle { sender, outstanding }, Arc::new(queue))
+    (Handle { sender, outstanding, closing }, Arc::new(queue))
 }
 
 /// A batch being written: counted while it lives, and the gathering committer
@@ -167,9 +188,23 @@ pub(crate) fn spawn(store: Store, queue: Arc<Queue>, batch_size: usize, committe
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(batch_size);
         loop {
+            // Registered before the check, so a close in between still ends the wait.
+            let closing = queue.closing.told.notified();
+            tokio::pin!(closing);
+            closing.as_mut().enable();
+            if queue.closing.closed.load(Ordering::Acquire) {
+                break;
+            }
             let writing = {
-                let mut receiver = queue.receiver.lock().await;
-                if receiver.recv_many(&mut batch, 1).await == 0 {
+                let mut receiver = tokio::select! {
+                    () = &mut closing => break,
+                    receiver = queue.receiver.lock() => receiver,
+                };
+                let received = tokio::select! {
+                    () = &mut closing => break,
+                    received = receiver.recv_many(&mut batch, 1) => received,
+                };
+                if received == 0 {
                     break;
                 }
                 // Gather while other batches are written and fewer commands wait

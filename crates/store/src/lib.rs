@@ -287,11 +287,13 @@ impl Store {
         self.inner.backend
     }
 
-    /// Closes the connection pool, waiting for the connections in use (a
-    /// server's last step). On SQLite the committer's own connection closes
-    /// when the last handle of this store is dropped; being then the last
-    /// connection, it folds the write-ahead log back into the database file.
+    /// Stops the committers and closes the connection pool, waiting for the
+    /// connections in use (a server's last step). On SQLite the committer's
+    /// own connection closes when the last handle of this store is dropped;
+    /// being then the last connection, it folds the write-ahead log back into
+    /// the database file.
     pub async fn close(&self) -> Result<()> {
+        self.inner.committer.close();
         self.inner.db.clone().close().await?;
         Ok(())
     }

@@ -1094,6 +1094,11 @@ async fn commands_go_through_after_the_server_dropped_idle_connections() {
     }
     let created = store.create_ticket(c.id, edit_request("After")).await.unwrap();
     assert_eq!(created.status, InstanceStatus::InProgress);
+    // Closing waits for every connection; the committers give theirs back.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(30), store.close()).await;
+    assert!(matches!(closed, Ok(Ok(()))), "the store closed: {closed:?}");
+    let after = store.create_ticket(c.id, edit_request("Closed")).await;
+    assert!(matches!(after, Err(StoreError::Closed)), "{after:?}");
 }
 
 /// Rows of `task_runs` and `instances` read by sequential scans, and index
