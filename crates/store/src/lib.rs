@@ -275,7 +275,8 @@ impl Store {
         };
         // PostgreSQL committers keep a connection each while the pool has
         // as many again for the reads they and everyone else make.
-        let keep = usize::try_from(options.max_connections).unwrap_or(usize::MAX) >= 2 * committers;
+        let keep = backend == DbBackend::Postgres
+            && usize::try_from(options.max_connections).unwrap_or(usize::MAX) >= 2 * committers;
         for _ in 0..committers {
             let own = if keep { committer::Own::Kept(None) } else { committer::Own::Pooled };
             committer::spawn(store.clone(), queue.clone(), options.batch_size.max(1), committers, own);

@@ -79,6 +79,17 @@ fn postgres_url() -> Option<String> {
     std::env::var("TICKETFLOWER_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
 }
 
+/// A new PostgreSQL database of the test's own named `name` (for tests that
+/// count rows, numbers or connections no other test may touch), if
+/// PostgreSQL is tested.
+async fn own_postgres_database(name: &str) -> Option<String> {
+    let Some(url) = postgres_url() else {
+        eprintln!("TICKETFLOWER_TEST_POSTGRES_URL is not set; PostgreSQL not tested");
+        return None;
+    };
+    Some(ticketflower_store::recreate_postgres_database(&url, name).await.unwrap())
+}
+
 async fn connect(url: &str) -> Store {
     Store::connect(StoreOptions::new(url)).await.unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
 }
@@ -144,6 +155,15 @@ fn edit_request(title: &str) -> NewTicket {
         fields: json!({"title": title, "submitted_doc": "Draft text"}),
         creator: None,
     }
+}
+
+/// Creates `count` Document Edit tickets; returns the run each opened.
+async fn edit_tickets(store: &Store, c: &Company, count: usize) -> Vec<ticketflower_store::RunId> {
+    let mut runs = Vec::new();
+    for n in 0..count {
+        runs.push(store.create_ticket(c.id, edit_request(&format!("Ticket {n}"))).await.unwrap().new_runs[0]);
+    }
+    runs
 }
 
 async fn complete(
@@ -1040,9 +1060,7 @@ async fn ticket_access_pairs(url: String) {
 async fn tickets_created_one_at_a_time_are_numbered_one_after_another() {
     let (_dir, sqlite) = sqlite_url();
     let mut urls = vec![sqlite];
-    if let Some(url) = postgres_url() {
-        urls.push(ticketflower_store::recreate_postgres_database(&url, "ticketflower_test_numbers").await.unwrap());
-    }
+    urls.extend(own_postgres_database("ticketflower_test_numbers").await);
     for url in urls {
         let (store, other_node) = (connect(&url).await, connect(&url).await);
         let c = company_with_document_edit(&store).await;
@@ -1061,17 +1079,10 @@ async fn tickets_created_one_at_a_time_are_numbered_one_after_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_go_through_after_the_server_dropped_idle_connections() {
     use sea_orm::{ConnectionTrait, Statement};
-    let Some(url) = postgres_url() else {
-        eprintln!("TICKETFLOWER_TEST_POSTGRES_URL is not set; PostgreSQL not tested");
-        return;
-    };
-    let url = ticketflower_store::recreate_postgres_database(&url, "ticketflower_test_dropped").await.unwrap();
+    let Some(url) = own_postgres_database("ticketflower_test_dropped").await else { return };
     let store = connect(&url).await;
     let c = company_with_document_edit(&store).await;
-    let mut runs = Vec::new();
-    for n in 0..4 {
-        runs.push(store.create_ticket(c.id, edit_request(&format!("Kept {n}"))).await.unwrap().new_runs[0]);
-    }
+    let runs = edit_tickets(&store, &c, 4).await;
     let admin = sea_orm::Database::connect(postgres_url().unwrap()).await.unwrap();
     let ended = admin
         .query_one_raw(Statement::from_string(
@@ -1129,17 +1140,10 @@ async fn scans(url: &str, index_scans: i64) -> (i64, i64) {
 /// than ten lookups, and every update read all of it until the next ANALYZE.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_databases_group_commits_look_runs_up_by_key() {
-    let Some(url) = postgres_url() else {
-        eprintln!("TICKETFLOWER_TEST_POSTGRES_URL is not set; PostgreSQL not tested");
-        return;
-    };
-    let url = ticketflower_store::recreate_postgres_database(&url, "ticketflower_test_small_plans").await.unwrap();
+    let Some(url) = own_postgres_database("ticketflower_test_small_plans").await else { return };
     let store = connect(&url).await;
     let c = company_with_document_edit(&store).await;
-    let mut runs = Vec::new();
-    for n in 0..6 {
-        runs.push(store.create_ticket(c.id, edit_request(&format!("Small {n}"))).await.unwrap().new_runs[0]);
-    }
+    let runs = edit_tickets(&store, &c, 6).await;
     for run in runs {
         complete(&store, c.id, run, json!({"updated_doc": "Done"}), c.editor).await.unwrap();
     }
