@@ -919,6 +919,16 @@ fn outcome(
     }
 }
 
+/// One field a write changed, as a history row's `changes` hold it.
+#[derive(serde::Serialize)]
+struct FieldChange<'a> {
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new: Option<&'a Value>,
+}
+
 /// A typed value's JSON text for a row (never fails for the engine's maps and
 /// assignments; if it did, the cell would be left empty).
 fn json_text(value: &impl serde::Serialize) -> Option<JsonText> {
@@ -1276,8 +1286,7 @@ const HISTORY_INSERT: Columns = &[
     ("company_id", Kind::Int),
     ("instance_id", Kind::Int),
     ("path", Kind::Text),
-    ("old_value", Kind::Json),
-    ("new_value", Kind::Json),
+    ("changes", Kind::Json),
     ("revision", Kind::Int),
     ("source", Kind::Text),
     ("run_seq", Kind::Int),
@@ -1424,15 +1433,24 @@ impl Rows {
                 }
             }
         }
-        for write in &decision.writes {
-            let (source, seq) = match write.source {
+        // One history row per write: the fields changed together, from one source.
+        for writes in decision.writes.chunk_by(|a, b| a.source == b.source) {
+            let (source, seq) = match writes[0].source {
                 WriteSource::Ticket => ("ticket", None),
                 WriteSource::Task(seq) => ("task", Some(i64::from(seq))),
                 WriteSource::External => ("external", None),
             };
+            let changes: Vec<FieldChange<'_>> = writes
+                .iter()
+                .map(|w| FieldChange {
+                    path: w.write.path.as_str(),
+                    old: w.write.old.as_ref(),
+                    new: w.write.new.as_ref(),
+                })
+                .collect();
             self.history.push(row! { HISTORY_INSERT;
-                "company_id": c, "instance_id": i, "path": write.write.path.as_str(), "old_value": write.write.old.as_ref(),
-                "new_value": write.write.new.as_ref(), "revision": revision, "source": source, "run_seq": seq, "actor_id": a, "created_at": now,
+                "company_id": c, "instance_id": i, "path": "", "changes": json_text(&changes),
+                "revision": revision, "source": source, "run_seq": seq, "actor_id": a, "created_at": now,
             });
         }
         for fault in &decision.faults {

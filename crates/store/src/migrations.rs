@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (17, NO_LISTS_IN_PER_ROW_CONDITIONS),
     (18, ENGINE_JSON_KEPT_AS_WRITTEN),
     (19, TICKET_ACCESS),
+    (20, ONE_HISTORY_ROW_PER_WRITE),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -625,6 +626,19 @@ INSERT INTO ticket_access (company_id, grantee, ticket_id)
     WHERE completed_by IS NOT NULL AND ticket_id IS NOT NULL;
 DROP INDEX task_runs_role_ticket;
 DROP INDEX task_runs_completer_ticket
+"#;
+
+// A write to an instance's data (a ticket's start, a task's output, an edit)
+// is one `field_history` row holding every field it changed in `changes`
+// (`[{"path", "old", "new"}]`, `old`/`new` left out for a field absent
+// before/after), with `path` empty. Before, each changed field was a row of
+// its own (path, old_value, new_value): about two rows per completion, each
+// with its key entry. Those rows stay as they are and are read alongside
+// (`Store::field_history`); either way a history entry is named by its row's
+// id and its field's path.
+const ONE_HISTORY_ROW_PER_WRITE: &str = r#"
+{postgres_only:ALTER TABLE field_history ADD COLUMN changes json};
+{sqlite_only:ALTER TABLE field_history ADD COLUMN changes TEXT}
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {

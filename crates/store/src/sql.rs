@@ -83,10 +83,6 @@ pub fn text(value: impl Into<String>) -> Value {
     Value::String(Some(value.into()))
 }
 
-pub fn text_opt(value: Option<impl Into<String>>) -> Value {
-    Value::String(value.map(Into::into))
-}
-
 pub fn int(value: i64) -> Value {
     Value::BigInt(Some(value))
 }

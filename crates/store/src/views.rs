@@ -3,7 +3,7 @@
 use crate::sql::{self, int};
 use crate::{CompanyId, HistoryId, InstanceId, Result, RunId, Store, StoreError, TicketErrorId, TicketId, UserId};
 use sea_orm::QueryResult;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ticketflower_core::engine::Assignment;
 
@@ -76,6 +76,29 @@ impl InstanceView {
     }
 }
 
+/// One field a write changed, as a history row's `changes` hold it (`old` and
+/// `new` missing for a field absent before or after the write).
+#[derive(Debug, Deserialize)]
+pub(crate) struct FieldChange {
+    pub path: String,
+    #[serde(default, deserialize_with = "present")]
+    pub old: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub new: Option<Value>,
+}
+
+/// A key that is there holds a value, `null` included (serde's default
+/// would read `null` as missing).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// The fields a history row's `changes` hold.
+pub(crate) fn field_changes(changes: Value) -> Result<Vec<FieldChange>> {
+    serde_json::from_value(changes).map_err(|e| StoreError::Corrupt(format!("stored history changes: {e}")))
+}
+
+/// One field's value written by one write (its row's id and the field's path name it).
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryEntry {
     pub id: HistoryId,
@@ -128,7 +151,9 @@ impl Store {
         })
     }
 
-    /// Every write of workflow data of an instance, oldest first (optionally one field's).
+    /// Every write of workflow data of an instance, oldest first (optionally one
+    /// field's): an entry per changed field. A write is one row holding the
+    /// fields it changed (rows written before migration 20 hold one field each).
     pub async fn field_history(
         &self,
         company: CompanyId,
@@ -138,26 +163,43 @@ impl Store {
         let rows = sql::all(
             self.db(),
             self.backend(),
-            "SELECT path, old_value, new_value, revision, source, run_seq, actor_id, created_at, id FROM field_history \
-             WHERE company_id = $1 AND instance_id = $2 AND ($3 IS NULL OR path = $3) ORDER BY id",
-            vec![int(company.0), int(id.0), sql::text_opt(path)],
+            "SELECT path, old_value, new_value, revision, source, run_seq, actor_id, created_at, id, changes FROM field_history \
+             WHERE company_id = $1 AND instance_id = $2 ORDER BY id",
+            vec![int(company.0), int(id.0)],
         )
         .await?;
-        rows.iter()
-            .map(|r| {
+        let mut entries = Vec::new();
+        for r in &rows {
+            let entry = |path: String, old: Option<Value>, new: Option<Value>| -> Result<HistoryEntry> {
                 Ok(HistoryEntry {
                     id: HistoryId(r.try_get_by_index(8)?),
-                    path: r.try_get_by_index(0)?,
-                    old: r.try_get_by_index(1)?,
-                    new: r.try_get_by_index(2)?,
+                    path,
+                    old,
+                    new,
                     revision: r.try_get_by_index(3)?,
                     source: r.try_get_by_index(4)?,
                     run_seq: r.try_get_by_index(5)?,
                     actor: r.try_get_by_index::<Option<i64>>(6)?.map(UserId),
                     at: r.try_get_by_index(7)?,
                 })
-            })
-            .collect()
+            };
+            match r.try_get_by_index::<Option<Value>>(9)? {
+                Some(changes) => {
+                    for change in field_changes(changes)? {
+                        if path.is_none_or(|p| p == change.path) {
+                            entries.push(entry(change.path, change.old, change.new)?);
+                        }
+                    }
+                }
+                None => {
+                    let field: String = r.try_get_by_index(0)?;
+                    if path.is_none_or(|p| p == field) {
+                        entries.push(entry(field, r.try_get_by_index(1)?, r.try_get_by_index(2)?)?);
+                    }
+                }
+            }
+        }
+        Ok(entries)
     }
 
     /// The ticket errors of an instance, oldest first.
@@ -229,5 +271,19 @@ impl Store {
         .await?
         .ok_or(StoreError::Corrupt("count returned nothing".into()))?;
         Ok(row.try_get_by_index(0)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_changes;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn a_null_written_is_kept_apart_from_a_field_absent() {
+        let changes = field_changes(json!([{"path": "a", "new": null}, {"path": "b", "old": 1}])).unwrap();
+        assert_eq!((changes[0].old.clone(), changes[0].new.clone()), (None, Some(Value::Null)));
+        assert_eq!((changes[1].old.clone(), changes[1].new.clone()), (Some(json!(1)), None));
+        assert!(field_changes(json!({"path": "a"})).is_err(), "not a list");
     }
 }

@@ -51,6 +51,7 @@ on_both_backends! {
     admin_events_cancel_and_faults_become_ticket_errors => admin_events_and_errors;
     file_metadata_is_kept_per_ticket_and_company => file_metadata;
     fields_roll_back_and_tasks_rerun_from_history => rollback_and_rerun;
+    a_write_is_one_history_row_and_rows_of_one_field_still_read => history_rows_per_write;
     a_store_reloads_instances_another_store_changed => stale_cache_is_reloaded;
     round_robin_and_least_loaded_spread_work_over_a_role => assignment_policies;
     least_loaded_counts_every_change_of_open_runs => least_loaded_counts;
@@ -785,6 +786,64 @@ async fn file_metadata(url: String) {
     assert!(store.ticket_files(b.id, ticket).await.unwrap().is_empty());
 }
 
+/// A write's changed fields are one `field_history` row (migration 20); each
+/// is still its own history entry, named by the row's id and the field's
+/// path. Rows written before, one per field, are read alongside and roll back
+/// the same way.
+async fn history_rows_per_write(url: String) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let created =
+        store.create_ticket(c.id, NewTicket { creator: Some(c.author), ..edit_request("Packed") }).await.unwrap();
+    let start = store.field_history(c.id, created.instance, None).await.unwrap();
+    assert!(start.len() >= 2, "{start:?}");
+    assert!(start.iter().all(|h| h.id == start[0].id && h.source == "ticket"), "one row for the start: {start:?}");
+    let asked =
+        complete(&store, c.id, created.new_runs[0], json!({"questions": "Q?", "updated_doc": "Draft"}), c.editor)
+            .await
+            .unwrap();
+    let history = store.field_history(c.id, created.instance, None).await.unwrap();
+    let edit: Vec<_> = history.iter().filter(|h| h.source == "task").collect();
+    assert_eq!(edit.iter().map(|h| h.path.as_str()).collect::<Vec<_>>(), vec!["questions", "updated_doc"]);
+    assert_eq!(edit[0].id, edit[1].id, "one row for the edit");
+    assert_ne!(edit[0].id, start[0].id);
+    assert_eq!((edit[0].old.clone(), edit[0].new.clone()), (None, Some(json!("Q?"))));
+    assert_eq!(edit[1].new, Some(json!("Draft")));
+    assert_eq!(edit[0].run_seq, Some(0));
+
+    // A row of one field, as written before migration 20.
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_string(
+        backend,
+        format!(
+            "INSERT INTO field_history (company_id, instance_id, path, old_value, new_value, revision, source, actor_id, created_at) \
+             VALUES ({}, {}, 'questions', '\"Q?\"', '\"Old style\"', 99, 'external', NULL, 1)",
+            c.id.0, created.instance.0
+        ),
+    ))
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let questions = store.field_history(c.id, created.instance, Some("questions")).await.unwrap();
+    assert_eq!(questions.len(), 2, "{questions:?}");
+    assert_eq!((questions[1].new.clone(), questions[1].revision), (Some(json!("Old style")), 99));
+
+    // Rolling back names the field; a field the write did not change is not an entry of it.
+    let missing = store.rollback_field(c.id, created.instance, edit[0].id, "title", Some(c.editor)).await.unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound(_)), "{missing:?}");
+    let missing =
+        store.rollback_field(c.id, created.instance, questions[1].id, "updated_doc", Some(c.editor)).await.unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound(_)), "{missing:?}");
+    store.rollback_field(c.id, created.instance, questions[1].id, "questions", Some(c.editor)).await.unwrap();
+    assert_eq!(store.instance(c.id, created.instance).await.unwrap().data["questions"], "Old style");
+    store.rollback_field(c.id, created.instance, edit[0].id, "questions", Some(c.editor)).await.unwrap();
+    let view = store.instance(c.id, created.instance).await.unwrap();
+    assert_eq!(view.data["questions"], "Q?");
+    assert!(view.open_runs_of("answer").next().is_some(), "{:?}", asked.activated);
+}
+
 async fn rollback_and_rerun(url: String) {
     let store = connect(&url).await;
     let c = company_with_document_edit(&store).await;
@@ -800,11 +859,13 @@ async fn rollback_and_rerun(url: String) {
     assert_eq!(history.len(), 2);
 
     // Another company cannot roll back this field.
-    let foreign =
-        store.rollback_field(other.id, created.instance, history[0].id, Some(other.editor)).await.unwrap_err();
+    let foreign = store
+        .rollback_field(other.id, created.instance, history[0].id, &history[0].path, Some(other.editor))
+        .await
+        .unwrap_err();
     assert!(matches!(foreign, StoreError::NotFound(_)), "{foreign:?}");
 
-    store.rollback_field(c.id, created.instance, history[0].id, Some(c.editor)).await.unwrap();
+    store.rollback_field(c.id, created.instance, history[0].id, &history[0].path, Some(c.editor)).await.unwrap();
     let view = store.instance(c.id, created.instance).await.unwrap();
     assert_eq!(view.data["questions"], "First question");
     let history = store.field_history(c.id, created.instance, Some("questions")).await.unwrap();
