@@ -264,6 +264,8 @@ async fn document_edit_flow(app: &App) {
     let instance = support::link_starting(&page, "/instances/");
     let view = desk.get_ok(&instance).await;
     assert!(view.contains("<svg") && view.contains("data-task=\"edit\""), "{view}");
+    // Its data changes, one line per field, the ticket's start among them.
+    assert!(view.contains("Data changes") && view.contains("<code>submitted_doc</code>"), "{view}");
 }
 
 async fn invalid_ticket_form(app: &App) {
