@@ -5,7 +5,7 @@
 
 use crate::committer::{Command, CommandOutcome};
 use crate::sql::{self, int};
-use crate::views::field_changes;
+use crate::views::row_changes;
 use crate::{CompanyId, HistoryId, InstanceId, Result, RunId, Store, StoreError, UserId, VersionId};
 use ticketflower_core::engine::Event;
 use ticketflower_core::path::FieldPath;
@@ -25,21 +25,16 @@ impl Store {
         let row = sql::one(
             self.db(),
             self.backend(),
-            "SELECT path, new_value, changes FROM field_history WHERE company_id = $1 AND instance_id = $2 AND id = $3",
+            "SELECT path, old_value, new_value, changes FROM field_history WHERE company_id = $1 AND instance_id = $2 AND id = $3",
             vec![int(company.0), int(instance.0), int(entry.0)],
         )
         .await?
         .ok_or(StoreError::NotFound("history entry"))?;
-        let value = match row.try_get_by_index::<Option<serde_json::Value>>(2)? {
-            Some(changes) => {
-                field_changes(changes)?.into_iter().find(|change| change.path == path).map(|change| change.new)
-            }
-            None => {
-                let field: String = row.try_get_by_index(0)?;
-                (field == path).then(|| row.try_get_by_index(1)).transpose()?
-            }
-        };
-        let value: Option<serde_json::Value> = value.ok_or(StoreError::NotFound("history entry"))?;
+        let value = row_changes(&row)?
+            .into_iter()
+            .find(|change| change.path == path)
+            .map(|change| change.new)
+            .ok_or(StoreError::NotFound("history entry"))?;
         let path = FieldPath::parse(path).map_err(|e| StoreError::Corrupt(format!("stored field path {path}: {e}")))?;
         self.execute(Command::Apply {
             company,

@@ -94,8 +94,22 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Re
 }
 
 /// The fields a history row's `changes` hold.
-pub(crate) fn field_changes(changes: Value) -> Result<Vec<FieldChange>> {
+fn field_changes(changes: Value) -> Result<Vec<FieldChange>> {
     serde_json::from_value(changes).map_err(|e| StoreError::Corrupt(format!("stored history changes: {e}")))
+}
+
+/// The fields a history row changed, from a row whose first four columns are
+/// `path, old_value, new_value, changes`: its `changes`, or for a row written
+/// before migration 20, its one field.
+pub(crate) fn row_changes(row: &QueryResult) -> Result<Vec<FieldChange>> {
+    match row.try_get_by_index::<Option<Value>>(3)? {
+        Some(changes) => field_changes(changes),
+        None => Ok(vec![FieldChange {
+            path: row.try_get_by_index(0)?,
+            old: row.try_get_by_index(1)?,
+            new: row.try_get_by_index(2)?,
+        }]),
+    }
 }
 
 /// One field's value written by one write (its row's id and the field's path name it).
@@ -163,40 +177,22 @@ impl Store {
         let rows = sql::all(
             self.db(),
             self.backend(),
-            "SELECT path, old_value, new_value, revision, source, run_seq, actor_id, created_at, id, changes FROM field_history \
+            "SELECT path, old_value, new_value, changes, revision, source, run_seq, actor_id, created_at, id FROM field_history \
              WHERE company_id = $1 AND instance_id = $2 ORDER BY id",
             vec![int(company.0), int(id.0)],
         )
         .await?;
         let mut entries = Vec::new();
         for r in &rows {
-            let entry = |path: String, old: Option<Value>, new: Option<Value>| -> Result<HistoryEntry> {
-                Ok(HistoryEntry {
-                    id: HistoryId(r.try_get_by_index(8)?),
-                    path,
-                    old,
-                    new,
-                    revision: r.try_get_by_index(3)?,
-                    source: r.try_get_by_index(4)?,
-                    run_seq: r.try_get_by_index(5)?,
-                    actor: r.try_get_by_index::<Option<i64>>(6)?.map(UserId),
-                    at: r.try_get_by_index(7)?,
-                })
-            };
-            match r.try_get_by_index::<Option<Value>>(9)? {
-                Some(changes) => {
-                    for change in field_changes(changes)? {
-                        if path.is_none_or(|p| p == change.path) {
-                            entries.push(entry(change.path, change.old, change.new)?);
-                        }
-                    }
-                }
-                None => {
-                    let field: String = r.try_get_by_index(0)?;
-                    if path.is_none_or(|p| p == field) {
-                        entries.push(entry(field, r.try_get_by_index(1)?, r.try_get_by_index(2)?)?);
-                    }
-                }
+            let id = HistoryId(r.try_get_by_index(9)?);
+            let revision: i64 = r.try_get_by_index(4)?;
+            let source: String = r.try_get_by_index(5)?;
+            let run_seq: Option<i64> = r.try_get_by_index(6)?;
+            let actor = r.try_get_by_index::<Option<i64>>(7)?.map(UserId);
+            let at: i64 = r.try_get_by_index(8)?;
+            for change in row_changes(r)?.into_iter().filter(|change| path.is_none_or(|p| p == change.path)) {
+                let FieldChange { path, old, new } = change;
+                entries.push(HistoryEntry { id, path, old, new, revision, source: source.clone(), run_seq, actor, at });
             }
         }
         Ok(entries)
