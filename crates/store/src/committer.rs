@@ -919,7 +919,7 @@ fn outcome(
     }
 }
 
-/// One field a write changed, as a history row's `changes` hold it.
+/// One field a write changed, as an audit event's `data_changes` hold it.
 #[derive(serde::Serialize)]
 struct FieldChange<'a> {
     path: &'a str,
@@ -1051,7 +1051,6 @@ struct Rows {
     new_runs: Vec<PendingRun>,
     /// Where each new run is in `new_runs`, by (instance, seq).
     inserted: HashMap<(i64, i64), usize>,
-    history: Vec<Row>,
     audit: Vec<Row>,
     errors: Vec<Row>,
     jobs: Vec<Row>,
@@ -1282,17 +1281,6 @@ const RUN_INSERT: Columns = &[
     ("created_at", Kind::Int),
     ("updated_at", Kind::Int),
 ];
-const HISTORY_INSERT: Columns = &[
-    ("company_id", Kind::Int),
-    ("instance_id", Kind::Int),
-    ("path", Kind::Text),
-    ("changes", Kind::Json),
-    ("revision", Kind::Int),
-    ("source", Kind::Text),
-    ("run_seq", Kind::Int),
-    ("actor_id", Kind::Int),
-    ("created_at", Kind::Int),
-];
 const AUDIT_INSERT: Columns = &[
     ("company_id", Kind::Int),
     ("instance_id", Kind::Int),
@@ -1301,6 +1289,10 @@ const AUDIT_INSERT: Columns = &[
     ("detail", Kind::Json),
     ("actor_id", Kind::Int),
     ("created_at", Kind::Int),
+    ("data_changes", Kind::Json),
+    ("data_revision", Kind::Int),
+    ("data_source", Kind::Text),
+    ("data_run_seq", Kind::Int),
 ];
 const ERROR_INSERT: Columns = &[
     ("company_id", Kind::Int),
@@ -1368,9 +1360,36 @@ impl Rows {
             }
         }
         let detail = json_text(&AuditDetail { event: &event.detail, changes: &changes });
-        self.audit.push(row! { AUDIT_INSERT;
-            "company_id": c, "instance_id": i, "ticket_id": t, "kind": event.kind, "detail": detail, "actor_id": a, "created_at": now,
+        // The event's data write, if it made one: every field it changed, from
+        // its event's one source (the ticket, a task's output or an edit).
+        let data = decision.writes.first().map(|first| {
+            debug_assert!(decision.writes.iter().all(|w| w.source == first.source), "one source per event");
+            let (source, seq) = match first.source {
+                WriteSource::Ticket => ("ticket", None),
+                WriteSource::Task(seq) => ("task", Some(i64::from(seq))),
+                WriteSource::External => ("external", None),
+            };
+            let changes: Vec<FieldChange<'_>> = decision
+                .writes
+                .iter()
+                .map(|w| FieldChange {
+                    path: w.write.path.as_str(),
+                    old: w.write.old.as_ref(),
+                    new: w.write.new.as_ref(),
+                })
+                .collect();
+            (json_text(&changes), source, seq)
         });
+        let mut audit = row! { AUDIT_INSERT;
+            "company_id": c, "instance_id": i, "ticket_id": t, "kind": event.kind, "detail": detail, "actor_id": a, "created_at": now,
+        };
+        if let Some((changes, source, seq)) = data {
+            audit.set("data_changes", changes);
+            audit.set("data_revision", revision);
+            audit.set("data_source", source);
+            audit.set("data_run_seq", seq);
+        }
+        self.audit.push(audit);
         for update in &decision.updates {
             let completed_by = if update.status == TaskStatus::Completed { a } else { None };
             // Each run is written once per batch, as the batch leaves it: a run
@@ -1432,26 +1451,6 @@ impl Rows {
                     granted.push(grantee);
                 }
             }
-        }
-        // One history row per write: the fields changed together, from one source.
-        for writes in decision.writes.chunk_by(|a, b| a.source == b.source) {
-            let (source, seq) = match writes[0].source {
-                WriteSource::Ticket => ("ticket", None),
-                WriteSource::Task(seq) => ("task", Some(i64::from(seq))),
-                WriteSource::External => ("external", None),
-            };
-            let changes: Vec<FieldChange<'_>> = writes
-                .iter()
-                .map(|w| FieldChange {
-                    path: w.write.path.as_str(),
-                    old: w.write.old.as_ref(),
-                    new: w.write.new.as_ref(),
-                })
-                .collect();
-            self.history.push(row! { HISTORY_INSERT;
-                "company_id": c, "instance_id": i, "path": "", "changes": json_text(&changes),
-                "revision": revision, "source": source, "run_seq": seq, "actor_id": a, "created_at": now,
-            });
         }
         for fault in &decision.faults {
             self.errors.push(row! { ERROR_INSERT;
@@ -1602,7 +1601,6 @@ impl Rows {
             instance_updates: &Self::dirty_instances(loaded, now),
             run_updates: &self.run_updates,
             new_runs: &new_runs,
-            history: &self.history,
             audit: &self.audit,
             errors: &self.errors,
             jobs: &self.jobs,
@@ -1636,7 +1634,6 @@ impl Rows {
             instances: self.instances,
             run_updates: self.run_updates,
             new_runs: self.new_runs.into_iter().map(|p| p.row).collect(),
-            history: self.history,
             audit: self.audit,
             errors: self.errors,
             jobs: self.jobs,

@@ -5,7 +5,7 @@
 
 use crate::committer::{Command, CommandOutcome};
 use crate::sql::{self, int};
-use crate::views::row_changes;
+use crate::views::{field_changes, row_changes};
 use crate::{CompanyId, HistoryId, InstanceId, Result, RunId, Store, StoreError, UserId, VersionId};
 use ticketflower_core::engine::Event;
 use ticketflower_core::path::FieldPath;
@@ -13,7 +13,7 @@ use ticketflower_core::path::FieldPath;
 impl Store {
     /// Sets a field back to the value a history entry wrote (removing it if that
     /// write removed it). The rollback is itself a new history entry. An entry
-    /// is named by its instance, its write's id and its field's path.
+    /// is named by its instance, its write and its field's path.
     pub async fn rollback_field(
         &self,
         company: CompanyId,
@@ -22,15 +22,34 @@ impl Store {
         path: &str,
         actor: Option<UserId>,
     ) -> Result<CommandOutcome> {
-        let row = sql::one(
-            self.db(),
-            self.backend(),
-            "SELECT path, old_value, new_value, changes FROM field_history WHERE company_id = $1 AND instance_id = $2 AND id = $3",
-            vec![int(company.0), int(instance.0), int(entry.0)],
-        )
-        .await?
-        .ok_or(StoreError::NotFound("history entry"))?;
-        let value = row_changes(&row)?
+        let parameters = vec![int(company.0), int(instance.0)];
+        let changes = match entry {
+            HistoryId::AuditEvent(id) => {
+                let row = sql::one(
+                    self.db(),
+                    self.backend(),
+                    "SELECT data_changes FROM audit_events \
+                     WHERE company_id = $1 AND instance_id = $2 AND id = $3 AND data_changes IS NOT NULL",
+                    [parameters, vec![int(id)]].concat(),
+                )
+                .await?
+                .ok_or(StoreError::NotFound("history entry"))?;
+                field_changes(row.try_get_by_index(0)?)?
+            }
+            HistoryId::HistoryRow(id) => {
+                let row = sql::one(
+                    self.db(),
+                    self.backend(),
+                    "SELECT path, old_value, new_value, changes FROM field_history \
+                     WHERE company_id = $1 AND instance_id = $2 AND id = $3",
+                    [parameters, vec![int(id)]].concat(),
+                )
+                .await?
+                .ok_or(StoreError::NotFound("history entry"))?;
+                row_changes(&row)?
+            }
+        };
+        let value = changes
             .into_iter()
             .find(|change| change.path == path)
             .map(|change| change.new)

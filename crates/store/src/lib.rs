@@ -49,7 +49,7 @@ pub use sessions::{LoginCandidate, SessionUser};
 pub use ticket_list::{TicketFilter, TicketPage, TicketScope, TicketSummary, TicketView};
 pub use tickets::{NewTicket, TicketCreated};
 pub use timeline::AuditEntry;
-pub use views::{HistoryEntry, InstanceView, RunView, TicketErrorView};
+pub use views::{HistoryEntry, HistoryId, InstanceView, RunView, TicketErrorView};
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
@@ -87,8 +87,6 @@ id_type!(
     TicketErrorId,
     /// An uploaded file's metadata.
     FileId,
-    /// One entry of a field's history.
-    HistoryId,
     /// One comment of a ticket's conversation.
     CommentId,
 );

@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (18, ENGINE_JSON_KEPT_AS_WRITTEN),
     (19, TICKET_ACCESS),
     (20, ONE_HISTORY_ROW_PER_WRITE),
+    (21, DATA_CHANGES_IN_AUDIT_EVENTS),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -639,6 +640,23 @@ DROP INDEX task_runs_completer_ticket
 const ONE_HISTORY_ROW_PER_WRITE: &str = r#"
 {postgres_only:ALTER TABLE field_history ADD COLUMN changes json};
 {sqlite_only:ALTER TABLE field_history ADD COLUMN changes TEXT}
+"#;
+
+// A command that writes workflow data (a ticket's start, a task's output, an
+// edit) writes its history in its own audit event: `data_changes` holds the
+// fields it changed as `field_history.changes` did, with the instance's
+// `data_revision` after the write, its `data_source` and, for a task's
+// output, `data_run_seq`. An engine command was two log rows, the event and
+// its history row, each with its index entry; it is one. (One event writes
+// data from one source: the ticket's, a task's or an edit's.) The rows
+// `field_history` holds stay and are read alongside (`Store::field_history`);
+// nothing writes new ones.
+const DATA_CHANGES_IN_AUDIT_EVENTS: &str = r#"
+{postgres_only:ALTER TABLE audit_events ADD COLUMN data_changes json};
+{sqlite_only:ALTER TABLE audit_events ADD COLUMN data_changes TEXT};
+ALTER TABLE audit_events ADD COLUMN data_revision BIGINT;
+ALTER TABLE audit_events ADD COLUMN data_source TEXT;
+ALTER TABLE audit_events ADD COLUMN data_run_seq BIGINT
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {

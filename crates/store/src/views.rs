@@ -1,7 +1,7 @@
 //! Read models: what pages, the API and tests look at.
 
 use crate::sql::{self, int};
-use crate::{CompanyId, HistoryId, InstanceId, Result, RunId, Store, StoreError, TicketErrorId, TicketId, UserId};
+use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketErrorId, TicketId, UserId};
 use sea_orm::QueryResult;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -93,8 +93,8 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Re
     Value::deserialize(deserializer).map(Some)
 }
 
-/// The fields a history row's `changes` hold.
-fn field_changes(changes: Value) -> Result<Vec<FieldChange>> {
+/// The fields a history row's `changes` (or an audit event's `data_changes`) hold.
+pub(crate) fn field_changes(changes: Value) -> Result<Vec<FieldChange>> {
     serde_json::from_value(changes).map_err(|e| StoreError::Corrupt(format!("stored history changes: {e}")))
 }
 
@@ -112,7 +112,18 @@ pub(crate) fn row_changes(row: &QueryResult) -> Result<Vec<FieldChange>> {
     }
 }
 
-/// One field's value written by one write (its row's id and the field's path name it).
+/// The write a history entry belongs to: the audit event of the command that
+/// made it (since migration 21 a command's data changes are part of its
+/// event), or a `field_history` row written before. With the field's path it
+/// names one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "in", content = "id", rename_all = "snake_case")]
+pub enum HistoryId {
+    AuditEvent(i64),
+    HistoryRow(i64),
+}
+
+/// One field's value written by one write (the write's id and the field's path name it).
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryEntry {
     pub id: HistoryId,
@@ -124,6 +135,48 @@ pub struct HistoryEntry {
     pub run_seq: Option<i64>,
     pub actor: Option<UserId>,
     pub at: i64,
+}
+
+/// What a history row or an audit event says of its write besides the fields
+/// (its columns `revision, source, run_seq, actor_id, created_at`, in order).
+struct Write {
+    revision: i64,
+    source: String,
+    run_seq: Option<i64>,
+    actor: Option<UserId>,
+    at: i64,
+}
+
+impl Write {
+    /// Reads the five columns starting at `first`.
+    fn read(row: &QueryResult, first: usize) -> Result<Self> {
+        Ok(Self {
+            revision: row.try_get_by_index(first)?,
+            source: row.try_get_by_index(first + 1)?,
+            run_seq: row.try_get_by_index(first + 2)?,
+            actor: row.try_get_by_index::<Option<i64>>(first + 3)?.map(UserId),
+            at: row.try_get_by_index(first + 4)?,
+        })
+    }
+
+    /// An entry per changed field (of `path` only, when given).
+    fn entries(&self, id: HistoryId, changes: Vec<FieldChange>, path: Option<&str>, out: &mut Vec<HistoryEntry>) {
+        for FieldChange { path: field, old, new } in changes {
+            if path.is_none_or(|p| p == field) {
+                out.push(HistoryEntry {
+                    id,
+                    path: field,
+                    old,
+                    new,
+                    revision: self.revision,
+                    source: self.source.clone(),
+                    run_seq: self.run_seq,
+                    actor: self.actor,
+                    at: self.at,
+                });
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,35 +219,46 @@ impl Store {
     }
 
     /// Every write of workflow data of an instance, oldest first (optionally one
-    /// field's): an entry per changed field. A write is one row holding the
-    /// fields it changed (rows written before migration 20 hold one field each).
+    /// field's): an entry per changed field. A write is part of the audit event
+    /// of the command that made it; writes from before migration 21 are rows
+    /// of `field_history` (one per write, or before migration 20 one per field),
+    /// read alongside and in order of time.
     pub async fn field_history(
         &self,
         company: CompanyId,
         id: InstanceId,
         path: Option<&str>,
     ) -> Result<Vec<HistoryEntry>> {
+        let parameters = || vec![int(company.0), int(id.0)];
         let rows = sql::all(
             self.db(),
             self.backend(),
             "SELECT path, old_value, new_value, changes, revision, source, run_seq, actor_id, created_at, id FROM field_history \
              WHERE company_id = $1 AND instance_id = $2 ORDER BY id",
-            vec![int(company.0), int(id.0)],
+            parameters(),
+        )
+        .await?;
+        let events = sql::all(
+            self.db(),
+            self.backend(),
+            "SELECT data_changes, data_revision, data_source, data_run_seq, actor_id, created_at, id FROM audit_events \
+             WHERE company_id = $1 AND instance_id = $2 AND data_changes IS NOT NULL ORDER BY id",
+            parameters(),
         )
         .await?;
         let mut entries = Vec::new();
         for r in &rows {
-            let id = HistoryId(r.try_get_by_index(9)?);
-            let revision: i64 = r.try_get_by_index(4)?;
-            let source: String = r.try_get_by_index(5)?;
-            let run_seq: Option<i64> = r.try_get_by_index(6)?;
-            let actor = r.try_get_by_index::<Option<i64>>(7)?.map(UserId);
-            let at: i64 = r.try_get_by_index(8)?;
-            for change in row_changes(r)?.into_iter().filter(|change| path.is_none_or(|p| p == change.path)) {
-                let FieldChange { path, old, new } = change;
-                entries.push(HistoryEntry { id, path, old, new, revision, source: source.clone(), run_seq, actor, at });
-            }
+            let id = HistoryId::HistoryRow(r.try_get_by_index(9)?);
+            let write = Write::read(r, 4)?;
+            write.entries(id, row_changes(r)?, path, &mut entries);
         }
+        for r in &events {
+            let id = HistoryId::AuditEvent(r.try_get_by_index(6)?);
+            let write = Write::read(r, 1)?;
+            write.entries(id, field_changes(r.try_get_by_index(0)?)?, path, &mut entries);
+        }
+        // Each list is in order; a stable sort keeps it so within a moment.
+        entries.sort_by_key(|entry| entry.at);
         Ok(entries)
     }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
 use ticketflower_core::engine::{EngineError, Event, InstanceStatus};
 use ticketflower_store::{
-    Command, CompanyId, NewFile, NewTicket, NewUser, Permission, Store, StoreError, StoreOptions, UserId,
+    Command, CompanyId, HistoryId, NewFile, NewTicket, NewUser, Permission, Store, StoreError, StoreOptions, UserId,
 };
 
 const DOCUMENT_EDIT: &str = include_str!("../../../examples/document-edit.yaml");
@@ -51,7 +51,7 @@ on_both_backends! {
     admin_events_cancel_and_faults_become_ticket_errors => admin_events_and_errors;
     file_metadata_is_kept_per_ticket_and_company => file_metadata;
     fields_roll_back_and_tasks_rerun_from_history => rollback_and_rerun;
-    a_write_is_one_history_row_and_rows_of_one_field_still_read => history_rows_per_write;
+    a_write_is_part_of_its_audit_event_and_history_rows_still_read => history_in_audit_events;
     a_store_reloads_instances_another_store_changed => stale_cache_is_reloaded;
     round_robin_and_least_loaded_spread_work_over_a_role => assignment_policies;
     least_loaded_counts_every_change_of_open_runs => least_loaded_counts;
@@ -786,11 +786,11 @@ async fn file_metadata(url: String) {
     assert!(store.ticket_files(b.id, ticket).await.unwrap().is_empty());
 }
 
-/// A write's changed fields are one `field_history` row (migration 20); each
-/// is still its own history entry, named by the row's id and the field's
-/// path. Rows written before, one per field, are read alongside and roll back
-/// the same way.
-async fn history_rows_per_write(url: String) {
+/// A command's data changes are part of its audit event (migration 21); each
+/// changed field is still its own history entry, named by the event and the
+/// field's path. `field_history` rows written before, one per write or one per
+/// field, are read alongside, in order of time, and roll back the same way.
+async fn history_in_audit_events(url: String) {
     use sea_orm::{ConnectionTrait, Statement};
     let store = connect(&url).await;
     let c = company_with_document_edit(&store).await;
@@ -798,7 +798,8 @@ async fn history_rows_per_write(url: String) {
         store.create_ticket(c.id, NewTicket { creator: Some(c.author), ..edit_request("Packed") }).await.unwrap();
     let start = store.field_history(c.id, created.instance, None).await.unwrap();
     assert!(start.len() >= 2, "{start:?}");
-    assert!(start.iter().all(|h| h.id == start[0].id && h.source == "ticket"), "one row for the start: {start:?}");
+    assert!(start.iter().all(|h| h.id == start[0].id && h.source == "ticket"), "one write for the start: {start:?}");
+    assert!(matches!(start[0].id, HistoryId::AuditEvent(_)), "{start:?}");
     let asked =
         complete(&store, c.id, created.new_runs[0], json!({"questions": "Q?", "updated_doc": "Draft"}), c.editor)
             .await
@@ -806,42 +807,79 @@ async fn history_rows_per_write(url: String) {
     let history = store.field_history(c.id, created.instance, None).await.unwrap();
     let edit: Vec<_> = history.iter().filter(|h| h.source == "task").collect();
     assert_eq!(edit.iter().map(|h| h.path.as_str()).collect::<Vec<_>>(), vec!["questions", "updated_doc"]);
-    assert_eq!(edit[0].id, edit[1].id, "one row for the edit");
+    assert_eq!(edit[0].id, edit[1].id, "one write for the edit");
     assert_ne!(edit[0].id, start[0].id);
     assert_eq!((edit[0].old.clone(), edit[0].new.clone()), (None, Some(json!("Q?"))));
     assert_eq!(edit[1].new, Some(json!("Draft")));
-    assert_eq!(edit[0].run_seq, Some(0));
+    assert_eq!((edit[0].run_seq, edit[0].actor), (Some(0), Some(c.editor)));
+    assert!(edit[0].revision > start[0].revision, "{history:?}");
+    // Two commands, two log rows: their audit events, and no history row.
+    assert_eq!(store.count_rows(c.id, "audit_events").await.unwrap(), 2);
+    assert_eq!(store.count_rows(c.id, "field_history").await.unwrap(), 0);
 
-    // A row of one field, as written before migration 20.
+    // Rows as written before migration 21: one per write (migration 20) and one per field.
     let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
     let backend = db.get_database_backend();
-    db.execute_raw(Statement::from_string(
-        backend,
-        format!(
-            "INSERT INTO field_history (company_id, instance_id, path, old_value, new_value, revision, source, actor_id, created_at) \
-             VALUES ({}, {}, 'questions', '\"Q?\"', '\"Old style\"', 99, 'external', NULL, 1)",
-            c.id.0, created.instance.0
-        ),
-    ))
-    .await
-    .unwrap();
+    for (columns, values, at) in [
+        ("path, old_value, new_value", "'questions', '\"Q?\"', '\"Old style\"'", 1),
+        ("path, changes", "'', '[{\"path\": \"questions\", \"new\": \"Newer style\"}]'", 2),
+    ] {
+        db.execute_raw(Statement::from_string(
+            backend,
+            format!(
+                "INSERT INTO field_history (company_id, instance_id, {columns}, revision, source, actor_id, created_at) \
+                 VALUES ({}, {}, {values}, 99, 'external', NULL, {at})",
+                c.id.0, created.instance.0
+            ),
+        ))
+        .await
+        .unwrap();
+    }
     db.close().await.unwrap();
     let questions = store.field_history(c.id, created.instance, Some("questions")).await.unwrap();
-    assert_eq!(questions.len(), 2, "{questions:?}");
-    assert_eq!((questions[1].new.clone(), questions[1].revision), (Some(json!("Old style")), 99));
+    assert_eq!(questions.len(), 3, "{questions:?}");
+    assert_eq!((questions[0].new.clone(), questions[0].revision), (Some(json!("Old style")), 99));
+    assert_eq!(questions[1].new, Some(json!("Newer style")));
+    assert!(matches!(questions[1].id, HistoryId::HistoryRow(_)), "{questions:?}");
+    assert_eq!(questions[2].id, edit[0].id, "the engine's write comes after the older rows");
 
     // Rolling back names the field; a field the write did not change is not an entry of it.
     let missing = store.rollback_field(c.id, created.instance, edit[0].id, "title", Some(c.editor)).await.unwrap_err();
     assert!(matches!(missing, StoreError::NotFound(_)), "{missing:?}");
     let missing =
-        store.rollback_field(c.id, created.instance, questions[1].id, "updated_doc", Some(c.editor)).await.unwrap_err();
+        store.rollback_field(c.id, created.instance, questions[0].id, "updated_doc", Some(c.editor)).await.unwrap_err();
     assert!(matches!(missing, StoreError::NotFound(_)), "{missing:?}");
-    store.rollback_field(c.id, created.instance, questions[1].id, "questions", Some(c.editor)).await.unwrap();
+    store.rollback_field(c.id, created.instance, questions[0].id, "questions", Some(c.editor)).await.unwrap();
     assert_eq!(store.instance(c.id, created.instance).await.unwrap().data["questions"], "Old style");
+    store.rollback_field(c.id, created.instance, questions[1].id, "questions", Some(c.editor)).await.unwrap();
+    assert_eq!(store.instance(c.id, created.instance).await.unwrap().data["questions"], "Newer style");
     store.rollback_field(c.id, created.instance, edit[0].id, "questions", Some(c.editor)).await.unwrap();
     let view = store.instance(c.id, created.instance).await.unwrap();
     assert_eq!(view.data["questions"], "Q?");
     assert!(view.open_runs_of("answer").next().is_some(), "{:?}", asked.activated);
+    // An event that wrote no data is no history entry.
+    let entries = store.field_history(c.id, created.instance, None).await.unwrap().len();
+    store
+        .execute(Command::Apply { company: c.id, instance: created.instance, event: Event::Hold, actor: None })
+        .await
+        .unwrap();
+    assert_eq!(store.field_history(c.id, created.instance, None).await.unwrap().len(), entries);
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    let held = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!(
+                "SELECT id FROM audit_events WHERE instance_id = {} AND kind = 'instance_held'",
+                created.instance.0
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    db.close().await.unwrap();
+    let held = HistoryId::AuditEvent(held.try_get_by_index(0).unwrap());
+    let none = store.rollback_field(c.id, created.instance, held, "questions", None).await.unwrap_err();
+    assert!(matches!(none, StoreError::NotFound(_)), "{none:?}");
 }
 
 async fn rollback_and_rerun(url: String) {

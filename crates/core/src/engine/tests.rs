@@ -1849,6 +1849,11 @@ fn check_decision(
         prop_assert_eq!(run.run, counts[run.task]);
         prop_assert!(run.run <= definition.tasks[run.task].max_runs, "past max_runs: {:?}", run);
     }
+    // An event's writes come from one source (its ticket, a task's output or
+    // an edit): the store keeps them, with that source, in the event's audit row.
+    if let Some(first) = decision.writes.first() {
+        prop_assert!(decision.writes.iter().all(|w| w.source == first.source), "two sources: {:?}", decision.writes);
+    }
     // Writes carry the value they replace; replaying them gives the new data.
     let mut data = before.data.clone();
     for write in &decision.writes {

@@ -20,10 +20,7 @@
 //! node only ever calls the function its own code created, so nodes of two
 //! versions can run side by side.
 
-use super::{
-    ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT,
-    KEEP_EXISTING,
-};
+use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT, KEEP_EXISTING};
 use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written, closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{self, Cell, Columns, Kind, Row};
 use crate::{Result, StoreError};
@@ -40,13 +37,12 @@ pub(super) const TICKET_STATUS: Columns =
     &[("company_id", Kind::Int), ("id", Kind::Int), ("status", Kind::Text), ("updated_at", Kind::Int)];
 
 /// The parts of a batch, in the order of the function's parameters.
-const PARTS: [(&str, Columns); 11] = [
+const PARTS: [(&str, Columns); 10] = [
     ("tickets", TICKET_INSERT),
     ("instances", INSTANCE_INSERT),
     ("instance_updates", INSTANCE_UPDATE),
     ("run_updates", RUN_UPDATE),
     ("new_runs", RUN_INSERT),
-    ("history", HISTORY_INSERT),
     ("audit", AUDIT_INSERT),
     ("errors", ERROR_INSERT),
     ("jobs", JOB_INSERT),
@@ -61,7 +57,6 @@ pub(super) struct Batch<'a> {
     pub instance_updates: &'a [Row],
     pub run_updates: &'a [Row],
     pub new_runs: &'a [Row],
-    pub history: &'a [Row],
     pub audit: &'a [Row],
     pub errors: &'a [Row],
     pub jobs: &'a [Row],
@@ -70,14 +65,13 @@ pub(super) struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    fn parts(&self) -> [&[Row]; 11] {
+    fn parts(&self) -> [&[Row]; 10] {
         [
             self.tickets,
             self.instances,
             self.instance_updates,
             self.run_updates,
             self.new_runs,
-            self.history,
             self.audit,
             self.errors,
             self.jobs,
@@ -303,7 +297,6 @@ BEGIN
         WITH inserted AS ({new_runs} RETURNING id, instance_id, seq)
         SELECT jsonb_agg(jsonb_build_array(id, instance_id, seq)) INTO created FROM inserted;
     END IF;
-    {history};
     {audit};
     {errors};
     {jobs};
@@ -322,7 +315,6 @@ END"#,
         instance_updates = rows("instance_updates"),
         run_updates = rows("run_updates"),
         new_runs = insert("task_runs", "new_runs", RUN_INSERT),
-        history = when_any("history", &insert("field_history", "history", HISTORY_INSERT)),
         audit = when_any("audit", &insert("audit_events", "audit", AUDIT_INSERT)),
         errors = when_any("errors", &insert("ticket_errors", "errors", ERROR_INSERT)),
         jobs = when_any("jobs", &insert("jobs", "jobs", JOB_INSERT)),

@@ -12,7 +12,7 @@
 //! it queues behind other write transactions instead of polling SQLite's busy
 //! handler; another process writing meanwhile is waited for (`busy_timeout`).
 
-use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, HISTORY_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
+use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
 use super::{CHANGED_ELSEWHERE, KEEP_EXISTING, RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written};
 use super::{closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{Cell, Columns, Row};
@@ -34,7 +34,6 @@ pub(super) struct Batch {
     pub instance_updates: Vec<Row>,
     pub run_updates: Vec<Row>,
     pub new_runs: Vec<Row>,
-    pub history: Vec<Row>,
     pub audit: Vec<Row>,
     pub errors: Vec<Row>,
     pub jobs: Vec<Row>,
@@ -155,7 +154,6 @@ impl Writer {
                 inserted.push((tx.last_insert_rowid(), cell("instance_id"), cell("seq")));
             }
         }
-        insert_rows("field_history", HISTORY_INSERT, &batch.history)?;
         insert_rows("audit_events", AUDIT_INSERT, &batch.audit)?;
         insert_rows("ticket_errors", ERROR_INSERT, &batch.errors)?;
         insert_rows("jobs", JOB_INSERT, &batch.jobs)?;
@@ -333,7 +331,6 @@ mod tests {
             run_update_sql(),
             closed_run_sql(),
             insert_many_sql("task_runs", RUN_INSERT, 1, ""),
-            insert_many_sql("field_history", HISTORY_INSERT, ROWS_PER_INSERT, ""),
             insert_many_sql("audit_events", AUDIT_INSERT, 2, ""),
             insert_many_sql("ticket_errors", ERROR_INSERT, 1, ""),
             insert_many_sql("jobs", JOB_INSERT, ROWS_PER_INSERT, ""),
