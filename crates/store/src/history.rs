@@ -22,7 +22,6 @@ impl Store {
         path: &str,
         actor: Option<UserId>,
     ) -> Result<CommandOutcome> {
-        let parameters = vec![int(company.0), int(instance.0)];
         let changes = match entry {
             HistoryId::AuditEvent(id) => {
                 let row = sql::one(
@@ -30,7 +29,7 @@ impl Store {
                     self.backend(),
                     "SELECT data_changes FROM audit_events \
                      WHERE company_id = $1 AND instance_id = $2 AND id = $3 AND data_changes IS NOT NULL",
-                    [parameters, vec![int(id)]].concat(),
+                    vec![int(company.0), int(instance.0), int(id)],
                 )
                 .await?
                 .ok_or(StoreError::NotFound("history entry"))?;
@@ -42,7 +41,7 @@ impl Store {
                     self.backend(),
                     "SELECT path, old_value, new_value, changes FROM field_history \
                      WHERE company_id = $1 AND instance_id = $2 AND id = $3",
-                    [parameters, vec![int(id)]].concat(),
+                    vec![int(company.0), int(instance.0), int(id)],
                 )
                 .await?
                 .ok_or(StoreError::NotFound("history entry"))?;
