@@ -5,7 +5,7 @@
 
 use crate::committer::{Command, CommandOutcome};
 use crate::sql::{self, int};
-use crate::views::{field_changes, row_changes};
+use crate::views::{HISTORY_EVENT, HISTORY_ROW, row_changes};
 use crate::{CompanyId, HistoryId, InstanceId, Result, RunId, Store, StoreError, UserId, VersionId};
 use ticketflower_core::engine::Event;
 use ticketflower_core::path::FieldPath;
@@ -22,32 +22,25 @@ impl Store {
         path: &str,
         actor: Option<UserId>,
     ) -> Result<CommandOutcome> {
-        let changes = match entry {
-            HistoryId::AuditEvent(id) => {
-                let row = sql::one(
-                    self.db(),
-                    self.backend(),
-                    "SELECT data_changes FROM audit_events \
-                     WHERE company_id = $1 AND instance_id = $2 AND id = $3 AND data_changes IS NOT NULL",
-                    vec![int(company.0), int(instance.0), int(id)],
-                )
-                .await?
-                .ok_or(StoreError::NotFound("history entry"))?;
-                field_changes(row.try_get_by_index(0)?)?
-            }
-            HistoryId::HistoryRow(id) => {
-                let row = sql::one(
-                    self.db(),
-                    self.backend(),
-                    "SELECT path, old_value, new_value, changes FROM field_history \
-                     WHERE company_id = $1 AND instance_id = $2 AND id = $3",
-                    vec![int(company.0), int(instance.0), int(id)],
-                )
-                .await?
-                .ok_or(StoreError::NotFound("history entry"))?;
-                row_changes(&row)?
-            }
+        let (query, id) = match entry {
+            HistoryId::AuditEvent(id) => (
+                format!(
+                    "SELECT {HISTORY_EVENT} FROM audit_events \
+                     WHERE company_id = $1 AND instance_id = $2 AND id = $3 AND data_changes IS NOT NULL"
+                ),
+                id,
+            ),
+            HistoryId::HistoryRow(id) => (
+                format!(
+                    "SELECT {HISTORY_ROW} FROM field_history WHERE company_id = $1 AND instance_id = $2 AND id = $3"
+                ),
+                id,
+            ),
         };
+        let row = sql::one(self.db(), self.backend(), &query, vec![int(company.0), int(instance.0), int(id)])
+            .await?
+            .ok_or(StoreError::NotFound("history entry"))?;
+        let changes = row_changes(&row)?;
         let value = changes
             .into_iter()
             .find(|change| change.path == path)

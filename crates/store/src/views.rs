@@ -98,9 +98,17 @@ pub(crate) fn field_changes(changes: Value) -> Result<Vec<FieldChange>> {
     serde_json::from_value(changes).map_err(|e| StoreError::Corrupt(format!("stored history changes: {e}")))
 }
 
-/// The fields a history row changed, from a row whose first four columns are
-/// `path, old_value, new_value, changes`: its `changes`, or for a row written
-/// before migration 20, its one field.
+/// The columns a write is read by, from a `field_history` row: its field
+/// (rows before migration 20), its fields, and what it says of the write.
+pub(crate) const HISTORY_ROW: &str =
+    "path, old_value, new_value, changes, revision, source, run_seq, actor_id, created_at, id";
+/// The same columns from an audit event that wrote data (migration 21).
+pub(crate) const HISTORY_EVENT: &str =
+    "NULL, NULL, NULL, data_changes, data_revision, data_source, data_run_seq, actor_id, created_at, id";
+
+/// The fields a write changed, from a row selected as [`HISTORY_ROW`] or
+/// [`HISTORY_EVENT`]: its `changes`, or for a row written before migration
+/// 20, its one field.
 pub(crate) fn row_changes(row: &QueryResult) -> Result<Vec<FieldChange>> {
     match row.try_get_by_index::<Option<Value>>(3)? {
         Some(changes) => field_changes(changes),
@@ -135,48 +143,6 @@ pub struct HistoryEntry {
     pub run_seq: Option<i64>,
     pub actor: Option<UserId>,
     pub at: i64,
-}
-
-/// What a history row or an audit event says of its write besides the fields
-/// (its columns `revision, source, run_seq, actor_id, created_at`, in order).
-struct Write {
-    revision: i64,
-    source: String,
-    run_seq: Option<i64>,
-    actor: Option<UserId>,
-    at: i64,
-}
-
-impl Write {
-    /// Reads the five columns starting at `first`.
-    fn read(row: &QueryResult, first: usize) -> Result<Self> {
-        Ok(Self {
-            revision: row.try_get_by_index(first)?,
-            source: row.try_get_by_index(first + 1)?,
-            run_seq: row.try_get_by_index(first + 2)?,
-            actor: row.try_get_by_index::<Option<i64>>(first + 3)?.map(UserId),
-            at: row.try_get_by_index(first + 4)?,
-        })
-    }
-
-    /// An entry per changed field (of `path` only, when given).
-    fn entries(&self, id: HistoryId, changes: Vec<FieldChange>, path: Option<&str>, out: &mut Vec<HistoryEntry>) {
-        for FieldChange { path: field, old, new } in changes {
-            if path.is_none_or(|p| p == field) {
-                out.push(HistoryEntry {
-                    id,
-                    path: field,
-                    old,
-                    new,
-                    revision: self.revision,
-                    source: self.source.clone(),
-                    run_seq: self.run_seq,
-                    actor: self.actor,
-                    at: self.at,
-                });
-            }
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -229,36 +195,40 @@ impl Store {
         id: InstanceId,
         path: Option<&str>,
     ) -> Result<Vec<HistoryEntry>> {
-        let parameters = || vec![int(company.0), int(id.0)];
         let rows = sql::all(
             self.db(),
             self.backend(),
-            "SELECT path, old_value, new_value, changes, revision, source, run_seq, actor_id, created_at, id FROM field_history \
-             WHERE company_id = $1 AND instance_id = $2 ORDER BY id",
-            parameters(),
-        )
-        .await?;
-        let events = sql::all(
-            self.db(),
-            self.backend(),
-            "SELECT data_changes, data_revision, data_source, data_run_seq, actor_id, created_at, id FROM audit_events \
-             WHERE company_id = $1 AND instance_id = $2 AND data_changes IS NOT NULL ORDER BY id",
-            parameters(),
+            &format!(
+                "SELECT {HISTORY_ROW}, 0 AS event FROM field_history WHERE company_id = $1 AND instance_id = $2 \
+                 UNION ALL SELECT {HISTORY_EVENT}, 1 FROM audit_events \
+                 WHERE company_id = $1 AND instance_id = $2 AND data_changes IS NOT NULL \
+                 ORDER BY 9, 11, 10"
+            ),
+            vec![int(company.0), int(id.0)],
         )
         .await?;
         let mut entries = Vec::new();
         for r in &rows {
-            let id = HistoryId::HistoryRow(r.try_get_by_index(9)?);
-            let write = Write::read(r, 4)?;
-            write.entries(id, row_changes(r)?, path, &mut entries);
+            let id = r.try_get_by_index(9)?;
+            let id =
+                if r.try_get_by_index::<i32>(10)? == 0 { HistoryId::HistoryRow(id) } else { HistoryId::AuditEvent(id) };
+            let source: String = r.try_get_by_index(5)?;
+            for FieldChange { path: field, old, new } in row_changes(r)? {
+                if path.is_none_or(|p| p == field) {
+                    entries.push(HistoryEntry {
+                        id,
+                        path: field,
+                        old,
+                        new,
+                        revision: r.try_get_by_index(4)?,
+                        source: source.clone(),
+                        run_seq: r.try_get_by_index(6)?,
+                        actor: r.try_get_by_index::<Option<i64>>(7)?.map(UserId),
+                        at: r.try_get_by_index(8)?,
+                    });
+                }
+            }
         }
-        for r in &events {
-            let id = HistoryId::AuditEvent(r.try_get_by_index(6)?);
-            let write = Write::read(r, 1)?;
-            write.entries(id, field_changes(r.try_get_by_index(0)?)?, path, &mut entries);
-        }
-        // Each list is in order; a stable sort keeps it so within a moment.
-        entries.sort_by_key(|entry| entry.at);
         Ok(entries)
     }
 
