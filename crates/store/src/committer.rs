@@ -549,13 +549,12 @@ impl Store {
             let version = VersionId(row.try_get_by_index(2)?);
             let definition = self.definition(company, version).await?;
             let status = parse_status(&row.try_get_by_index::<String>(3)?)?;
-            let arrivals: BTreeMap<String, Vec<String>> = serde_json::from_value(row.try_get_by_index(7)?)
-                .map_err(|e| StoreError::Corrupt(format!("arrivals of instance {id}: {e}")))?;
+            let arrivals: BTreeMap<String, Vec<String>> = sql::json_at(row, 7)?;
             let mut instance = Instance {
                 status,
-                data: row.try_get_by_index(4)?,
-                ticket: row.try_get_by_index(5)?,
-                meta: row.try_get_by_index(6)?,
+                data: sql::json_at(row, 4)?,
+                ticket: sql::json_at(row, 5)?,
+                meta: sql::json_at(row, 6)?,
                 initiator: row.try_get_by_index(8)?,
                 runs: Vec::new(),
                 arrivals: Vec::new(),
@@ -943,15 +942,15 @@ fn decode_run(definition: &Definition, row: &QueryResult) -> Result<TaskRun> {
     let key: String = row.try_get_by_index(2)?;
     let task = definition.task_index(&key).ok_or_else(|| StoreError::Corrupt(format!("run of unknown task {key}")))?;
     let status: String = row.try_get_by_index(3)?;
-    let assignment: Option<Value> = row.try_get_by_index(7)?;
+    let assignment: Option<Value> = sql::json_opt_at(row, 7)?;
     Ok(TaskRun {
         seq: RunSeq::try_from(row.try_get_by_index::<i64>(1)?).unwrap_or(RunSeq::MAX),
         task,
         status: TaskStatus::parse(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown task status {status}")))?,
         run: u32::try_from(row.try_get_by_index::<i64>(4)?).unwrap_or(u32::MAX),
-        input: row.try_get_by_index(5)?,
-        output: row.try_get_by_index(6)?,
+        input: sql::json_at(row, 5)?,
+        output: sql::json_opt_at(row, 6)?,
         assignment: assignment.and_then(|a| serde_json::from_value::<Assignment>(a).ok()),
         due_at: row.try_get_by_index(8)?,
         overdue: row.try_get_by_index::<i64>(9)? != 0,

@@ -209,7 +209,7 @@ fn error_item(r: &QueryResult) -> Result<ErrorItem> {
         instance: InstanceId(r.try_get_by_index(3)?),
         kind: r.try_get_by_index(4)?,
         message: r.try_get_by_index(5)?,
-        details: r.try_get_by_index(6)?,
+        details: sql::json_at(r, 6)?,
         run_seq: r.try_get_by_index(7)?,
         status: r.try_get_by_index(8)?,
         resolution: r.try_get_by_index(9)?,

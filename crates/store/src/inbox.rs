@@ -221,7 +221,7 @@ impl Store {
             let email = params.bind(text(worker.email.trim().to_lowercase()));
             let listed = match backend {
                 DbBackend::Postgres => format!(
-                    "EXISTS (SELECT 1 FROM json_array_elements_text(p.assignment -> 'eligible' -> 'users') AS e(value) \
+                    "EXISTS (SELECT 1 FROM json_array_elements_text(p.assignment::json -> 'eligible' -> 'users') AS e(value) \
                      WHERE lower(e.value) = {email})"
                 ),
                 _ => format!(

@@ -53,6 +53,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (20, ONE_HISTORY_ROW_PER_WRITE),
     (21, DATA_CHANGES_IN_AUDIT_EVENTS),
     (22, ROOM_FOR_A_RUNS_UPDATE),
+    (23, ENGINE_JSON_AS_TEXT),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -672,6 +673,25 @@ ALTER TABLE audit_events ADD COLUMN data_run_seq BIGINT
 // a table about 30 % larger. SQLite has no such setting.
 const ROOM_FOR_A_RUNS_UPDATE: &str = r#"
 {postgres_only:ALTER TABLE task_runs SET (fillfactor = 70)}
+"#;
+
+// The engine's JSON columns hold text on PostgreSQL too, as on SQLite. Only
+// the store writes them, always JSON it has just serialized, and reads them
+// back whole (`sql::json_at`); as `json`, PostgreSQL checked the syntax of
+// every value of every batch when it received it (`json_recv`): about 6 % of
+// the server's instructions for the group commit (BENCHMARKS.md, session 25).
+// The one query that looks into a value, the inbox's test of a run's eligible
+// users, casts it. A ticket's fields stay `jsonb`.
+const ENGINE_JSON_AS_TEXT: &str = r#"
+{postgres_only:ALTER TABLE instances ALTER COLUMN data TYPE text, ALTER COLUMN ticket TYPE text,
+    ALTER COLUMN meta TYPE text, ALTER COLUMN arrivals TYPE text};
+{postgres_only:ALTER TABLE task_runs ALTER COLUMN input TYPE text, ALTER COLUMN output TYPE text,
+    ALTER COLUMN assignment TYPE text};
+{postgres_only:ALTER TABLE field_history ALTER COLUMN old_value TYPE text, ALTER COLUMN new_value TYPE text,
+    ALTER COLUMN changes TYPE text};
+{postgres_only:ALTER TABLE audit_events ALTER COLUMN detail TYPE text, ALTER COLUMN data_changes TYPE text};
+{postgres_only:ALTER TABLE ticket_errors ALTER COLUMN details TYPE text};
+{postgres_only:ALTER TABLE jobs ALTER COLUMN payload TYPE text}
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {

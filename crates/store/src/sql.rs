@@ -79,6 +79,29 @@ pub fn json(value: &serde_json::Value) -> Value {
     Value::Json(Some(Box::new(value.clone())))
 }
 
+/// A JSON value for binding to a [`Kind::Json`] column (text on both
+/// databases), unlike [`json`], which binds `jsonb` on PostgreSQL.
+pub fn json_text(value: &serde_json::Value) -> Value {
+    Value::String(Some(value.to_string()))
+}
+
+/// The JSON value of a [`Kind::Json`] column at `index`: its text parsed
+/// (into `T`: a [`serde_json::Value`] or a typed value).
+pub fn json_at<T: serde::de::DeserializeOwned>(row: &QueryResult, index: usize) -> crate::Result<T> {
+    let text: String = row.try_get_by_index(index)?;
+    parse_json(&text, index)
+}
+
+/// Like [`json_at`] for a column that may be NULL.
+pub fn json_opt_at<T: serde::de::DeserializeOwned>(row: &QueryResult, index: usize) -> crate::Result<Option<T>> {
+    let text: Option<String> = row.try_get_by_index(index)?;
+    text.map(|text| parse_json(&text, index)).transpose()
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> crate::Result<T> {
+    serde_json::from_str(text).map_err(|e| crate::StoreError::Corrupt(format!("the JSON of column {index}: {e}")))
+}
+
 pub fn text(value: impl Into<String>) -> Value {
     Value::String(Some(value.into()))
 }
@@ -96,11 +119,12 @@ pub fn int_opt(value: Option<i64>) -> Value {
 pub enum Kind {
     Int,
     Text,
-    /// JSON kept as written: `json` on PostgreSQL, which checks the text and
-    /// stores it. The engine's own columns (workflow data, run inputs and
-    /// outputs, history values, audit details) are written at every step and
-    /// read back whole (the inbox's one look into a run's assignment works on
-    /// `json` as well).
+    /// JSON the store wrote itself, kept as its text on both databases
+    /// (`text` on PostgreSQL, checked by nobody: the store serialized it). The
+    /// engine's own columns (workflow data, run inputs and outputs, history
+    /// values, audit details) are written at every step and read back whole
+    /// with [`json_at`] (the inbox's one look into a run's assignment casts
+    /// it to `json`).
     Json,
     /// JSON that queries look into: `jsonb` on PostgreSQL, parsed into its
     /// binary form on every write (a ticket's fields, which its search words

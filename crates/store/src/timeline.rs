@@ -30,7 +30,7 @@ impl Store {
             .map(|r| {
                 Ok(AuditEntry {
                     kind: r.try_get_by_index(0)?,
-                    detail: r.try_get_by_index(1)?,
+                    detail: sql::json_at(r, 1)?,
                     actor: r.try_get_by_index::<Option<i64>>(2)?.map(UserId),
                     at: r.try_get_by_index(3)?,
                 })

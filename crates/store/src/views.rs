@@ -35,7 +35,7 @@ pub(crate) const RUN_COLUMN_COUNT: usize = 13;
 /// Reads a run selected with [`RUN_COLUMNS`].
 pub(crate) fn run_view(r: &QueryResult) -> Result<RunView> {
     let id = RunId(r.try_get_by_index(0)?);
-    let assignment: Option<Value> = r.try_get_by_index(11)?;
+    let assignment: Option<Value> = sql::json_opt_at(r, 11)?;
     let assignment = assignment
         .map(serde_json::from_value::<Assignment>)
         .transpose()
@@ -46,8 +46,8 @@ pub(crate) fn run_view(r: &QueryResult) -> Result<RunView> {
         task: r.try_get_by_index(2)?,
         status: r.try_get_by_index(3)?,
         run: r.try_get_by_index(4)?,
-        input: r.try_get_by_index(5)?,
-        output: r.try_get_by_index(6)?,
+        input: sql::json_at(r, 5)?,
+        output: sql::json_opt_at(r, 6)?,
         assignee: r.try_get_by_index::<Option<i64>>(7)?.map(UserId),
         eligible_role: r.try_get_by_index(8)?,
         due_at: r.try_get_by_index(9)?,
@@ -110,12 +110,12 @@ pub(crate) const HISTORY_EVENT: &str =
 /// [`HISTORY_EVENT`]: its `changes`, or for a row written before migration
 /// 20, its one field.
 pub(crate) fn row_changes(row: &QueryResult) -> Result<Vec<FieldChange>> {
-    match row.try_get_by_index::<Option<Value>>(3)? {
+    match sql::json_opt_at::<Value>(row, 3)? {
         Some(changes) => field_changes(changes),
         None => Ok(vec![FieldChange {
             path: row.try_get_by_index(0)?,
-            old: row.try_get_by_index(1)?,
-            new: row.try_get_by_index(2)?,
+            old: sql::json_opt_at(row, 1)?,
+            new: sql::json_opt_at(row, 2)?,
         }]),
     }
 }
@@ -178,7 +178,7 @@ impl Store {
             id,
             ticket: row.try_get_by_index::<Option<i64>>(1)?.map(TicketId),
             status: row.try_get_by_index(2)?,
-            data: row.try_get_by_index(3)?,
+            data: sql::json_at(&row, 3)?,
             revision: row.try_get_by_index(4)?,
             runs: runs.iter().map(run_view).collect::<Result<_>>()?,
         })
@@ -248,7 +248,7 @@ impl Store {
                     kind: r.try_get_by_index(1)?,
                     message: r.try_get_by_index(2)?,
                     status: r.try_get_by_index(3)?,
-                    details: r.try_get_by_index(4)?,
+                    details: sql::json_at(r, 4)?,
                 })
             })
             .collect()
@@ -269,7 +269,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index::<Option<i64>>(2)?.map(UserId)))
+                Ok((r.try_get_by_index(0)?, sql::json_at(r, 1)?, r.try_get_by_index::<Option<i64>>(2)?.map(UserId)))
             })
             .collect()
     }
