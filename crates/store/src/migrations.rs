@@ -54,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (21, DATA_CHANGES_IN_AUDIT_EVENTS),
     (22, ROOM_FOR_A_RUNS_UPDATE),
     (23, ENGINE_JSON_AS_TEXT),
+    (24, FEWER_ENTRIES_PER_STEP),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -692,6 +693,23 @@ const ENGINE_JSON_AS_TEXT: &str = r#"
 {postgres_only:ALTER TABLE audit_events ALTER COLUMN detail TYPE text, ALTER COLUMN data_changes TYPE text};
 {postgres_only:ALTER TABLE ticket_errors ALTER COLUMN details TYPE text};
 {postgres_only:ALTER TABLE jobs ALTER COLUMN payload TYPE text}
+"#;
+
+// Two sources of index entries a step wrote for nothing (PostgreSQL; counted
+// with `pg_waldump` in BENCHMARKS.md, session 25):
+// - An instance's row changes at every step and outgrew the room `fillfactor
+//   = 80` left in its page: of the order-fulfilment benchmark's instance
+//   updates, a third went to another page, each a new entry in all three of
+//   the table's indexes. Half of each page is now left free.
+// - A job (an automated step to run) was two entries, its `id` key and
+//   `jobs_due (run_at)`. A worker takes jobs in due order and names the one
+//   it took by both, so `(run_at, id)` is the key and the only index. SQLite's
+//   `id` is the row id, which costs no index; there `jobs_due` stays.
+const FEWER_ENTRIES_PER_STEP: &str = r#"
+{postgres_only:ALTER TABLE instances SET (fillfactor = 50)};
+{postgres_only:ALTER TABLE jobs DROP CONSTRAINT jobs_pkey};
+{postgres_only:ALTER TABLE jobs ADD PRIMARY KEY (run_at, id)};
+{postgres_only:DROP INDEX jobs_due}
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {
