@@ -171,7 +171,8 @@ impl Store {
     /// last (`due_key`).
     /// Unclaimed runs are read per role from the partial index
     /// `task_runs_pool (company_id, eligible_role, due_key, id)` of open,
-    /// unassigned runs, each branch already in order and cut to the page, so
+    /// unassigned runs with an assignment (a role or users who may take them;
+    /// migration 25), each branch already in order and cut to the page, so
     /// the page costs the same with 20 or 20,000 open runs; mine likewise
     /// from `task_runs_assignee`, the open runs assigned to someone. A run
     /// carries its ticket's title and its definition version, so nothing is
@@ -230,12 +231,14 @@ impl Store {
             };
             // One branch per role (each an ordered range of the pool index),
             // and one for runs without a role that list the worker's email.
+            // Both conditions of the pool index are written as it writes them.
+            let pool = "p.assignee_id IS NULL AND p.assignment IS NOT NULL";
             let mut branches: Vec<String> = worker
                 .roles
                 .iter()
-                .map(|role| format!("p.assignee_id IS NULL AND p.eligible_role = {}", params.bind(text(role))))
+                .map(|role| format!("{pool} AND p.eligible_role = {}", params.bind(text(role))))
                 .collect();
-            branches.push(format!("p.assignee_id IS NULL AND p.eligible_role IS NULL AND {listed}"));
+            branches.push(format!("{pool} AND p.eligible_role IS NULL AND {listed}"));
             branches
         });
         (mine, unclaimed)
