@@ -865,19 +865,14 @@ struct CreatedRun {
 }
 
 /// Whether a batch failed because another writer changed its instances first
-/// (the revision check, or PostgreSQL's serialization failure and deadlock
-/// codes), or wrote a ticket's access pair first (see `postgres::new_access`).
+/// (the revision check, or PostgreSQL's serialization failure and deadlock codes).
 fn is_conflict(error: &StoreError) -> bool {
     match error {
         StoreError::Conflict(_) => true,
         StoreError::Database(sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)))
         | StoreError::Database(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))) => {
-            let Some(error) = e.as_database_error() else { return false };
-            match error.code().as_deref() {
-                Some("40001" | "40P01") => true,
-                Some("23505") => error.constraint() == Some("ticket_access_pkey"),
-                _ => false,
-            }
+            let code = e.as_database_error().and_then(|d| d.code());
+            matches!(code.as_deref(), Some("40001" | "40P01"))
         }
         _ => false,
     }
@@ -1311,9 +1306,8 @@ const ERROR_INSERT: Columns = &[
     ("updated_at", Kind::Int),
 ];
 const ACCESS_INSERT: Columns = &[("company_id", Kind::Int), ("grantee", Kind::Text), ("ticket_id", Kind::Int)];
-/// How SQLite inserts `ticket_access` pairs: a pair that is there already
-/// (another node or an earlier load of the instance wrote it) stays.
-/// PostgreSQL leaves such pairs out (`postgres::new_access`).
+/// How both databases insert `ticket_access` pairs: a pair that is there
+/// already (another node or an earlier load of the instance wrote it) stays.
 const KEEP_EXISTING: &str = " ON CONFLICT DO NOTHING";
 const JOB_INSERT: Columns = &[
     ("company_id", Kind::Int),

@@ -21,7 +21,7 @@
 //! node only ever calls the function its own code created, so nodes of two
 //! versions can run side by side.
 
-use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
+use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT, KEEP_EXISTING};
 use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written, closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{self, Cell, Columns, Kind, Row};
 use crate::{Result, StoreError};
@@ -261,24 +261,6 @@ fn when_any(part: &str, statement: &str) -> String {
     format!("IF batch_{part} IS NOT NULL THEN\n        {statement};\n    END IF")
 }
 
-/// The batch's `ticket_access` pairs that are not there yet. Where SQLite
-/// ignores a pair that is (`KEEP_EXISTING`), this leaves it out: `ON CONFLICT`
-/// is a speculative insertion, a lock taken and released and a log record more
-/// per pair (a third of the table's log records in the benchmark, BENCHMARKS.md,
-/// session 25). Only a batch writing the ticket's instance sends its pairs, and
-/// it holds that instance's row lock, so no other writer adds the same pair
-/// meanwhile (should one, the batch is refused as a conflict, `is_conflict`,
-/// and decided again).
-fn new_access() -> String {
-    let names = names(ACCESS_INSERT);
-    format!(
-        "INSERT INTO ticket_access ({names}) SELECT {names} FROM {} WHERE NOT EXISTS \
-         (SELECT 1 FROM ticket_access a WHERE a.company_id = x.company_id AND a.grantee = x.grantee \
-         AND a.ticket_id = x.ticket_id)",
-        rows("access")
-    )
-}
-
 /// The batch's `part` rows as a table named `x`.
 fn rows(part: &str) -> String {
     format!("unnest(batch_{part}) AS x")
@@ -349,7 +331,7 @@ END"#,
         audit = when_any("audit", &insert("audit_events", "audit", AUDIT_INSERT)),
         errors = when_any("errors", &insert("ticket_errors", "errors", ERROR_INSERT)),
         jobs = when_any("jobs", &insert("jobs", "jobs", JOB_INSERT)),
-        access = when_any("access", &new_access()),
+        access = when_any("access", &format!("{}{KEEP_EXISTING}", insert("ticket_access", "access", ACCESS_INSERT))),
         ticket_status = rows("ticket_status"),
     )
 }
