@@ -1151,6 +1151,89 @@ async fn ticket_access_pairs(url: String) {
     assert!(visible(&other_node, c.editor, &[]).await && visible(&other_node, outsider, &["editor"]).await);
 }
 
+/// A PostgreSQL database from before migration 23 held the engine's JSON
+/// values as `json`. Migrated, it holds them as text, and everything that
+/// reads them reads the same values: an instance with its runs (inputs,
+/// outputs, assignments), its history and its audit events; the inbox looks
+/// into a run's assignment; the engine goes on from the state it loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_23_keeps_the_engine_json_of_an_older_postgres_database() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use ticketflower_store::Worker;
+    let Some(url) = own_postgres_database("ticketflower_test_json_as_text").await else { return };
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let ticket = NewTicket { creator: Some(c.author), ..edit_request("Before the upgrade") };
+    let created = store.create_ticket(c.id, ticket).await.unwrap();
+    let asked = complete(&store, c.id, created.new_runs[0], json!({"questions": "Why?"}), c.editor).await.unwrap();
+    let (company, instance, author, email) = (c.id, created.instance, c.author, c.author_email.clone());
+    let seen = |store: Store| {
+        let email = email.clone();
+        async move {
+            let view = store.instance(company, instance).await.unwrap();
+            let history = store.field_history(company, instance, None).await.unwrap();
+            let events = store.audit_events(company, instance).await.unwrap();
+            let roles = ["author".to_owned()];
+            let worker = Worker { user: author, email: &email, roles: &roles };
+            let inbox = store.inbox(company, &worker, 50).await.unwrap();
+            (serde_json::to_value((view, history, inbox)).unwrap(), events)
+        }
+    };
+    let before = seen(store.clone()).await;
+    assert_eq!(before.0[0]["runs"][1]["status"], "OPEN", "{:#}", before.0);
+    assert_eq!(before.0[2]["mine"].as_array().map(Vec::len), Some(1), "the author's answer: {:#}", before.0);
+    store.close().await.unwrap();
+
+    // As a database of migration 22 held them.
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    for statement in [
+        "ALTER TABLE instances ALTER COLUMN data TYPE json USING data::json, \
+         ALTER COLUMN ticket TYPE json USING ticket::json, ALTER COLUMN meta TYPE json USING meta::json, \
+         ALTER COLUMN arrivals TYPE json USING arrivals::json",
+        "ALTER TABLE task_runs ALTER COLUMN input TYPE json USING input::json, \
+         ALTER COLUMN output TYPE json USING output::json, ALTER COLUMN assignment TYPE json USING assignment::json",
+        "ALTER TABLE audit_events ALTER COLUMN detail TYPE json USING detail::json, \
+         ALTER COLUMN data_changes TYPE json USING data_changes::json",
+        "ALTER TABLE field_history ALTER COLUMN old_value TYPE json USING old_value::json, \
+         ALTER COLUMN new_value TYPE json USING new_value::json, ALTER COLUMN changes TYPE json USING changes::json",
+        "ALTER TABLE ticket_errors ALTER COLUMN details TYPE json USING details::json",
+        "ALTER TABLE jobs ALTER COLUMN payload TYPE json USING payload::json",
+        "DELETE FROM schema_migrations WHERE version = 23",
+    ] {
+        db.execute_unprepared(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let types = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() \
+             AND data_type = 'json'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(types.try_get_by_index::<i64>(0).unwrap(), 14, "the engine's JSON columns, as before migration 23");
+
+    let upgraded = connect(&url).await;
+    let types = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() \
+             AND data_type = 'json'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(types.try_get_by_index::<i64>(0).unwrap(), 0, "text now");
+    db.close().await.unwrap();
+    assert_eq!(seen(upgraded.clone()).await, before);
+    let answered =
+        complete(&upgraded, c.id, asked.new_runs[0], json!({"author_responses": "Because"}), c.author).await.unwrap();
+    let done = complete(&upgraded, c.id, answered.new_runs[0], json!({"updated_doc": "Done"}), c.editor).await;
+    assert_eq!(done.unwrap().status, InstanceStatus::Completed);
+    let data = upgraded.instance(c.id, created.instance).await.unwrap().data;
+    assert_eq!((data["author_responses"].as_str(), data["updated_doc"].as_str()), (Some("Because"), Some("Done")));
+}
+
 /// Tickets created one at a time get the next number, on whichever node:
 /// ids are taken ahead from the sequences only while tickets keep coming (on
 /// PostgreSQL each ticket took 32, and the unused ones aged out). Its own
