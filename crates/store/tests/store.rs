@@ -1202,28 +1202,16 @@ async fn migration_23_keeps_the_engine_json_of_an_older_postgres_database() {
     ] {
         db.execute_unprepared(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
-    let types = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() \
-             AND data_type = 'json'",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(types.try_get_by_index::<i64>(0).unwrap(), 14, "the engine's JSON columns, as before migration 23");
+    let json_columns = || async {
+        let sql = "SELECT count(*) FROM information_schema.columns \
+                   WHERE table_schema = current_schema() AND data_type = 'json'";
+        let row = db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    };
+    assert_eq!(json_columns().await, 14, "the engine's JSON columns, as before migration 23");
 
     let upgraded = connect(&url).await;
-    let types = db
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() \
-             AND data_type = 'json'",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(types.try_get_by_index::<i64>(0).unwrap(), 0, "text now");
+    assert_eq!(json_columns().await, 0, "text now");
     db.close().await.unwrap();
     assert_eq!(seen(upgraded.clone()).await, before);
     let answered =
