@@ -149,6 +149,9 @@ pub struct StoreOptions {
     pub batch_size: usize,
     /// Group committers deciding and writing batches side by side. On SQLite
     /// at most [`SQLITE_COMMITTERS`]: its writes take turns on one connection.
+    /// On PostgreSQL the default is one per batch in flight (three): a fourth
+    /// got through less than three in each of six pairs at 64 and 256 clients
+    /// (BENCHMARKS.md, session 25).
     pub committers: usize,
 }
 
@@ -172,7 +175,7 @@ fn redact(url: &str) -> String {
 
 impl StoreOptions {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 16, batch_size: 512, committers: 4 }
+        Self { url: url.into(), max_connections: 16, batch_size: 512, committers: 3 }
     }
 }
 
