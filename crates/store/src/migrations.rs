@@ -703,9 +703,11 @@ const ENGINE_JSON_AS_TEXT: &str = r#"
 //   updates, a third went to another page, each a new entry in all three of
 //   the table's indexes. Half of each page is now left free.
 // - A job (an automated step to run) was two entries, its `id` key and
-//   `jobs_due (run_at)`. A worker takes jobs in due order and names the one
-//   it took by both, so `(run_at, id)` is the key and the only index. SQLite's
-//   `id` is the row id, which costs no index; there `jobs_due` stays.
+//   `jobs_due (run_at)`. Jobs are to be taken in due order, and the pair
+//   names one, so `(run_at, id)` is the key and the only index. (Nothing
+//   reads jobs yet: the committer writes them for the automated steps'
+//   worker to come.) SQLite's `id` is the row id, which costs no index;
+//   there `jobs_due` stays.
 const FEWER_ENTRIES_PER_STEP: &str = r#"
 {postgres_only:ALTER TABLE instances SET (fillfactor = 50)};
 {postgres_only:ALTER TABLE jobs DROP CONSTRAINT jobs_pkey};
