@@ -2,7 +2,7 @@
 //! error reviews) that change no workflow state but are state changes a
 //! person made (SPEC §3: every change has an actor and a time).
 
-use crate::sql::{self, int, int_opt, json_text, text};
+use crate::sql::{self, int, int_opt, text};
 use crate::{CompanyId, InstanceId, Result, TicketId, UserId, now_millis};
 use sea_orm::{ConnectionTrait, DbBackend};
 use serde_json::Value;
@@ -29,7 +29,7 @@ pub(crate) async fn record(db: &impl ConnectionTrait, backend: DbBackend, entry:
             int_opt(entry.instance.map(|i| i.0)),
             int_opt(entry.ticket.map(|t| t.0)),
             text(entry.kind),
-            json_text(&entry.detail),
+            text(entry.detail.to_string()),
             int_opt(entry.actor.map(|a| a.0)),
             int(now_millis()),
         ],

@@ -79,27 +79,25 @@ pub fn json(value: &serde_json::Value) -> Value {
     Value::Json(Some(Box::new(value.clone())))
 }
 
-/// A JSON value for binding to a [`Kind::Json`] column (text on both
-/// databases), unlike [`json`], which binds `jsonb` on PostgreSQL.
-pub fn json_text(value: &serde_json::Value) -> Value {
-    Value::String(Some(value.to_string()))
-}
-
 /// The JSON value of a [`Kind::Json`] column at `index`: its text parsed
 /// (into `T`: a [`serde_json::Value`] or a typed value).
 pub fn json_at<T: serde::de::DeserializeOwned>(row: &QueryResult, index: usize) -> crate::Result<T> {
     let text: String = row.try_get_by_index(index)?;
-    parse_json(&text, index)
+    parse_json(row, &text, index)
 }
 
 /// Like [`json_at`] for a column that may be NULL.
 pub fn json_opt_at<T: serde::de::DeserializeOwned>(row: &QueryResult, index: usize) -> crate::Result<Option<T>> {
     let text: Option<String> = row.try_get_by_index(index)?;
-    text.map(|text| parse_json(&text, index)).transpose()
+    text.map(|text| parse_json(row, &text, index)).transpose()
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(text: &str, index: usize) -> crate::Result<T> {
-    serde_json::from_str(text).map_err(|e| crate::StoreError::Corrupt(format!("the JSON of column {index}: {e}")))
+/// Parses a stored value; an error names its column (looked up only then).
+fn parse_json<T: serde::de::DeserializeOwned>(row: &QueryResult, text: &str, index: usize) -> crate::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        let column = row.column_names().into_iter().nth(index).unwrap_or_else(|| format!("#{index}"));
+        crate::StoreError::Corrupt(format!("stored JSON in column {column}: {e}"))
+    })
 }
 
 pub fn text(value: impl Into<String>) -> Value {

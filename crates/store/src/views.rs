@@ -35,11 +35,7 @@ pub(crate) const RUN_COLUMN_COUNT: usize = 13;
 /// Reads a run selected with [`RUN_COLUMNS`].
 pub(crate) fn run_view(r: &QueryResult) -> Result<RunView> {
     let id = RunId(r.try_get_by_index(0)?);
-    let assignment: Option<Value> = sql::json_opt_at(r, 11)?;
-    let assignment = assignment
-        .map(serde_json::from_value::<Assignment>)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("assignment of task run {id}: {e}")))?;
+    let assignment: Option<Assignment> = sql::json_opt_at(r, 11)?;
     Ok(RunView {
         id,
         seq: r.try_get_by_index(1)?,
@@ -93,11 +89,6 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Re
     Value::deserialize(deserializer).map(Some)
 }
 
-/// The fields a history row's `changes` (or an audit event's `data_changes`) hold.
-pub(crate) fn field_changes(changes: Value) -> Result<Vec<FieldChange>> {
-    serde_json::from_value(changes).map_err(|e| StoreError::Corrupt(format!("stored history changes: {e}")))
-}
-
 /// The columns a write is read by, from a `field_history` row: its field
 /// (rows before migration 20), its fields, and what it says of the write.
 pub(crate) const HISTORY_ROW: &str =
@@ -110,8 +101,8 @@ pub(crate) const HISTORY_EVENT: &str =
 /// [`HISTORY_EVENT`]: its `changes`, or for a row written before migration
 /// 20, its one field.
 pub(crate) fn row_changes(row: &QueryResult) -> Result<Vec<FieldChange>> {
-    match sql::json_opt_at::<Value>(row, 3)? {
-        Some(changes) => field_changes(changes),
+    match sql::json_opt_at::<Vec<FieldChange>>(row, 3)? {
+        Some(changes) => Ok(changes),
         None => Ok(vec![FieldChange {
             path: row.try_get_by_index(0)?,
             old: sql::json_opt_at(row, 1)?,
@@ -306,8 +297,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::field_changes;
+    use super::FieldChange;
     use serde_json::{Value, json};
+
+    fn field_changes(changes: Value) -> serde_json::Result<Vec<FieldChange>> {
+        serde_json::from_value(changes)
+    }
 
     #[test]
     fn a_null_written_is_kept_apart_from_a_field_absent() {

@@ -68,6 +68,7 @@ on_both_backends! {
     company_admins_manage_roles_and_user_access => roles_and_access;
     a_restricted_users_pages_hold_every_visible_ticket_once => restricted_ticket_list;
     who_may_see_a_ticket_through_its_runs_is_written_once_per_pair => ticket_access_pairs;
+    a_damaged_stored_json_value_is_an_error_naming_its_column => damaged_stored_json;
 }
 
 fn sqlite_url() -> (tempfile::TempDir, String) {
@@ -1149,6 +1150,23 @@ async fn ticket_access_pairs(url: String) {
     assert_eq!(done.unwrap().status, InstanceStatus::Completed);
     assert_eq!(pairs(&other_node).await, 3, "the editor completed one before");
     assert!(visible(&other_node, c.editor, &[]).await && visible(&other_node, outsider, &["editor"]).await);
+}
+
+/// The engine's JSON is stored as text that only the store writes; should a
+/// value be damaged (edited by hand, say), reading it is a `Corrupt` error
+/// naming the column, not a panic or a default.
+async fn damaged_stored_json(url: String) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let store = connect(&url).await;
+    let c = company_with_document_edit(&store).await;
+    let created = store.create_ticket(c.id, edit_request("Damaged")).await.unwrap();
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    let backend = db.get_database_backend();
+    let damage = format!("UPDATE task_runs SET input = '{{\"doc\": ' WHERE instance_id = {}", created.instance.0);
+    db.execute_raw(Statement::from_string(backend, damage)).await.unwrap();
+    db.close().await.unwrap();
+    let error = store.instance(c.id, created.instance).await.unwrap_err();
+    assert!(matches!(&error, StoreError::Corrupt(message) if message.contains("column input")), "{error:?}");
 }
 
 /// A PostgreSQL database from before migration 23 held the engine's JSON
