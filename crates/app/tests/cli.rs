@@ -891,6 +891,6 @@ fn serve_seeds_the_demo_company_once_and_stops_cleanly_on_sigterm() {
     let second = serve_in(dir.path());
     assert!(!second.printed.contains("Demo logins"), "the demo is created once:\n{}", second.printed);
     assert_eq!(second.status_of("/login"), "HTTP/1.1 200 OK");
-    let (status, _) = second.terminate();
-    assert!(status.success());
+    let (status, rest) = second.terminate();
+    assert!(status.success(), "{status:?}: {rest}");
 }

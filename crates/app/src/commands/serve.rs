@@ -38,8 +38,11 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr()?;
+    // Listening for the signals before saying so: one sent as soon as the
+    // address is printed stops the server cleanly instead of killing it.
+    let shutdown = shutdown_signal().context("cannot listen for Ctrl-C and SIGTERM")?;
     println!("TicketFlower is running on http://{address} (Ctrl-C stops it)");
-    ticketflower_web::serve(listener, state, shutdown_signal()).await?;
+    ticketflower_web::serve(listener, state, shutdown).await?;
     store.close().await.context("closing the database")?;
     println!("TicketFlower stopped.");
     Ok(ExitCode::SUCCESS)
@@ -81,24 +84,25 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed by this call,
+/// not when the future is first polled (the server polls it once it runs).
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+    {
+        let mut interrupt = tokio::signal::windows::ctrl_c()?;
+        Ok(async move {
+            interrupt.recv().await;
+        })
     }
 }
