@@ -172,11 +172,14 @@ impl Store {
         sql::exec(
             &write.tx,
             backend,
-            "INSERT INTO task_runs (company_id, instance_id, ticket_id, definition_version_id, ticket_title, seq, task_key, status, run, input, output, assignment, eligible_role, assignee_id, due_at, overdue, created_at, updated_at, completed_by) \
-             SELECT n.company_id, n.id, n.ticket_id, n.definition_version_id, t.title, r.seq, r.task_key, CASE WHEN n.status = 'IN_PROGRESS' THEN r.status ELSE 'COMPLETED' END, r.run, r.input, r.output, r.assignment, r.eligible_role, r.assignee_id, r.due_at, r.overdue, n.created_at, n.updated_at, r.completed_by \
-             FROM instances n JOIN tickets t ON t.id = n.ticket_id \
-             CROSS JOIN (SELECT r.* FROM task_runs r JOIN instances ti ON ti.id = r.instance_id WHERE ti.company_id = $1 AND ti.ticket_id = $2) r \
-             WHERE n.company_id = $1 AND n.ticket_id > $3 ORDER BY n.id",
+            &format!(
+                "INSERT INTO task_runs (id, company_id, instance_id, ticket_id, definition_version_id, ticket_title, seq, task_key, status, run, input, output, assignment, eligible_role, assignee_id, due_at, overdue, created_at, updated_at, completed_by) \
+                 SELECT {}, n.company_id, n.id, n.ticket_id, n.definition_version_id, t.title, r.seq, r.task_key, CASE WHEN n.status = 'IN_PROGRESS' THEN r.status ELSE 'COMPLETED' END, r.run, r.input, r.output, r.assignment, r.eligible_role, r.assignee_id, r.due_at, r.overdue, n.created_at, n.updated_at, r.completed_by \
+                 FROM instances n JOIN tickets t ON t.id = n.ticket_id \
+                 CROSS JOIN (SELECT r.* FROM task_runs r JOIN instances ti ON ti.id = r.instance_id WHERE ti.company_id = $1 AND ti.ticket_id = $2) r \
+                 WHERE n.company_id = $1 AND n.ticket_id > $3 ORDER BY n.id",
+                self.run_ids().sql("n.id", "r.seq")
+            ),
             vec![int(company.0), int(template.0), int(before)],
         )
         .await?;

@@ -15,7 +15,7 @@ use crate::memo::Memo;
 use crate::row;
 use crate::sql::{self, Columns, JsonText, Kind, Row, int, text};
 use crate::ticket_list::{self, is_open};
-use crate::{CompanyId, InstanceId, Result, RunId, Store, StoreError, TicketId, UserId, VersionId, now_millis};
+use crate::{CompanyId, InstanceId, Result, RunId, RunIds, Store, StoreError, TicketId, UserId, VersionId, now_millis};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -375,7 +375,7 @@ impl Store {
         let mut ids = Ids::reserve(self, db, backend, starts).await?;
         let first_ids = ids.first();
 
-        let mut rows = Rows::default();
+        let mut rows = Rows { run_ids: self.run_ids(), ..Rows::default() };
         let mut started: Vec<(InstanceId, Loaded)> = Vec::new();
         let mut results = Vec::with_capacity(requests.len());
         for (index, request) in requests.iter().enumerate() {
@@ -522,23 +522,27 @@ impl Store {
         .await?;
         let columns =
             "t.instance_id, t.seq, t.task_key, t.status, t.run, t.input, t.output, t.assignment, t.due_at, t.overdue";
+        // Each instance's runs are a range of the key from its first run id on.
+        let last = RunIds::RUNS_PER_INSTANCE - 1;
+        let firsts: Vec<i64> = ids.iter().map(|id| self.run_ids().range(InstanceId(*id)).0).collect();
         let runs_sql = match backend {
-            // LATERAL makes PostgreSQL look each instance up in the (instance_id, seq) index,
-            // whatever its statistics say; with stale statistics after a burst of new
-            // instances, the IN form below was planned as a sequential scan.
+            // LATERAL makes PostgreSQL look each range up in the key, whatever
+            // its statistics say; with stale statistics after a burst of new
+            // instances, an `IN` form was planned as a sequential scan.
             DbBackend::Postgres => format!(
-                "SELECT {columns} FROM jsonb_array_elements_text($2::jsonb) AS i(value) \
-                 CROSS JOIN LATERAL (SELECT * FROM task_runs WHERE instance_id = (i.value)::bigint) AS t \
+                "SELECT {columns} FROM jsonb_array_elements_text($2::jsonb) AS f(value) \
+                 CROSS JOIN LATERAL (SELECT * FROM task_runs \
+                 WHERE id BETWEEN (f.value)::bigint AND (f.value)::bigint + {last}) AS t \
                  WHERE t.company_id IN ({}) ORDER BY 1, 2",
                 sql::id_list(backend, "$1")
             ),
             _ => format!(
-                "SELECT {columns} FROM task_runs t WHERE t.company_id IN ({}) AND t.instance_id IN ({}) ORDER BY 1, 2",
+                "SELECT {columns} FROM json_each($2) AS f JOIN task_runs t ON t.id BETWEEN f.value AND f.value + {last} \
+                 WHERE t.company_id IN ({}) ORDER BY 1, 2",
                 sql::id_list(backend, "$1"),
-                sql::id_list(backend, "$2")
             ),
         };
-        let run_rows = sql::all(db, backend, &runs_sql, vec![sql::ids(companies), sql::ids(ids)]).await?;
+        let run_rows = sql::all(db, backend, &runs_sql, vec![sql::ids(companies), sql::ids(&firsts)]).await?;
         let mut runs_by_instance: HashMap<i64, Vec<&QueryResult>> = HashMap::new();
         for row in &run_rows {
             runs_by_instance.entry(row.try_get_by_index(0)?).or_default().push(row);
@@ -599,6 +603,7 @@ impl Store {
             .filter(|l| l.company == company)
             .ok_or(StoreError::NotFound("workflow instance"))?;
         let decision = engine::decide(&entry.definition, &entry.instance, event, now)?;
+        RunIds::check(&decision)?;
         entry.new_revision += 1;
         entry.dirty = true;
         let status = decision.status.unwrap_or(entry.instance.status);
@@ -1041,6 +1046,7 @@ struct PendingRun {
 /// Rows a batch writes, as JSON rows, so each table gets one bulk statement.
 #[derive(Default)]
 struct Rows {
+    run_ids: RunIds,
     /// The command being recorded.
     request: usize,
     /// Changes to existing runs, one row per run with its last state.
@@ -1242,17 +1248,8 @@ fn closed_assignee(backend: DbBackend, current: &str) -> String {
     format!("{}, {}", when_closed("company_id"), when_closed("assignee_id"))
 }
 
-/// What writing a batch reports back.
-pub(crate) struct Written {
-    /// `(id, instance, seq)` of each run inserted.
-    inserted: Vec<(i64, i64, i64)>,
-    /// `(company, assignee)` of each assigned run closed.
-    closed: Vec<(i64, i64)>,
-}
-
 const RUN_UPDATE: Columns = &[
-    ("instance_id", Kind::Int),
-    ("seq", Kind::Int),
+    ("id", Kind::Int),
     ("status", Kind::Text),
     ("output", Kind::Json),
     ("overdue", Kind::Int),
@@ -1260,6 +1257,7 @@ const RUN_UPDATE: Columns = &[
     ("updated_at", Kind::Int),
 ];
 const RUN_INSERT: Columns = &[
+    ("id", Kind::Int),
     ("company_id", Kind::Int),
     ("instance_id", Kind::Int),
     ("ticket_id", Kind::Int),
@@ -1398,7 +1396,8 @@ impl Rows {
                 Some(&at) => &mut self.new_runs[at].row,
                 None => {
                     let at = *self.updated.entry(key).or_insert_with(|| {
-                        self.run_updates.push(row! { RUN_UPDATE; "instance_id": i, "seq": key.1 });
+                        let id = self.run_ids.id(instance_id, key.1).0;
+                        self.run_updates.push(row! { RUN_UPDATE; "id": id });
                         self.run_updates.len() - 1
                     });
                     &mut self.run_updates[at]
@@ -1424,7 +1423,7 @@ impl Rows {
                 request: self.request,
                 company,
                 row: row! { RUN_INSERT;
-                    "company_id": c, "instance_id": i, "ticket_id": t, "definition_version_id": owner.version.0,
+                    "id": self.run_ids.id(instance_id, i64::from(run.seq)).0, "company_id": c, "instance_id": i, "ticket_id": t, "definition_version_id": owner.version.0,
                     "ticket_title": owner.title.as_str(), "seq": i64::from(run.seq), "task_key": definition.tasks[run.task].key.as_str(),
                     "status": run.status.as_str(), "run": i64::from(run.run), "input": &run.input, "output": run.output.as_ref(),
                     "assignment": run.assignment.as_ref().map(json_text), "eligible_role": eligible_role,
@@ -1567,12 +1566,25 @@ impl Rows {
         last
     }
 
-    /// The command and company of each new run, by (instance, seq).
-    fn owners(&self) -> HashMap<(i64, i64), (usize, CompanyId)> {
-        self.new_runs
-            .iter()
-            .filter_map(|p| Some(((p.row.int("instance_id")?, p.row.int("seq")?), (p.request, p.company))))
-            .collect()
+    /// The batch's new runs with the command each belongs to, within a
+    /// command in activation order.
+    fn created_runs(&self) -> Result<Vec<CreatedRun>> {
+        let mut created = Vec::with_capacity(self.new_runs.len());
+        for pending in &self.new_runs {
+            let cell = |name: &str| {
+                pending.row.int(name).ok_or_else(|| StoreError::Corrupt(format!("a new run's row has no {name}")))
+            };
+            let seq = cell("seq")?;
+            created.push(CreatedRun {
+                request: pending.request,
+                id: RunId(cell("id")?),
+                company: pending.company,
+                instance: InstanceId(cell("instance_id")?),
+                seq: RunSeq::try_from(seq).map_err(|_| StoreError::Corrupt(format!("run seq {seq} out of range")))?,
+            });
+        }
+        created.sort_unstable_by_key(|run| (run.request, run.seq));
+        Ok(created)
     }
 
     /// Writes every row on PostgreSQL with one call of the group-commit function
@@ -1585,7 +1597,7 @@ impl Rows {
         loaded: &HashMap<InstanceId, Loaded>,
         now: i64,
     ) -> Result<(Vec<CreatedRun>, Vec<(i64, i64)>)> {
-        let owners = self.owners();
+        let created = self.created_runs()?;
         let ticket_status: Vec<Row> = self
             .last_ticket_status()
             .into_iter()
@@ -1606,8 +1618,8 @@ impl Rows {
             access: &self.access,
             ticket_status: &ticket_status,
         };
-        let written = batch.write(db, own).await?;
-        Ok((created_runs(&owners, written.inserted)?, written.closed))
+        let closed = batch.write(db, own).await?;
+        Ok((created, closed))
     }
 
     /// Writes every row on SQLite in one transaction on the committer's own
@@ -1620,7 +1632,7 @@ impl Rows {
         first_ids: Option<(i64, i64)>,
         now: i64,
     ) -> Result<(Vec<CreatedRun>, Vec<(i64, i64)>)> {
-        let owners = self.owners();
+        let created = self.created_runs()?;
         let batch = sqlite::Batch {
             first_ids,
             instance_updates: Self::dirty_instances(loaded, now),
@@ -1638,8 +1650,8 @@ impl Rows {
             jobs: self.jobs,
             access: self.access,
         };
-        let written = store.with_sqlite_writer(writer, move |writer| writer.write(batch)).await?;
-        Ok((created_runs(&owners, written.inserted)?, written.closed))
+        let closed = store.with_sqlite_writer(writer, move |writer| writer.write(batch)).await?;
+        Ok((created, closed))
     }
 }
 
@@ -1863,25 +1875,6 @@ impl Store {
         }
         Ok(members)
     }
-}
-
-/// The inserted runs `(id, instance, seq)` with the command each belongs to,
-/// within a command in activation order.
-fn created_runs(
-    owners: &HashMap<(i64, i64), (usize, CompanyId)>,
-    inserted: Vec<(i64, i64, i64)>,
-) -> Result<Vec<CreatedRun>> {
-    let mut created = Vec::with_capacity(inserted.len());
-    for (id, instance, seq) in inserted {
-        let (request, company) = owners
-            .get(&(instance, seq))
-            .copied()
-            .ok_or(StoreError::Corrupt("an inserted run matches no command".into()))?;
-        let seq = RunSeq::try_from(seq).map_err(|_| StoreError::Corrupt(format!("run seq {seq} out of range")))?;
-        created.push(CreatedRun { request, id: RunId(id), company, instance: InstanceId(instance), seq });
-    }
-    created.sort_unstable_by_key(|run| (run.request, run.seq));
-    Ok(created)
 }
 
 #[cfg(test)]

@@ -245,8 +245,26 @@ impl Store {
     }
 
     /// A task run with its instance and ticket.
+    ///
+    /// A run written before migration 26 is found by its old id too (a link
+    /// someone kept): the detail then holds its id now.
     pub async fn run_detail(&self, company: CompanyId, run: RunId) -> Result<RunDetail> {
-        self.load_run_detail(self.db(), company, run).await
+        match self.load_run_detail(self.db(), company, run).await {
+            Err(StoreError::NotFound(what)) => {
+                let renumbered = sql::one(
+                    self.db(),
+                    self.backend(),
+                    "SELECT run_id FROM task_run_aliases WHERE company_id = $1 AND old_id = $2",
+                    vec![int(company.0), int(run.0)],
+                )
+                .await?;
+                match renumbered {
+                    Some(row) => self.load_run_detail(self.db(), company, RunId(row.try_get_by_index(0)?)).await,
+                    None => Err(StoreError::NotFound(what)),
+                }
+            }
+            other => other,
+        }
     }
 
     async fn load_run_detail(&self, db: &impl ConnectionTrait, company: CompanyId, run: RunId) -> Result<RunDetail> {

@@ -52,7 +52,7 @@ pub use timeline::AuditEntry;
 pub use views::{HistoryEntry, HistoryId, InstanceView, RunView, TicketErrorView};
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -220,6 +220,58 @@ struct Inner {
     cache: std::sync::Mutex<committer::Cache>,
     /// Active version by (company, definition key), with when it was read.
     active_versions: std::sync::Mutex<HashMap<(CompanyId, String), (VersionId, std::time::Instant)>>,
+    run_ids: RunIds,
+}
+
+/// How a run's id is made from its instance's id and its `seq` there
+/// (migration 26): `((instance + base) << 20) + seq`. An instance's runs are
+/// one range of the key, so `task_runs` needs no second unique index, and the
+/// committer knows a run's id before writing it. `base` is 0 on a database
+/// created with this scheme; on an older one it puts every new id above the
+/// ids runs had before.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RunIds {
+    base: i64,
+}
+
+impl RunIds {
+    const SEQ_BITS: u32 = 20;
+    /// The most runs an instance holds, whose seqs are `0..RUNS_PER_INSTANCE`.
+    pub(crate) const RUNS_PER_INSTANCE: i64 = 1 << Self::SEQ_BITS;
+
+    async fn read(db: &impl ConnectionTrait, backend: DbBackend) -> Result<Self> {
+        let row = sql::one(db, backend, "SELECT base FROM task_run_ids", vec![])
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("task_run_ids holds no base".into()))?;
+        Ok(RunIds { base: row.try_get_by_index(0)? })
+    }
+
+    /// The id of run `seq` of `instance`.
+    pub(crate) fn id(self, instance: InstanceId, seq: i64) -> RunId {
+        RunId(((instance.0 + self.base) << Self::SEQ_BITS) + seq)
+    }
+
+    /// [`RunIds::id`] as SQL, of the columns or expressions `instance` and `seq`.
+    pub(crate) fn sql(self, instance: &str, seq: &str) -> String {
+        format!("((({instance}) + {}) << {}) + ({seq})", self.base, Self::SEQ_BITS)
+    }
+
+    /// The first and the last id `instance`'s runs can have.
+    pub(crate) fn range(self, instance: InstanceId) -> (i64, i64) {
+        let first = self.id(instance, 0).0;
+        (first, first + Self::RUNS_PER_INSTANCE - 1)
+    }
+
+    /// Refuses a decision that would give an instance more runs than its ids have room for.
+    pub(crate) fn check(decision: &ticketflower_core::engine::Decision) -> Result<()> {
+        match decision.new_runs.iter().any(|run| i64::from(run.seq) >= Self::RUNS_PER_INSTANCE) {
+            true => Err(StoreError::Conflict(format!(
+                "a workflow instance holds at most {} task runs, and this one is full",
+                Self::RUNS_PER_INSTANCE
+            ))),
+            false => Ok(()),
+        }
+    }
 }
 
 impl Store {
@@ -250,6 +302,7 @@ impl Store {
         let db = Database::connect(connect).await?;
         let backend = db.get_database_backend();
         migrations::run(&db, backend).await?;
+        let run_ids = RunIds::read(&db, backend).await?;
         let sqlite = match backend {
             DbBackend::Sqlite => Some(committer::SqliteWriter::open(&sqlite_file(&options.url)?)?),
             _ => None,
@@ -272,6 +325,7 @@ impl Store {
                 committer: handle,
                 cache: std::sync::Mutex::new(committer::Cache::default()),
                 active_versions: std::sync::Mutex::new(HashMap::new()),
+                run_ids,
             }),
         };
         // PostgreSQL committers keep a connection each while the pool has
@@ -287,6 +341,10 @@ impl Store {
 
     pub fn backend(&self) -> DbBackend {
         self.inner.backend
+    }
+
+    pub(crate) fn run_ids(&self) -> RunIds {
+        self.inner.run_ids
     }
 
     /// Stops the committers and closes the connection pool, waiting for the
@@ -397,5 +455,40 @@ mod tests {
         assert!(!loopback("postgres://u@db.example.com/db"));
         assert!(!loopback("postgres://u@10.0.0.5:5432/db"));
         assert!(!loopback("sqlite://data/ticketflower.db?mode=rwc"));
+    }
+
+    #[test]
+    fn run_ids_are_ranges_of_their_instances_above_the_base_and_a_full_instance_takes_no_more_runs() {
+        use super::{InstanceId, RunId, RunIds, StoreError};
+        use ticketflower_core::engine::{Decision, TaskRun, TaskStatus};
+        let new = RunIds { base: 0 };
+        assert_eq!(new.id(InstanceId(1), 0), RunId(1 << 20));
+        assert_eq!(new.id(InstanceId(1), 5), RunId((1 << 20) + 5));
+        assert_eq!(new.range(InstanceId(2)), (2 << 20, (3 << 20) - 1));
+        // An older database's base puts the ids of instance 1 above 3 · 2^20.
+        let older = RunIds { base: 3 };
+        assert_eq!(older.id(InstanceId(1), 0), RunId(4 << 20));
+        let (first, last) = older.range(InstanceId(1));
+        assert!(first > (3 << 20) - 1 && last < older.id(InstanceId(2), 0).0);
+        assert_eq!(older.sql("i.id", "r.seq"), "(((i.id) + 3) << 20) + (r.seq)");
+
+        let run = |seq: u32| TaskRun {
+            seq,
+            task: 0,
+            status: TaskStatus::Open,
+            run: 1,
+            input: serde_json::json!({}),
+            output: None,
+            assignment: None,
+            due_at: None,
+            overdue: false,
+        };
+        let decision = |seq| Decision { new_runs: vec![run(seq)], ..Decision::default() };
+        assert!(RunIds::check(&decision((1 << 20) - 1)).is_ok());
+        let refused = RunIds::check(&decision(1 << 20));
+        assert!(
+            matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("at most 1048576 task runs")),
+            "{refused:?}"
+        );
     }
 }

@@ -56,6 +56,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (23, ENGINE_JSON_AS_TEXT),
     (24, FEWER_ENTRIES_PER_STEP),
     (25, POOL_OF_ASSIGNABLE_RUNS),
+    (26, RUN_IDS_FROM_INSTANCE_AND_SEQ),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -726,6 +727,73 @@ DROP INDEX task_runs_pool;
 {postgres_only:CREATE INDEX task_runs_pool ON task_runs
     (company_id, eligible_role, (CASE WHEN overdue <> 0 THEN 0 ELSE COALESCE(due_at, 9223372036854775807) END), id)
     WHERE assignee_id IS NULL AND assignment IS NOT NULL AND status IN ('OPEN', 'IN_PROGRESS', 'PENDING')};
+{sqlite_only:CREATE INDEX task_runs_pool ON task_runs
+    (company_id, eligible_role, (CASE WHEN overdue <> 0 THEN 0 ELSE COALESCE(due_at, 9223372036854775807) END), id)
+    WHERE assignee_id IS NULL AND assignment IS NOT NULL AND (status = 'OPEN' OR status = 'IN_PROGRESS' OR status = 'PENDING')}
+"#;
+
+// A run's id is computed from its instance and its place there: `((instance
+// id + base) << 20) + seq` (`crate::RunIds`), so `task_runs` needs one unique
+// index, its key, instead of two (the key and `(instance_id, seq)`). Both were
+// written at each activation and again at each completion, which is a new row
+// version (the status is in the open-run indexes' conditions): on PostgreSQL
+// the two unique indexes were the largest items of a benchmark run's log
+// (BENCHMARKS.md, sessions 25 and 26). An instance's runs are the key's range
+// `[(id + base) << 20, ((id + base) << 20) + 2^20)`.
+//
+// Runs written before keep their place but are renumbered; `base` puts every
+// new id above every old one, so an old id (in a link someone kept) is never
+// another run's, and `task_run_aliases` leads it to the run's new id. On a
+// new database `base` is 0.
+const RUN_IDS_FROM_INSTANCE_AND_SEQ: &str = r#"
+CREATE TABLE task_run_ids (base BIGINT NOT NULL);
+INSERT INTO task_run_ids (base) SELECT COALESCE((MAX(id) >> 20) + 1, 0) FROM task_runs;
+CREATE TABLE task_run_aliases (
+    company_id BIGINT NOT NULL,
+    old_id BIGINT NOT NULL,
+    run_id BIGINT NOT NULL,
+    PRIMARY KEY (company_id, old_id)
+);
+INSERT INTO task_run_aliases (company_id, old_id, run_id)
+    SELECT company_id, id, ((instance_id + (SELECT base FROM task_run_ids)) << 20) + seq FROM task_runs;
+{postgres_only:UPDATE task_runs SET id = ((instance_id + (SELECT base FROM task_run_ids)) << 20) + seq};
+{postgres_only:ALTER TABLE task_runs DROP CONSTRAINT task_runs_instance_id_seq_key};
+{postgres_only:ALTER TABLE task_runs ALTER COLUMN id DROP IDENTITY};
+{sqlite_only:CREATE TABLE task_runs_renumbered (
+    id INTEGER PRIMARY KEY,
+    company_id BIGINT NOT NULL,
+    instance_id BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    task_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    run BIGINT NOT NULL,
+    input TEXT NOT NULL,
+    output TEXT,
+    assignment TEXT,
+    eligible_role TEXT,
+    assignee_id BIGINT,
+    due_at BIGINT,
+    overdue BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    completed_by BIGINT,
+    ticket_id BIGINT,
+    definition_version_id BIGINT,
+    ticket_title TEXT
+)};
+{sqlite_only:INSERT INTO task_runs_renumbered (id, company_id, instance_id, seq, task_key, status, run, input, output,
+    assignment, eligible_role, assignee_id, due_at, overdue, created_at, updated_at, completed_by, ticket_id,
+    definition_version_id, ticket_title)
+    SELECT ((instance_id + (SELECT base FROM task_run_ids)) << 20) + seq, company_id, instance_id, seq, task_key,
+    status, run, input, output, assignment, eligible_role, assignee_id, due_at, overdue, created_at, updated_at,
+    completed_by, ticket_id, definition_version_id, ticket_title FROM task_runs};
+{sqlite_only:DROP TABLE task_runs};
+{sqlite_only:ALTER TABLE task_runs_renumbered RENAME TO task_runs};
+{sqlite_only:CREATE INDEX task_runs_assignee_ticket ON task_runs (company_id, assignee_id, ticket_id)
+    WHERE assignee_id IS NOT NULL};
+{sqlite_only:CREATE INDEX task_runs_assignee ON task_runs
+    (company_id, assignee_id, (CASE WHEN overdue <> 0 THEN 0 ELSE COALESCE(due_at, 9223372036854775807) END), id)
+    WHERE assignee_id IS NOT NULL AND (status = 'OPEN' OR status = 'IN_PROGRESS' OR status = 'PENDING')};
 {sqlite_only:CREATE INDEX task_runs_pool ON task_runs
     (company_id, eligible_role, (CASE WHEN overdue <> 0 THEN 0 ELSE COALESCE(due_at, 9223372036854775807) END), id)
     WHERE assignee_id IS NULL AND assignment IS NOT NULL AND (status = 'OPEN' OR status = 'IN_PROGRESS' OR status = 'PENDING')}

@@ -156,13 +156,14 @@ impl Store {
         )
         .await?
         .ok_or(StoreError::NotFound("workflow instance"))?;
+        let (first, last) = self.run_ids().range(id);
         let runs = sql::all(
             self.db(),
             backend,
             &format!(
-                "SELECT {RUN_COLUMNS} FROM task_runs r WHERE r.company_id = $1 AND r.instance_id = $2 ORDER BY r.seq"
+                "SELECT {RUN_COLUMNS} FROM task_runs r WHERE r.company_id = $1 AND r.id BETWEEN $2 AND $3 ORDER BY r.id"
             ),
-            vec![int(company.0), int(id.0)],
+            vec![int(company.0), int(first), int(last)],
         )
         .await?;
         Ok(InstanceView {

@@ -22,7 +22,7 @@
 //! versions can run side by side.
 
 use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT, KEEP_EXISTING};
-use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written, closed_assignee, instance_update_set, run_update_set};
+use super::{RUN_INSERT, RUN_UPDATE, TICKET_INSERT, closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{self, Cell, Columns, Kind, Row};
 use crate::{Result, StoreError};
 use sea_orm::sqlx::encode::{Encode, IsNull};
@@ -82,8 +82,8 @@ impl Batch<'_> {
     }
 
     /// Calls this build's function with the batch on the committer's own
-    /// connection; returns the runs it inserted and the assigned runs it closed.
-    pub async fn write(&self, db: &DatabaseConnection, own: &mut Own) -> Result<Written> {
+    /// connection; returns the `(company, assignee)` of each assigned run it closed.
+    pub async fn write(&self, db: &DatabaseConnection, own: &mut Own) -> Result<Vec<(i64, i64)>> {
         let function = function();
         // Generated from our own column lists, never from input.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(function.call.as_str()));
@@ -120,13 +120,11 @@ impl Batch<'_> {
         let column = |n: usize| -> Result<Vec<i64>> {
             Ok(row.try_get::<Option<Vec<i64>>, _>(n).map_err(database_error)?.unwrap_or_default())
         };
-        let (ids, instances, seqs) = (column(0)?, column(1)?, column(2)?);
-        let (companies, assignees) = (column(3)?, column(4)?);
-        if ids.len() != instances.len() || ids.len() != seqs.len() || companies.len() != assignees.len() {
-            return Err(StoreError::Corrupt("the group commit's runs: arrays of different lengths".into()));
+        let (companies, assignees) = (column(0)?, column(1)?);
+        if companies.len() != assignees.len() {
+            return Err(StoreError::Corrupt("the group commit's closed runs: arrays of different lengths".into()));
         }
-        let inserted = ids.into_iter().zip(instances).zip(seqs).map(|((id, instance), seq)| (id, instance, seq));
-        Ok(Written { inserted: inserted.collect(), closed: companies.into_iter().zip(assignees).collect() })
+        Ok(companies.into_iter().zip(assignees).collect())
     }
 }
 
@@ -161,15 +159,14 @@ fn database_error(error: sqlx::Error) -> StoreError {
 const ATTRIBUTES: &str = "SET plan_cache_mode = force_generic_plan SET enable_hashjoin = off \
      SET enable_mergejoin = off SET enable_seqscan = off";
 
-/// What the function returns, as its OUT parameters: the id, instance and
-/// seq of each run it inserted, and the company and assignee of each assigned
-/// run it closed, each list a column of its own (NULL when empty). Arrays of
-/// numbers cost the server next to nothing to build. The JSON array of
-/// triples and pairs they replaced cost about 14,000 instructions per run
-/// inserted (`jsonb_build_array` converts each number into a JSON number):
-/// 3.5 % of the function's instructions (BENCHMARKS.md, session 24).
-const RETURNED: &str = "OUT created_ids bigint[], OUT created_instances bigint[], OUT created_seqs bigint[], \
-     OUT closed_companies bigint[], OUT closed_assignees bigint[]";
+/// What the function returns, as its OUT parameters: the company and
+/// assignee of each assigned run it closed, each list a column of its own
+/// (NULL when empty). Arrays of numbers cost the server next to nothing to
+/// build. The JSON array of pairs they replaced cost about 14,000
+/// instructions per row (`jsonb_build_array` converts each number into a
+/// JSON number; BENCHMARKS.md, session 24). The runs it inserts need no
+/// answer: their ids are made from their instance and seq (`crate::RunIds`).
+const RETURNED: &str = "OUT closed_companies bigint[], OUT closed_assignees bigint[]";
 
 /// The group-commit function: its name, the statements that create it and
 /// its row types, and the statement that calls it.
@@ -300,17 +297,13 @@ BEGIN
     IF batch_run_updates IS NOT NULL THEN
         WITH updated AS (
             UPDATE task_runs t SET {run_set}
-            FROM {run_updates} WHERE t.instance_id = x.instance_id AND t.seq = x.seq
+            FROM {run_updates} WHERE t.id = x.id
             RETURNING {closed}
         )
         SELECT array_agg(company_id), array_agg(assignee_id) INTO closed_companies, closed_assignees
         FROM updated WHERE assignee_id IS NOT NULL;
     END IF;
-    IF batch_new_runs IS NOT NULL THEN
-        WITH inserted AS ({new_runs} RETURNING id, instance_id, seq)
-        SELECT array_agg(id), array_agg(instance_id), array_agg(seq) INTO created_ids, created_instances, created_seqs
-        FROM inserted;
-    END IF;
+    {new_runs};
     {audit};
     {errors};
     {jobs};
@@ -327,7 +320,7 @@ END"#,
         closed = closed_assignee(DbBackend::Postgres, "t."),
         instance_updates = rows("instance_updates"),
         run_updates = rows("run_updates"),
-        new_runs = insert("task_runs", "new_runs", RUN_INSERT),
+        new_runs = when_any("new_runs", &insert("task_runs", "new_runs", RUN_INSERT)),
         audit = when_any("audit", &insert("audit_events", "audit", AUDIT_INSERT)),
         errors = when_any("errors", &insert("ticket_errors", "errors", ERROR_INSERT)),
         jobs = when_any("jobs", &insert("jobs", "jobs", JOB_INSERT)),

@@ -13,7 +13,7 @@
 //! handler; another process writing meanwhile is waited for (`busy_timeout`).
 
 use super::{ACCESS_INSERT, AUDIT_INSERT, ERROR_INSERT, INSTANCE_INSERT, INSTANCE_UPDATE, JOB_INSERT};
-use super::{CHANGED_ELSEWHERE, KEEP_EXISTING, RUN_INSERT, RUN_UPDATE, TICKET_INSERT, Written};
+use super::{CHANGED_ELSEWHERE, KEEP_EXISTING, RUN_INSERT, RUN_UPDATE, TICKET_INSERT};
 use super::{closed_assignee, instance_update_set, run_update_set};
 use crate::sql::{Cell, Columns, Row};
 use crate::{Result, StoreError};
@@ -83,12 +83,12 @@ impl Writer {
         self.connection.lock().map_err(|_| StoreError::Corrupt("the SQLite writer is poisoned".into()))
     }
 
-    /// Writes a batch in one transaction and commits it; returns the runs it
-    /// inserted and the assigned runs it closed. Blocking: call it from
+    /// Writes a batch in one transaction and commits it; returns the `(company,
+    /// assignee)` of each assigned run it closed. Blocking: call it from
     /// `spawn_blocking`. Refuses the whole batch with a conflict, writing
     /// nothing, when an instance's revision moved or another writer took one of
     /// the batch's reserved ids.
-    pub(super) fn write(&self, batch: Batch) -> Result<Written> {
+    pub(super) fn write(&self, batch: Batch) -> Result<Vec<(i64, i64)>> {
         let mut guard = self.lock()?;
         let Connected { connection, insert_texts } = &mut *guard;
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(database)?;
@@ -134,9 +134,8 @@ impl Writer {
             for row in &batch.run_updates {
                 bind(&mut statement, row)?;
                 statement.raw_execute().map_err(database)?;
-                let key = |name: &str| row.int(name).unwrap_or_default();
                 let run: Option<(Option<i64>, Option<i64>)> = assignee
-                    .query_row([key("instance_id"), key("seq")], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row([row.int("id").unwrap_or_default()], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
                     .map_err(database)?;
                 if let Some((Some(company), Some(assignee))) = run {
@@ -144,16 +143,7 @@ impl Writer {
                 }
             }
         }
-        let mut inserted = Vec::with_capacity(batch.new_runs.len());
-        if !batch.new_runs.is_empty() {
-            let mut statement = tx.prepare_cached(&RUN_INSERT_SQL).map_err(database)?;
-            for row in &batch.new_runs {
-                bind(&mut statement, row)?;
-                statement.raw_execute().map_err(database)?;
-                let cell = |name: &str| row.int(name).unwrap_or_default();
-                inserted.push((tx.last_insert_rowid(), cell("instance_id"), cell("seq")));
-            }
-        }
+        insert_rows("task_runs", RUN_INSERT, &batch.new_runs)?;
         insert_rows("audit_events", AUDIT_INSERT, &batch.audit)?;
         insert_rows("ticket_errors", ERROR_INSERT, &batch.errors)?;
         insert_rows("jobs", JOB_INSERT, &batch.jobs)?;
@@ -165,7 +155,7 @@ impl Writer {
             }
         }
         tx.commit().map_err(database)?;
-        Ok(Written { inserted, closed })
+        Ok(closed)
     }
 
     /// Transactions per second of `INSERT` + `UPDATE` + commit on this
@@ -199,7 +189,6 @@ fn database(error: rusqlite::Error) -> StoreError {
 static INSTANCE_UPDATE_SQL: LazyLock<String> = LazyLock::new(instance_update_sql);
 static RUN_UPDATE_SQL: LazyLock<String> = LazyLock::new(run_update_sql);
 static CLOSED_RUN_SQL: LazyLock<String> = LazyLock::new(closed_run_sql);
-static RUN_INSERT_SQL: LazyLock<String> = LazyLock::new(|| insert_many_sql("task_runs", RUN_INSERT, 1, ""));
 
 fn instance_update_sql() -> String {
     let p = |name: &str| param(INSTANCE_UPDATE, name);
@@ -213,17 +202,12 @@ fn instance_update_sql() -> String {
 
 fn run_update_sql() -> String {
     let p = |name: &str| param(RUN_UPDATE, name);
-    format!(
-        "UPDATE task_runs SET {} WHERE instance_id = {} AND seq = {}",
-        run_update_set(p, ""),
-        p("instance_id"),
-        p("seq")
-    )
+    format!("UPDATE task_runs SET {} WHERE id = {}", run_update_set(p, ""), p("id"))
 }
 
-/// The company and assignee of run `?2` of instance `?1` if it is closed and assigned.
+/// The company and assignee of run `?1` if it is closed and assigned.
 fn closed_run_sql() -> String {
-    format!("SELECT {} FROM task_runs WHERE instance_id = ?1 AND seq = ?2", closed_assignee(DbBackend::Sqlite, ""))
+    format!("SELECT {} FROM task_runs WHERE id = ?1", closed_assignee(DbBackend::Sqlite, ""))
 }
 
 const TICKET_STATUS_UPDATE: &str = "UPDATE tickets SET status = ?3, updated_at = ?4 WHERE company_id = ?1 AND id = ?2";
@@ -330,7 +314,7 @@ mod tests {
             instance_update_sql(),
             run_update_sql(),
             closed_run_sql(),
-            insert_many_sql("task_runs", RUN_INSERT, 1, ""),
+            insert_many_sql("task_runs", RUN_INSERT, ROWS_PER_INSERT, ""),
             insert_many_sql("audit_events", AUDIT_INSERT, 2, ""),
             insert_many_sql("ticket_errors", ERROR_INSERT, 1, ""),
             insert_many_sql("jobs", JOB_INSERT, ROWS_PER_INSERT, ""),
