@@ -54,6 +54,9 @@ pub struct CommandOutcome {
     pub activated: Vec<String>,
     /// The ids of the runs activated, in the same order.
     pub new_runs: Vec<RunId>,
+    /// Whom each run activated was assigned to, in the same order (`None`
+    /// for a run in its role's pool, an automated step, or nobody found).
+    pub assignees: Vec<Option<UserId>>,
     /// Messages of the errors the event raised (also stored as ticket errors).
     pub faults: Vec<String>,
 }
@@ -325,6 +328,7 @@ impl Store {
         for run in created {
             if let Some(Ok(outcome)) = decided.results.get_mut(run.request) {
                 outcome.new_runs.push(run.id);
+                outcome.assignees.push(run.assignee);
             }
         }
         Ok(decided.results)
@@ -416,6 +420,7 @@ impl Store {
             results.push(result);
         }
         rows.resolve_assignees(self, db, deals).await?;
+        rows.grant_assignees(&mut loaded, &mut started);
         Ok(Decided { rows, loaded, started, results, first_ids })
     }
 
@@ -867,6 +872,7 @@ struct CreatedRun {
     company: CompanyId,
     instance: InstanceId,
     seq: RunSeq,
+    assignee: Option<UserId>,
 }
 
 /// Whether a batch failed because another writer changed its instances first
@@ -919,6 +925,7 @@ fn outcome(
         status,
         activated: decision.new_runs.iter().map(|r| definition.tasks[r.task].key.clone()).collect(),
         new_runs: Vec::new(),
+        assignees: Vec::new(),
         faults: decision.faults.iter().map(|f| f.message.clone()).collect(),
     }
 }
@@ -1433,7 +1440,8 @@ impl Rows {
                 assignment: run.assignment.clone(),
             });
         }
-        // Who may see the ticket from now on: its runs' roles, its runs' completers.
+        // Who may see the ticket from now on: its runs' roles, its runs'
+        // completers (and assignees, see `grant_assignees`).
         if let Some(ticket) = t {
             let roles = decision.new_runs.iter().filter_map(|run| match &run.assignment {
                 Some(Assignment { eligible: Eligible::Role(role), .. }) => Some(ticket_list::role_grantee(role)),
@@ -1527,6 +1535,35 @@ impl Rows {
         Ok(())
     }
 
+    /// Who may see the ticket from now on, as [`Rows::record`] notes it: the
+    /// assignee of each new run (known only once [`Rows::resolve_assignees`]
+    /// has dealt the runs). An assignee usually completes the run, and the
+    /// pair is then there already when [`Rows::record`] notes the completer.
+    fn grant_assignees(&mut self, loaded: &mut HashMap<InstanceId, Loaded>, started: &mut [(InstanceId, Loaded)]) {
+        for pending in &self.new_runs {
+            let (Some(instance), Some(ticket), Some(assignee)) =
+                (pending.row.int("instance_id"), pending.row.int("ticket_id"), pending.row.int("assignee_id"))
+            else {
+                continue;
+            };
+            let instance = InstanceId(instance);
+            let entry = match loaded.get_mut(&instance) {
+                Some(entry) => entry,
+                None => match started.iter_mut().find(|(id, _)| *id == instance) {
+                    Some((_, entry)) => entry,
+                    None => continue,
+                },
+            };
+            let grantee = ticket_list::user_grantee(assignee);
+            if !entry.granted.contains(&grantee) {
+                self.access.push(row! { ACCESS_INSERT;
+                    "company_id": pending.company.0, "grantee": grantee.as_str(), "ticket_id": ticket,
+                });
+                entry.granted.push(grantee);
+            }
+        }
+    }
+
     /// `(company, assignee)` of each open run the batch inserts with an assignee.
     fn assigned_open_runs(&self) -> Vec<(i64, i64)> {
         let open = |status: &str| TaskStatus::parse(status).is_some_and(TaskStatus::is_open);
@@ -1581,6 +1618,7 @@ impl Rows {
                 company: pending.company,
                 instance: InstanceId(cell("instance_id")?),
                 seq: RunSeq::try_from(seq).map_err(|_| StoreError::Corrupt(format!("run seq {seq} out of range")))?,
+                assignee: pending.row.int("assignee_id").map(UserId),
             });
         }
         created.sort_unstable_by_key(|run| (run.request, run.seq));

@@ -12,10 +12,10 @@
 
 use crate::audit::{self, NewAuditEvent};
 use crate::sql::{self, Params, int, text};
-use crate::ticket_list::is_open;
+use crate::ticket_list::{is_open, user_grantee};
 use crate::views::{RUN_COLUMN_COUNT, RUN_COLUMNS, run_view};
 use crate::{
-    CompanyId, InstanceId, Result, RunId, RunView, Store, StoreError, TicketId, UserId, VersionId, now_millis,
+    CompanyId, InstanceId, Result, RunId, RunIds, RunView, Store, StoreError, TicketId, UserId, VersionId, now_millis,
 };
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use serde::Serialize;
@@ -326,6 +326,17 @@ impl Store {
         if claimed.rows_affected() == 0 {
             return Err(StoreError::Conflict("someone else claimed this task first".into()));
         }
+        // The ticket is the claimer's to see from now on, as for an assignee
+        // the committer deals a run to (see `ticket_list`).
+        if let Some(ticket) = detail.ticket {
+            sql::exec(
+                &write.tx,
+                backend,
+                "INSERT INTO ticket_access (company_id, grantee, ticket_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                vec![int(company.0), text(user_grantee(worker.user.0)), int(ticket.0)],
+            )
+            .await?;
+        }
         audit::record(&write.tx, backend, run_audit(company, &detail, "task_claimed", worker.user)).await?;
         write.commit().await?;
         self.forget_load(company, worker.user)
@@ -356,6 +367,25 @@ impl Store {
         .await?;
         if released.rows_affected() == 0 {
             return Err(StoreError::Conflict("this task changed meanwhile; reload it".into()));
+        }
+        // The ticket stays the user's to see only while another of its runs is
+        // assigned to them or was completed by them (see `ticket_list`).
+        if let Some(ticket) = detail.ticket {
+            let first_run = self.run_ids().sql("i.id", "0");
+            sql::exec(
+                &write.tx,
+                backend,
+                &format!(
+                    "DELETE FROM ticket_access WHERE company_id = $1 AND grantee = $2 AND ticket_id = $3 \
+                     AND NOT EXISTS (SELECT 1 FROM instances i JOIN task_runs r \
+                     ON r.id BETWEEN {first_run} AND {first_run} + {} \
+                     WHERE i.company_id = $1 AND i.ticket_id = $3 AND r.company_id = $1 \
+                     AND (r.assignee_id = $4 OR r.completed_by = $4))",
+                    RunIds::RUNS_PER_INSTANCE - 1
+                ),
+                vec![int(company.0), text(user_grantee(worker.user.0)), int(ticket.0), int(worker.user.0)],
+            )
+            .await?;
         }
         audit::record(&write.tx, backend, run_audit(company, &detail, "task_released", worker.user)).await?;
         write.commit().await?;

@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (24, FEWER_ENTRIES_PER_STEP),
     (25, POOL_OF_ASSIGNABLE_RUNS),
     (26, RUN_IDS_FROM_INSTANCE_AND_SEQ),
+    (27, ASSIGNEES_IN_TICKET_ACCESS),
 ];
 
 // Foreign keys guard the structural tables. The append-only tables written by
@@ -797,6 +798,23 @@ INSERT INTO task_run_aliases (company_id, old_id, run_id)
 {sqlite_only:CREATE INDEX task_runs_pool ON task_runs
     (company_id, eligible_role, (CASE WHEN overdue <> 0 THEN 0 ELSE COALESCE(due_at, 9223372036854775807) END), id)
     WHERE assignee_id IS NULL AND assignment IS NOT NULL AND (status = 'OPEN' OR status = 'IN_PROGRESS' OR status = 'PENDING')}
+"#;
+
+// A user sees the tickets of the runs they were assigned (dealt or claimed)
+// through `ticket_access` pairs, as they see those of the runs they completed
+// (migration 19): the committer writes the pair when it deals the run, a claim
+// when it takes one. It was `task_runs_assignee_ticket (company_id,
+// assignee_id, ticket_id)`, an entry at each activation of an assigned run and
+// another at its completion, a new row version: 6 % of the group commit's
+// server instructions (BENCHMARKS.md, session 26). An assignee usually
+// completes the run, and then the pair is there already. A user who was given
+// a run and gave it back still sees its ticket, as one who completed a run does.
+const ASSIGNEES_IN_TICKET_ACCESS: &str = r#"
+INSERT INTO ticket_access (company_id, grantee, ticket_id)
+    SELECT DISTINCT company_id, 'user:' || assignee_id, ticket_id FROM task_runs
+    WHERE assignee_id IS NOT NULL AND ticket_id IS NOT NULL
+    ON CONFLICT DO NOTHING;
+DROP INDEX task_runs_assignee_ticket
 "#;
 
 fn render(template: &str, backend: DbBackend) -> String {

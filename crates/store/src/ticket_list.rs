@@ -11,12 +11,10 @@
 //! every ticket of the company when the user may see few of them): each way of
 //! seeing a ticket is its own branch, an index range ordered by ticket id and
 //! cut at the page size — the allowed types `(company_id, ticket_type, id)`,
-//! the user's own `(company_id, creator_id, id)`, runs assigned to the user
-//! `(company_id, assignee_id, ticket_id)` on the ticket id each run keeps
-//! (migration 4), and the tickets the user or one of their roles was given by
-//! a run they completed or were eligible to, `ticket_access (company_id,
-//! grantee, ticket_id)` (migration 19) — and the page is the newest
-//! of their union. Its cost follows the page size and the number of branches,
+//! the user's own `(company_id, creator_id, id)`, and the tickets the user or
+//! one of their roles was given by a run they were assigned, completed or
+//! were eligible to, `ticket_access (company_id, grantee, ticket_id)`
+//! (migrations 19 and 27) — and the page is the newest of their union. Its cost follows the page size and the number of branches,
 //! not the company's size. A filter few tickets pass, combined with a role
 //! that has many runs, would have that role's branch read its runs until the
 //! page is full: PostgreSQL plans such a query from the filter's index, as
@@ -428,7 +426,6 @@ impl Store {
                             }
                         }
                         branches.push(branch.tickets(&format!("t.creator_id = {user}")));
-                        branches.push(branch.runs(&format!("r.assignee_id = {user}")));
                         for grantee in grantees(*viewer, roles) {
                             branches.push(branch.access(&params.bind(text(&grantee))));
                         }
@@ -634,22 +631,15 @@ impl Branch<'_> {
         format!("SELECT t.id FROM tickets t WHERE {} ORDER BY t.id DESC LIMIT {}", where_.join(" AND "), self.rows)
     }
 
-    /// Tickets of the runs `r` matching `condition`, read backwards along
-    /// `(company_id, assignee_id, ticket_id)` (migration 4). A ticket can have
-    /// several such runs, so the ids are made distinct before the limit.
-    fn runs(&self, condition: &str) -> String {
-        self.ticket_ids("task_runs r", "r", condition, "DISTINCT ")
-    }
-
     /// Tickets the `grantee` placeholder may see through `ticket_access`,
     /// read backwards along its key `(company_id, grantee, ticket_id)`.
     fn access(&self, grantee: &str) -> String {
-        self.ticket_ids("ticket_access a", "a", &format!("a.grantee = {grantee}"), "")
+        self.ticket_ids("ticket_access a", "a", &format!("a.grantee = {grantee}"))
     }
 
     /// The newest ticket ids of the rows `alias` of `from` matching
     /// `condition`; the tickets are joined only when a filter needs their columns.
-    fn ticket_ids(&self, from: &str, alias: &str, condition: &str, distinct: &str) -> String {
+    fn ticket_ids(&self, from: &str, alias: &str, condition: &str) -> String {
         let ticket = format!("{alias}.ticket_id");
         let mut where_ = vec![format!("{alias}.company_id = {}", self.company), condition.to_owned()];
         match self.bounds.on(&ticket) {
@@ -667,7 +657,7 @@ impl Branch<'_> {
             where_.push(windowed.condition(&format!("FROM {from}{join} WHERE {}", where_.join(" AND "))));
         }
         format!(
-            "SELECT {distinct}{ticket} AS id FROM {from}{join} WHERE {} ORDER BY {ticket} DESC LIMIT {}",
+            "SELECT {ticket} AS id FROM {from}{join} WHERE {} ORDER BY {ticket} DESC LIMIT {}",
             where_.join(" AND "),
             self.rows
         )
@@ -700,9 +690,8 @@ impl Bounds<'_> {
 }
 
 /// The condition that a restricted scope (`user`, the types of their roles'
-/// `role_access`, their roles) sees ticket `t`: its type and creator, then
-/// one seek per kind of run in the indexes the list reads,
-/// `(company_id, <column>, ticket_id)`.
+/// `role_access`, their roles) sees ticket `t`: its type and creator, then a
+/// seek per grantee in `ticket_access (company_id, grantee, ticket_id)`.
 fn visible_to(
     backend: DbBackend,
     params: &mut Params,
@@ -716,8 +705,6 @@ fn visible_to(
     let user = params.bind(int(user.0));
     format!(
         "(t.ticket_type IN ({}) OR t.creator_id = {user} \
-         OR EXISTS (SELECT 1 FROM task_runs r WHERE r.company_id = {company_param} AND r.assignee_id = {user} \
-         AND r.ticket_id = t.id) \
          OR EXISTS (SELECT 1 FROM ticket_access a WHERE a.company_id = {company_param} AND a.grantee IN ({}) \
          AND a.ticket_id = t.id))",
         sql::text_list(backend, &types),

@@ -22,6 +22,8 @@ pub struct TicketCreated {
     pub status: InstanceStatus,
     pub activated: Vec<String>,
     pub new_runs: Vec<crate::RunId>,
+    /// Whom each run activated was assigned to, in the same order.
+    pub assignees: Vec<Option<UserId>>,
     pub faults: Vec<String>,
 }
 
@@ -30,9 +32,9 @@ impl Store {
     /// data returns every problem and creates nothing.
     pub async fn create_ticket(&self, company: CompanyId, ticket: NewTicket) -> Result<TicketCreated> {
         let NewTicket { definition, ticket_type, fields, creator } = ticket;
-        let CommandOutcome { ticket, instance, status, activated, new_runs, faults } =
+        let CommandOutcome { ticket, instance, status, activated, new_runs, assignees, faults } =
             self.execute(Command::Start { company, definition, ticket_type, fields, creator }).await?;
         let ticket = ticket.ok_or(StoreError::Corrupt("a started ticket has no id".into()))?;
-        Ok(TicketCreated { ticket, instance, status, activated, new_runs, faults })
+        Ok(TicketCreated { ticket, instance, status, activated, new_runs, assignees, faults })
     }
 }

@@ -667,12 +667,25 @@ async fn least_loaded_deals_the_runs_of_a_batch_in_turn(url: String) {
             tokio::spawn(async move { store.create_ticket(company, ticket).await })
         })
         .collect();
-    let mut dealt: std::collections::BTreeMap<UserId, usize> = crew.iter().map(|user| (*user, 0)).collect();
+    let mut dealt: std::collections::BTreeMap<UserId, Vec<TicketId>> =
+        crew.iter().map(|user| (*user, Vec::new())).collect();
     for client in clients {
-        let run = store.run_detail(company, client.await.unwrap().unwrap().new_runs[0]).await.unwrap();
-        *dealt.entry(run.run.assignee.expect("least_loaded assigns at once")).or_default() += 1;
+        let created = client.await.unwrap().unwrap();
+        let run = store.run_detail(company, created.new_runs[0]).await.unwrap();
+        let assignee = run.run.assignee.expect("least_loaded assigns at once");
+        assert_eq!(created.assignees, [Some(assignee)], "the outcome names whom the run was dealt to");
+        dealt.entry(assignee).or_default().push(created.ticket);
     }
-    assert_eq!(dealt.values().copied().collect::<Vec<_>>(), [3, 3, 3], "{dealt:?}");
+    assert_eq!(dealt.values().map(Vec::len).collect::<Vec<_>>(), [3, 3, 3], "{dealt:?}");
+    // Each member sees the tickets dealt to them, and no other (none of the
+    // role's, which their scope leaves out; `ticket_access`, migration 27).
+    for (user, mut tickets) in dealt {
+        let scope = TicketScope::Restricted { user, ticket_types: vec![], roles: vec![] };
+        let mut seen = all_pages(&store, company, &TicketFilter::new(scope)).await;
+        seen.sort();
+        tickets.sort();
+        assert_eq!(seen, tickets, "{user:?}");
+    }
 }
 
 /// `least_loaded` keeps each member's open runs in memory (read again every
@@ -1139,7 +1152,7 @@ async fn ticket_access_pairs(url: String) {
     assert!(visible(&store, outsider, &["editor"]).await && !visible(&store, outsider, &[]).await);
     assert!(!visible(&store, c.editor, &[]).await, "the editor has not done anything on it yet");
     let asked = complete(&store, c.id, created.new_runs[0], json!({"questions": "Why?"}), c.editor).await.unwrap();
-    assert_eq!(pairs(&store).await, 2, "and its completer (the answer is the creator's, of no role)");
+    assert_eq!(pairs(&store).await, 3, "and its completer, and the creator, whom the answer is dealt to");
     assert!(visible(&store, c.editor, &[]).await);
 
     let other_node = connect(&url).await;
@@ -1244,7 +1257,8 @@ async fn migration_23_keeps_the_engine_json_of_an_older_postgres_database() {
 /// keeps every run in its place with an id made from its instance and seq.
 /// Each new id is above every old one, and an old id (a link kept from
 /// before) leads to the run's new id in its own company and to nothing in
-/// another. The engine goes on from the state it loads.
+/// another. The engine goes on from the state it loads. Migration 27 gives
+/// each user a run is assigned to their `ticket_access` pair.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_26_renumbers_an_older_databases_runs_and_keeps_their_old_ids() {
     use sea_orm::ConnectionTrait;
@@ -1259,6 +1273,8 @@ async fn migration_26_renumbers_an_older_databases_runs_and_keeps_their_old_ids(
         let created = store.create_ticket(c.id, ticket).await.unwrap();
         complete(&store, c.id, created.new_runs[0], json!({"questions": "Why?"}), c.editor).await.unwrap();
         let before = store.instance(c.id, created.instance).await.unwrap();
+        let pairs = store.count_rows(c.id, "ticket_access").await.unwrap();
+        assert_eq!(pairs, 3, "{url}: the editors', the editor's and the author's, whom the answer is assigned to");
         store.close().await.unwrap();
 
         // As migration 25 left a database: ids from a sequence (here past
@@ -1273,13 +1289,20 @@ async fn migration_26_renumbers_an_older_databases_runs_and_keeps_their_old_ids(
             ]);
         }
         statements.extend(["DROP TABLE task_run_ids", "DROP TABLE task_run_aliases"]);
-        statements.push("DELETE FROM schema_migrations WHERE version = 26");
+        let author_pair = format!("DELETE FROM ticket_access WHERE grantee = 'user:{}'", c.author.0);
+        statements.extend([
+            "CREATE INDEX task_runs_assignee_ticket ON task_runs (company_id, assignee_id, ticket_id) \
+             WHERE assignee_id IS NOT NULL",
+            &author_pair,
+            "DELETE FROM schema_migrations WHERE version IN (26, 27)",
+        ]);
         for statement in statements {
             db.execute_unprepared(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
         }
         db.close().await.unwrap();
 
         let upgraded = connect(&url).await;
+        assert_eq!(upgraded.count_rows(c.id, "ticket_access").await.unwrap(), pairs, "{url}: the author's pair again");
         let after = upgraded.instance(c.id, created.instance).await.unwrap();
         assert_eq!(after.runs.len(), 2, "{url}");
         for (old, new) in before.runs.iter().zip(&after.runs) {

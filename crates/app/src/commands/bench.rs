@@ -333,12 +333,14 @@ async fn persisted_run(database: &str, url: &str, args: &Args) -> anyhow::Result
 
 /// An example to run through the store, as its users and workers would (three
 /// people in each of its roles): each ticket created, then its open runs completed in the order they were
-/// activated with the example's scripted outputs (automated steps with theirs,
-/// as their worker would complete them), until it is COMPLETED.
+/// activated with the example's scripted outputs, each by the person it was
+/// assigned to (a run in its role's pool and an automated step by `actor`),
+/// until it is COMPLETED.
 struct ExampleRun<'a> {
     store: &'a Store,
     company: ticketflower_store::CompanyId,
-    /// Who completes the tasks (the store leaves eligibility to the web layer).
+    /// Who completes the tasks nobody was assigned (the store leaves
+    /// eligibility to the web layer).
     actor: ticketflower_store::UserId,
     creator: ticketflower_store::UserId,
     yaml: &'a str,
@@ -394,20 +396,26 @@ impl ExampleRun<'_> {
                         creator: Some(creator),
                     };
                     let created = store.create_ticket(company, new).await?;
-                    let mut open: VecDeque<_> = created.activated.into_iter().zip(created.new_runs).collect();
+                    let mut open: VecDeque<_> =
+                        created.activated.into_iter().zip(created.new_runs).zip(created.assignees).collect();
                     let mut outputs: BTreeMap<&str, VecDeque<&Value>> =
                         script.iter().map(|(task, outputs)| (task.as_str(), outputs.iter().collect())).collect();
                     let mut status = created.status;
-                    while let Some((task, run)) = open.pop_front() {
+                    while let Some(((task, run), assignee)) = open.pop_front() {
                         let output = outputs
                             .get_mut(task.as_str())
                             .and_then(VecDeque::pop_front)
                             .ok_or_else(|| anyhow::anyhow!("the script of {key} has no output left for {task}"))?;
                         let done = store
-                            .execute(Command::Complete { company, run, output: output.clone(), actor: Some(actor) })
+                            .execute(Command::Complete {
+                                company,
+                                run,
+                                output: output.clone(),
+                                actor: Some(assignee.unwrap_or(actor)),
+                            })
                             .await?;
                         anyhow::ensure!(done.faults.is_empty(), "{key}: {task} raised {:?}", done.faults);
-                        open.extend(done.activated.into_iter().zip(done.new_runs));
+                        open.extend(done.activated.into_iter().zip(done.new_runs).zip(done.assignees));
                         status = done.status;
                         completions += 1;
                     }
