@@ -1881,7 +1881,8 @@ impl Store {
 
     /// The members of a company role, each with when they last had a
     /// `round_robin` turn (see `Cache::turns`; a member not seen before
-    /// starts from the id of their latest run, 0 for none).
+    /// starts from the id of their latest open run, 0 for none: read in
+    /// `task_runs_assignee`, whose runs are the open ones).
     async fn role_turns(&self, db: &impl ConnectionTrait, company: CompanyId, role: &str) -> Result<Vec<(i64, i64)>> {
         let backend = self.backend();
         let users = self.role_member_ids(db, company, role).await?;
@@ -1897,7 +1898,10 @@ impl Store {
                     let latest = sql::one(
                         db,
                         backend,
-                        "SELECT COALESCE(MAX(id), 0) FROM task_runs WHERE company_id = $1 AND assignee_id = $2",
+                        &format!(
+                            "SELECT COALESCE(MAX(id), 0) FROM task_runs WHERE company_id = $1 AND assignee_id = $2 AND {}",
+                            is_open(backend, "status")
+                        ),
                         vec![int(company.0), int(user)],
                     )
                     .await?

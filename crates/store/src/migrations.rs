@@ -746,6 +746,14 @@ DROP INDEX task_runs_pool;
 // new id above every old one, so an old id (in a link someone kept) is never
 // another run's, and `task_run_aliases` leads it to the run's new id. On a
 // new database `base` is 0.
+//
+// On SQLite a table is stored in the order of its row id. With the run's id
+// as its row id, a run activated on an older instance went between that
+// instance's runs, into a full page, which split: a completion's batch
+// touched a page per run instead of the table's last one, and Document Edit
+// slowed by a third (BENCHMARKS.md, session 26). There the row id stays a
+// counter, rows are stored in the order they were written, and the id has a
+// unique index of its own: what `(instance_id, seq)` was.
 const RUN_IDS_FROM_INSTANCE_AND_SEQ: &str = r#"
 CREATE TABLE task_run_ids (base BIGINT NOT NULL);
 INSERT INTO task_run_ids (base) SELECT COALESCE((MAX(id) >> 20) + 1, 0) FROM task_runs;
@@ -761,7 +769,7 @@ INSERT INTO task_run_aliases (company_id, old_id, run_id)
 {postgres_only:ALTER TABLE task_runs DROP CONSTRAINT task_runs_instance_id_seq_key};
 {postgres_only:ALTER TABLE task_runs ALTER COLUMN id DROP IDENTITY};
 {sqlite_only:CREATE TABLE task_runs_renumbered (
-    id INTEGER PRIMARY KEY,
+    id INTEGER NOT NULL,
     company_id BIGINT NOT NULL,
     instance_id BIGINT NOT NULL,
     seq BIGINT NOT NULL,
@@ -787,9 +795,10 @@ INSERT INTO task_run_aliases (company_id, old_id, run_id)
     definition_version_id, ticket_title)
     SELECT ((instance_id + (SELECT base FROM task_run_ids)) << 20) + seq, company_id, instance_id, seq, task_key,
     status, run, input, output, assignment, eligible_role, assignee_id, due_at, overdue, created_at, updated_at,
-    completed_by, ticket_id, definition_version_id, ticket_title FROM task_runs};
+    completed_by, ticket_id, definition_version_id, ticket_title FROM task_runs ORDER BY rowid};
 {sqlite_only:DROP TABLE task_runs};
 {sqlite_only:ALTER TABLE task_runs_renumbered RENAME TO task_runs};
+{sqlite_only:CREATE UNIQUE INDEX task_runs_id ON task_runs (id)};
 {sqlite_only:CREATE INDEX task_runs_assignee_ticket ON task_runs (company_id, assignee_id, ticket_id)
     WHERE assignee_id IS NOT NULL};
 {sqlite_only:CREATE INDEX task_runs_assignee ON task_runs
@@ -1042,12 +1051,12 @@ mod tests {
         // Ticket 10: two runs for editors, one completed by user 5; ticket 11:
         // a run of nobody's role completed by user 5; a run of no ticket.
         exec(
-            "INSERT INTO task_runs (company_id, instance_id, ticket_id, seq, task_key, status, run, input, overdue, \
+            "INSERT INTO task_runs (id, company_id, instance_id, ticket_id, seq, task_key, status, run, input, overdue, \
              created_at, updated_at, eligible_role, completed_by) VALUES \
-             (1, 100, 10, 1, 'edit', 'COMPLETED', 1, '{}', 0, 0, 0, 'editor', 5), \
-             (1, 100, 10, 2, 'edit', 'OPEN', 2, '{}', 0, 0, 0, 'editor', NULL), \
-             (1, 101, 11, 1, 'check', 'COMPLETED', 1, '{}', 0, 0, 0, NULL, 5), \
-             (1, 102, NULL, 1, 'check', 'OPEN', 1, '{}', 0, 0, 0, 'editor', NULL)",
+             (1, 1, 100, 10, 1, 'edit', 'COMPLETED', 1, '{}', 0, 0, 0, 'editor', 5), \
+             (2, 1, 100, 10, 2, 'edit', 'OPEN', 2, '{}', 0, 0, 0, 'editor', NULL), \
+             (3, 1, 101, 11, 1, 'check', 'COMPLETED', 1, '{}', 0, 0, 0, NULL, 5), \
+             (4, 1, 102, NULL, 1, 'check', 'OPEN', 1, '{}', 0, 0, 0, 'editor', NULL)",
         )
         .await;
         run(store.db(), DbBackend::Sqlite).await.expect("migrated");
