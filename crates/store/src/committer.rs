@@ -1053,6 +1053,8 @@ struct PendingRun {
 /// Rows a batch writes, as JSON rows, so each table gets one bulk statement.
 #[derive(Default)]
 struct Rows {
+    /// The store's (set where a batch starts; the default's base, 0, is
+    /// only a new database's).
     run_ids: RunIds,
     /// The command being recorded.
     request: usize,

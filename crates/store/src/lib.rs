@@ -229,6 +229,7 @@ struct Inner {
 /// committer knows a run's id before writing it. `base` is 0 on a database
 /// created with this scheme; on an older one it puts every new id above the
 /// ids runs had before.
+/// The default, base 0, is a new database's; the store's own is `Store::run_ids`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct RunIds {
     base: i64,
@@ -264,13 +265,13 @@ impl RunIds {
 
     /// Refuses a decision that would give an instance more runs than its ids have room for.
     pub(crate) fn check(decision: &ticketflower_core::engine::Decision) -> Result<()> {
-        match decision.new_runs.iter().any(|run| i64::from(run.seq) >= Self::RUNS_PER_INSTANCE) {
-            true => Err(StoreError::Conflict(format!(
+        if decision.new_runs.iter().any(|run| i64::from(run.seq) >= Self::RUNS_PER_INSTANCE) {
+            return Err(StoreError::Conflict(format!(
                 "a workflow instance holds at most {} task runs, and this one is full",
                 Self::RUNS_PER_INSTANCE
-            ))),
-            false => Ok(()),
+            )));
         }
+        Ok(())
     }
 }
 
