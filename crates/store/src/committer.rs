@@ -1078,6 +1078,15 @@ struct Rows {
     ticket_status: Vec<(CompanyId, TicketId, InstanceStatus)>,
 }
 
+/// Adds the `ticket_access` pair of `grantee` and `ticket` to a batch's rows
+/// unless the instance has sent it already (`granted`, see [`Loaded`]).
+fn grant(access: &mut Vec<Row>, granted: &mut Vec<String>, company: i64, ticket: i64, grantee: String) {
+    if !granted.contains(&grantee) {
+        access.push(row! { ACCESS_INSERT; "company_id": company, "grantee": grantee.as_str(), "ticket_id": ticket });
+        granted.push(grantee);
+    }
+}
+
 /// Ticket and instance ids reserved for the batch's new tickets, so that each
 /// new ticket costs no round trip of its own: the rows are written in bulk.
 struct Ids {
@@ -1452,12 +1461,7 @@ impl Rows {
             let completed = decision.updates.iter().any(|update| update.status == TaskStatus::Completed);
             let completer = a.filter(|_| completed).map(ticket_list::user_grantee);
             for grantee in roles.chain(completer) {
-                if !granted.contains(&grantee) {
-                    self.access.push(
-                        row! { ACCESS_INSERT; "company_id": c, "grantee": grantee.as_str(), "ticket_id": ticket },
-                    );
-                    granted.push(grantee);
-                }
+                grant(&mut self.access, granted, c, ticket, grantee);
             }
         }
         for fault in &decision.faults {
@@ -1556,13 +1560,7 @@ impl Rows {
                     None => continue,
                 },
             };
-            let grantee = ticket_list::user_grantee(assignee);
-            if !entry.granted.contains(&grantee) {
-                self.access.push(row! { ACCESS_INSERT;
-                    "company_id": pending.company.0, "grantee": grantee.as_str(), "ticket_id": ticket,
-                });
-                entry.granted.push(grantee);
-            }
+            grant(&mut self.access, &mut entry.granted, pending.company.0, ticket, ticket_list::user_grantee(assignee));
         }
     }
 

@@ -15,7 +15,7 @@ use crate::sql::{self, Params, int, text};
 use crate::ticket_list::{is_open, user_grantee};
 use crate::views::{RUN_COLUMN_COUNT, RUN_COLUMNS, run_view};
 use crate::{
-    CompanyId, InstanceId, Result, RunId, RunIds, RunView, Store, StoreError, TicketId, UserId, VersionId, now_millis,
+    CompanyId, InstanceId, Result, RunId, RunView, Store, StoreError, TicketId, UserId, VersionId, now_millis,
 };
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult};
 use serde::Serialize;
@@ -368,22 +368,24 @@ impl Store {
         if released.rows_affected() == 0 {
             return Err(StoreError::Conflict("this task changed meanwhile; reload it".into()));
         }
-        // The ticket stays the user's to see only while another of its runs is
-        // assigned to them or was completed by them (see `ticket_list`).
+        // The ticket stays the user's to see only while another run of its
+        // instance is assigned to them or was completed by them (see `ticket_list`).
         if let Some(ticket) = detail.ticket {
-            let first_run = self.run_ids().sql("i.id", "0");
+            let (first, last) = self.run_ids().range(detail.instance);
             sql::exec(
                 &write.tx,
                 backend,
-                &format!(
-                    "DELETE FROM ticket_access WHERE company_id = $1 AND grantee = $2 AND ticket_id = $3 \
-                     AND NOT EXISTS (SELECT 1 FROM instances i JOIN task_runs r \
-                     ON r.id BETWEEN {first_run} AND {first_run} + {} \
-                     WHERE i.company_id = $1 AND i.ticket_id = $3 AND r.company_id = $1 \
-                     AND (r.assignee_id = $4 OR r.completed_by = $4))",
-                    RunIds::RUNS_PER_INSTANCE - 1
-                ),
-                vec![int(company.0), text(user_grantee(worker.user.0)), int(ticket.0), int(worker.user.0)],
+                "DELETE FROM ticket_access WHERE company_id = $1 AND grantee = $2 AND ticket_id = $3 \
+                 AND NOT EXISTS (SELECT 1 FROM task_runs r WHERE r.company_id = $1 AND r.id BETWEEN $5 AND $6 \
+                 AND (r.assignee_id = $4 OR r.completed_by = $4))",
+                vec![
+                    int(company.0),
+                    text(user_grantee(worker.user.0)),
+                    int(ticket.0),
+                    int(worker.user.0),
+                    int(first),
+                    int(last),
+                ],
             )
             .await?;
         }
